@@ -1,0 +1,477 @@
+//! herald's config file: parsing, `${VAR}` substitution, and validation that reports every
+//! problem at once, each with file, line, column, the bad value and a hint.
+//!
+//! The loader works on a located [`Node`] tree rather than straight serde structs because
+//! serde stops at the first error and forgets where values were. Sections that belong to other
+//! crates (a source's or a sink's settings) are handed over as nodes; [`Diagnostics::typed`]
+//! turns one into a serde type and still reports its errors with a location.
+
+mod env;
+mod error;
+mod node;
+mod secret;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+pub use env::Env;
+pub use error::{ConfigError, ConfigErrors, Location, Severity};
+pub use node::{Node, Pos, Value};
+pub use secret::Secret;
+
+use crate::route::RouteTree;
+
+/// The whole config, validated. Sources and sinks keep their settings as nodes for the crates
+/// that own them (see `herald`'s config assembly); routes are compiled.
+#[derive(Debug)]
+pub struct Config {
+    pub file: String,
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub sources: Vec<SectionSpec>,
+    pub sinks: Vec<SectionSpec>,
+    pub routes: RouteTree,
+}
+
+/// A named entry of `sources` or `sinks`: its `type` and its settings, not yet typed.
+#[derive(Debug, Clone)]
+pub struct SectionSpec {
+    pub name: String,
+    pub kind: String,
+    /// The whole mapping, `type` included.
+    pub node: Node,
+}
+
+/// `server:`: where herald listens and how it treats requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on, `host:port`.
+    pub listen: String,
+    /// Largest webhook body accepted; larger ones get 413.
+    #[serde(deserialize_with = "number::u64")]
+    pub max_body_bytes: u64,
+    /// How long a shutdown waits for in-flight deliveries.
+    #[serde(deserialize_with = "number::u64")]
+    pub shutdown_grace_seconds: u64,
+    /// Bearer token for the admin API; without one the admin API is off.
+    pub admin_token: Option<Secret>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 1024 * 1024,
+            shutdown_grace_seconds: 10,
+            admin_token: None,
+        }
+    }
+}
+
+/// `storage:`: where accepted alerts and deliveries are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `sqlite://PATH` (relative to the working directory) or, later, `postgres://...`.
+    pub url: String,
+    /// `normal` survives `kill -9`; `full` also survives power loss, at a cost.
+    pub sync: SyncMode,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            url: "sqlite://data/herald.db".into(),
+            sync: SyncMode::Normal,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    #[default]
+    Normal,
+    Full,
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &["server", "storage", "sources", "sinks", "routes"];
+
+impl Config {
+    /// Reads and validates a config file, taking `${VAR}` values from the process environment.
+    pub fn load(path: &Path) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::one(ConfigError::new(
+                Location::file(&file),
+                format!("cannot read config file \"{file}\": {e}"),
+            ))
+        })?;
+        Config::parse(&text, &file, &Env::process())
+    }
+
+    /// Validates config text. Returns the config and its warnings, or every error found.
+    pub fn parse(
+        text: &str,
+        file: &str,
+        env: &Env,
+    ) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+        let mut diag = Diagnostics::new(file);
+        let mut root = match node::parse(text) {
+            Ok(root) => root,
+            Err(e) => return Err(ConfigErrors::one(yaml_error(file, &e))),
+        };
+        env.substitute(&mut root, &mut diag);
+        let config = Config::from_node(&root, file, &mut diag);
+        diag.finish(config)
+    }
+
+    fn from_node(root: &Node, file: &str, diag: &mut Diagnostics) -> Config {
+        if root.as_map().is_none() && root.value != Value::Null {
+            diag.error(
+                root,
+                format!("the config must be a mapping, found {}", root.value.kind()),
+                Some(format!("top-level keys: {}", TOP_LEVEL_KEYS.join(", "))),
+            );
+        }
+        diag.unknown_keys(root, TOP_LEVEL_KEYS, "top-level key");
+        let server = root
+            .get("server")
+            .and_then(|n| diag.typed::<ServerConfig>(n))
+            .unwrap_or_default();
+        let storage = root
+            .get("storage")
+            .and_then(|n| diag.typed::<StorageConfig>(n))
+            .unwrap_or_default();
+        let sources = named_sections(root.get("sources"), "source", diag);
+        let sinks = named_sections(root.get("sinks"), "sink", diag);
+        let sink_names: Vec<&str> = sinks.iter().map(|s| s.name.as_str()).collect();
+        let routes = RouteTree::from_node(root.get("routes"), &sink_names, diag);
+        Config {
+            file: file.to_owned(),
+            server,
+            storage,
+            sources,
+            sinks,
+            routes,
+        }
+    }
+}
+
+/// Reads `name: {type: ..., ...}` entries of `sources` or `sinks`.
+fn named_sections(node: Option<&Node>, what: &str, diag: &mut Diagnostics) -> Vec<SectionSpec> {
+    let Some(node) = node else { return vec![] };
+    if node.value == Value::Null {
+        return vec![];
+    }
+    let Some(entries) = node.as_map() else {
+        diag.error(
+            node,
+            format!(
+                "{what}s must be a mapping of names to settings, found {}",
+                node.value.kind()
+            ),
+            Some(format!("for example `my-{what}: {{ type: ... }}`")),
+        );
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for (key, value) in entries {
+        let Some(name) = key.scalar_text() else {
+            diag.error(key, format!("a {what} name must be text"), None);
+            continue;
+        };
+        if value.as_map().is_none() {
+            diag.error(
+                value,
+                format!(
+                    "{what} \"{name}\" must be a mapping of settings, found {}",
+                    value.value.kind()
+                ),
+                Some(format!("for example `{name}: {{ type: ... }}`")),
+            );
+            continue;
+        }
+        let kind = match value.get("type") {
+            Some(t) => match t.as_str() {
+                Some(k) => k.to_owned(),
+                None => {
+                    diag.error(
+                        t,
+                        format!("{what} \"{name}\" has a `type` that is not text"),
+                        None,
+                    );
+                    continue;
+                }
+            },
+            None => {
+                diag.error(
+                    value,
+                    format!("{what} \"{name}\" has no `type`"),
+                    Some(format!("add `type:` naming the kind of {what}")),
+                );
+                continue;
+            }
+        };
+        out.push(SectionSpec {
+            name,
+            kind,
+            node: value.clone(),
+        });
+    }
+    out
+}
+
+fn yaml_error(file: &str, e: &serde_saphyr::Error) -> ConfigError {
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
+    // serde-saphyr's Display includes a snippet; the first line is the sentence.
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("invalid YAML").trim();
+    ConfigError::new(
+        Location {
+            file: file.to_owned(),
+            line,
+            column,
+        },
+        format!("invalid YAML: {}", first.trim_end_matches('.')),
+    )
+}
+
+/// Collects errors and warnings while a config is checked, each with its location.
+#[derive(Debug)]
+pub struct Diagnostics {
+    file: String,
+    errors: Vec<ConfigError>,
+    warnings: Vec<ConfigError>,
+}
+
+impl Diagnostics {
+    pub fn new(file: &str) -> Self {
+        Diagnostics {
+            file: file.to_owned(),
+            errors: vec![],
+            warnings: vec![],
+        }
+    }
+
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    pub fn location(&self, node: &Node) -> Location {
+        Location {
+            file: self.file.clone(),
+            line: node.pos.line,
+            column: node.pos.column,
+        }
+    }
+
+    pub fn error(&mut self, at: &Node, message: impl Into<String>, hint: Option<String>) {
+        let loc = self.location(at);
+        self.errors
+            .push(ConfigError::new(loc, message).with_hint_opt(hint));
+    }
+
+    pub fn warning(&mut self, at: &Node, message: impl Into<String>, hint: Option<String>) {
+        let loc = self.location(at);
+        self.warnings.push(
+            ConfigError::new(loc, message)
+                .with_hint_opt(hint)
+                .severity(Severity::Warning),
+        );
+    }
+
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    /// Adds errors found elsewhere (for example by a sink factory).
+    pub fn extend(&mut self, errors: impl IntoIterator<Item = ConfigError>) {
+        for e in errors {
+            match e.severity {
+                Severity::Error => self.errors.push(e),
+                Severity::Warning => self.warnings.push(e),
+            }
+        }
+    }
+
+    /// Reports keys of a mapping that are not in `allowed`, with the closest allowed one.
+    pub fn unknown_keys(&mut self, node: &Node, allowed: &[&str], what: &str) {
+        let Some(entries) = node.as_map() else { return };
+        for (key, _) in entries {
+            let name = key.scalar_text().unwrap_or_default();
+            if !allowed.contains(&name.as_str()) {
+                let hint = match closest(&name, allowed) {
+                    Some(c) => {
+                        format!("did you mean \"{c}\"? (valid keys: {})", allowed.join(", "))
+                    }
+                    None => format!("valid keys: {}", allowed.join(", ")),
+                };
+                self.error(key, format!("unknown {what} \"{name}\""), Some(hint));
+            }
+        }
+    }
+
+    /// Deserializes a section into `T`, reporting a refusal at the offending value's location
+    /// (an unknown key with the closest valid one). Values substituted from the environment
+    /// are shown as written, so a secret never reaches the message.
+    pub fn typed<T: DeserializeOwned>(&mut self, node: &Node) -> Option<T> {
+        let json = node.to_json();
+        match serde_path_to_error::deserialize::<_, T>(json) {
+            Ok(v) => Some(v),
+            Err(err) => {
+                let segments: Vec<String> = err
+                    .path()
+                    .iter()
+                    .map(|s| match s {
+                        serde_path_to_error::Segment::Seq { index } => index.to_string(),
+                        serde_path_to_error::Segment::Map { key } => key.clone(),
+                        serde_path_to_error::Segment::Enum { variant } => variant.clone(),
+                        serde_path_to_error::Segment::Unknown => String::new(),
+                    })
+                    .collect();
+                let inner = err.into_inner().to_string();
+                self.report_serde(node, &segments, &inner);
+                None
+            }
+        }
+    }
+
+    fn report_serde(&mut self, section: &Node, segments: &[String], message: &str) {
+        if let Some(rest) = message.strip_prefix("unknown field `") {
+            let field = rest.split('`').next().unwrap_or_default();
+            let expected: Vec<&str> = rest
+                .split("expected ")
+                .nth(1)
+                .map(|list| {
+                    list.split('`')
+                        .enumerate()
+                        .filter(|(i, _)| i % 2 == 1)
+                        .map(|(_, s)| s)
+                        .collect()
+                })
+                .unwrap_or_default();
+            // The path ends with the unknown key itself; its parent holds the key node.
+            let parent_path = &segments[..segments.len().saturating_sub(1)];
+            let parent = section.find_path(parent_path);
+            let at = parent.key_node(field).unwrap_or(parent).clone();
+            let hint = match closest(field, &expected) {
+                Some(c) => format!(
+                    "did you mean \"{c}\"? (valid keys: {})",
+                    expected.join(", ")
+                ),
+                None if expected.is_empty() => "this section takes no keys".to_owned(),
+                None => format!("valid keys: {}", expected.join(", ")),
+            };
+            self.error(&at, format!("unknown key \"{field}\""), Some(hint));
+            return;
+        }
+        if let Some(rest) = message.strip_prefix("missing field `") {
+            let field = rest.split('`').next().unwrap_or_default();
+            let at = section.find_path(segments).clone();
+            self.error(&at, format!("missing key \"{field}\""), None);
+            return;
+        }
+        let at = section.find_path(segments).clone();
+        let mut text = message.to_owned();
+        if let (Some(written), Value::Str(resolved)) = (&at.written, &at.value)
+            && !resolved.is_empty()
+        {
+            text = text.replace(resolved.as_str(), written);
+        }
+        let key = segments.last().filter(|s| !s.is_empty());
+        let text = match key {
+            Some(k) => format!("bad value for \"{k}\": {text}"),
+            None => text,
+        };
+        self.error(&at, text, None);
+    }
+
+    fn finish<T>(mut self, value: T) -> Result<(T, Vec<ConfigError>), ConfigErrors> {
+        if self.errors.is_empty() {
+            Ok((value, self.warnings))
+        } else {
+            self.errors.sort_by(|a, b| a.location.cmp(&b.location));
+            Err(ConfigErrors {
+                errors: self.errors,
+                warnings: self.warnings,
+            })
+        }
+    }
+
+    /// Ends a check: the value if nothing was wrong, else every error found.
+    pub fn into_result<T>(self, value: T) -> Result<(T, Vec<ConfigError>), ConfigErrors> {
+        self.finish(value)
+    }
+}
+
+/// The allowed name closest to `name`, when one is close enough to be a likely typo.
+pub fn closest<'a>(name: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .map(|a| (*a, strsim::jaro_winkler(name, a)))
+        .filter(|(_, score)| *score >= 0.8)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(a, _)| a)
+}
+
+/// Serde helpers for numbers that may arrive as text (a value from `${VAR}` is text).
+pub mod number {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumOrText {
+        Num(u64),
+        Text(String),
+    }
+
+    pub fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        match NumOrText::deserialize(d)? {
+            NumOrText::Num(n) => Ok(n),
+            NumOrText::Text(t) => t
+                .trim()
+                .parse()
+                .map_err(|_| serde::de::Error::custom(format!("\"{t}\" is not a whole number"))),
+        }
+    }
+
+    pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        match Option::<NumOrText>::deserialize(d)? {
+            None => Ok(None),
+            Some(NumOrText::Num(n)) => Ok(Some(n)),
+            Some(NumOrText::Text(t)) if t.trim().is_empty() => Ok(None),
+            Some(NumOrText::Text(t)) => t
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| serde::de::Error::custom(format!("\"{t}\" is not a whole number"))),
+        }
+    }
+
+    pub fn u16<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+        let n = u64(d)?;
+        u16::try_from(n)
+            .map_err(|_| serde::de::Error::custom(format!("{n} is out of range (0 to 65535)")))
+    }
+
+    pub fn u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        let n = u64(d)?;
+        u32::try_from(n).map_err(|_| serde::de::Error::custom(format!("{n} is too large")))
+    }
+}
+
+/// Looks up sections by name, for the checks that resolve references.
+pub fn by_name(sections: &[SectionSpec]) -> BTreeMap<&str, &SectionSpec> {
+    sections.iter().map(|s| (s.name.as_str(), s)).collect()
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests: they run the real `herald` binary the way a user does.
