@@ -10,6 +10,7 @@ pub mod config;
 pub mod matcher;
 pub mod route;
 pub mod sink;
+pub mod template;
 
 pub use alert::{Alert, Level, Tags};
 pub use config::{ConfigError, ConfigErrors, Location, Secret};

@@ -8,7 +8,7 @@
 
 mod env;
 mod error;
-mod node;
+pub(crate) mod node;
 mod secret;
 
 #[cfg(test)]
