@@ -181,10 +181,10 @@ fn parse_term(item: &str, is_level: bool) -> Result<Term, MatcherError> {
 }
 
 fn first_line(s: &str) -> String {
+    // The regex crate puts the useful sentence on the last non-empty line.
     s.lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .next_back()
+        .rfind(|l| !l.is_empty())
         .unwrap_or(s)
         .to_owned()
 }

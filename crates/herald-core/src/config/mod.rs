@@ -124,13 +124,25 @@ impl Config {
         env: &Env,
     ) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
         let mut diag = Diagnostics::new(file);
-        let mut root = match node::parse(text) {
+        let root = match node::parse(text) {
             Ok(root) => root,
             Err(e) => return Err(ConfigErrors::one(yaml_error(file, &e))),
         };
-        env.substitute(&mut root, &mut diag);
-        let config = Config::from_node(&root, file, &mut diag);
+        let config = Config::from_root(root, file, env, &mut diag);
         diag.finish(config)
+    }
+
+    /// The config as far as it could be read, errors or not; `None` only when the YAML itself
+    /// is broken. Lets the binary go on checking sources and sinks after a routing error.
+    pub fn parse_lenient(text: &str, file: &str, env: &Env) -> Option<Config> {
+        let mut diag = Diagnostics::new(file);
+        let root = node::parse(text).ok()?;
+        Some(Config::from_root(root, file, env, &mut diag))
+    }
+
+    fn from_root(mut root: Node, file: &str, env: &Env, diag: &mut Diagnostics) -> Config {
+        env.substitute(&mut root, diag);
+        Config::from_node(&root, file, diag)
     }
 
     fn from_node(root: &Node, file: &str, diag: &mut Diagnostics) -> Config {

@@ -1,0 +1,92 @@
+//! Loads a config into everything herald runs with: the core config, each source's typed
+//! settings and the built sinks. Every problem of every part is collected, so `herald check`
+//! reports them all at once.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use herald_core::Sink;
+use herald_core::config::{Config, ConfigError, ConfigErrors, Diagnostics, Env};
+use herald_sentry::SourceConfig;
+
+/// A config with its sources and sinks ready to use.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub sources: BTreeMap<String, SourceConfig>,
+    pub sinks: BTreeMap<String, Arc<dyn Sink>>,
+    pub warnings: Vec<ConfigError>,
+}
+
+impl App {
+    pub fn load(path: &Path) -> Result<App, ConfigErrors> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::one(ConfigError::new(
+                herald_core::Location::file(&file),
+                format!("cannot read config file \"{file}\": {e}"),
+            ))
+        })?;
+        App::parse(&text, &file, &Env::process())
+    }
+
+    pub fn parse(text: &str, file: &str, env: &Env) -> Result<App, ConfigErrors> {
+        let (config, warnings, mut errors) = match Config::parse(text, file, env) {
+            Ok((c, w)) => (Some(c), w, vec![]),
+            Err(e) => (None, e.warnings, e.errors),
+        };
+        // The parts below need a parsed tree; when the YAML itself is broken there is none.
+        let Some(config) = config.or_else(|| partial(text, file, env)) else {
+            return Err(ConfigErrors { errors, warnings });
+        };
+        let mut diag = Diagnostics::new(file);
+        let mut sources = BTreeMap::new();
+        for spec in &config.sources {
+            match spec.kind.as_str() {
+                "sentry" => {
+                    if let Some(s) = diag.typed::<SourceConfig>(&spec.node) {
+                        sources.insert(spec.name.clone(), s);
+                    }
+                }
+                other => {
+                    let at = spec.node.get("type").unwrap_or(&spec.node).clone();
+                    diag.error(
+                        &at,
+                        format!("source \"{}\" has unknown type \"{other}\"", spec.name),
+                        Some("source types: sentry".into()),
+                    );
+                }
+            }
+        }
+        let sinks = crate::sinks::registry().build_all(&config.sinks, &mut diag);
+        match diag.into_result(()) {
+            Ok(((), more)) if errors.is_empty() => Ok(App {
+                config,
+                sources,
+                sinks,
+                warnings: warnings.into_iter().chain(more).collect(),
+            }),
+            Ok(((), more)) => Err(finish(errors, warnings.into_iter().chain(more).collect())),
+            Err(e) => {
+                errors.extend(e.errors);
+                Err(finish(
+                    errors,
+                    warnings.into_iter().chain(e.warnings).collect(),
+                ))
+            }
+        }
+    }
+}
+
+/// When the core config has errors, the sources and sinks are still checked, so one run of
+/// `herald check` shows everything. This re-reads the tree ignoring the core's verdict.
+fn partial(text: &str, file: &str, env: &Env) -> Option<Config> {
+    Config::parse_lenient(text, file, env)
+}
+
+fn finish(mut errors: Vec<ConfigError>, warnings: Vec<ConfigError>) -> ConfigErrors {
+    errors.sort_by(|a, b| a.location.cmp(&b.location));
+    errors.dedup();
+    ConfigErrors { errors, warnings }
+}

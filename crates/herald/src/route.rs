@@ -1,0 +1,173 @@
+//! `herald route`: the dry run. Parses a payload as Sentry would send it, routes it on the
+//! config, and prints which routes matched and why the others did not, as text or as one
+//! JSON object. Exit 0 when the payload parsed, 2 when it did not, 1 for a bad config.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use herald_core::Notification;
+use herald_core::route::Outcome;
+use serde_json::json;
+
+use crate::app::App;
+
+pub struct Args {
+    pub config: PathBuf,
+    pub resource: Option<String>,
+    pub source: Option<String>,
+    pub json: bool,
+    pub render: bool,
+    pub payload: PathBuf,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let app = match App::load(&args.config) {
+        Ok(app) => app,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let body = std::fs::read(&args.payload)
+        .with_context(|| format!("cannot read payload file \"{}\"", args.payload.display()))?;
+    let source = match &args.source {
+        Some(s) if app.sources.contains_key(s) => s.clone(),
+        Some(s) => anyhow::bail!(
+            "unknown source \"{s}\" (sources: {})",
+            app.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+        None => app
+            .sources
+            .keys()
+            .next()
+            .cloned()
+            .unwrap_or_else(|| "sentry".to_owned()),
+    };
+    let parsed = match herald_sentry::parse(&source, args.resource.as_deref(), &body) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot parse {}: {e}", args.payload.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if let herald_sentry::Parsed::Ignored { alert, reason } = &parsed {
+        if args.json {
+            let out =
+                json!({"alert": alert.to_json(), "ignored": reason, "routes": [], "sinks": []});
+            println!("{out}");
+        } else {
+            println!("ignored: {reason}");
+            println!("herald does not route this payload; it would answer 200 and send nothing");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let alert = Arc::new(parsed.into_alert());
+    let (routing, steps) = app.config.routes.explain(&alert);
+
+    let mut rendered = Vec::new();
+    if args.render {
+        for (route, sinks) in &routing.deliveries {
+            for sink in sinks {
+                let n = Notification::single(alert.clone(), route.clone(), sink.clone(), "dry-run");
+                let preview = match app.sinks.get(sink) {
+                    Some(s) => s.preview(&n),
+                    None => Err("sink not built".to_owned()),
+                };
+                rendered.push((route.clone(), sink.clone(), preview));
+            }
+        }
+    }
+
+    if args.json {
+        let explain: Vec<_> = steps
+            .iter()
+            .map(|s| match &s.outcome {
+                Outcome::Matched { used } => {
+                    json!({"route": s.route, "matched": true, "used": used})
+                }
+                Outcome::Mismatched(why) => json!({"route": s.route, "matched": false, "why": why}),
+                Outcome::Skipped(why) => {
+                    json!({"route": s.route, "matched": false, "skipped": why})
+                }
+            })
+            .collect();
+        let mut out = json!({
+            "alert": alert.to_json(),
+            "routes": routing.routes,
+            "sinks": routing.sinks,
+            "explain": explain,
+        });
+        if args.render {
+            out["rendered"] = rendered
+                .iter()
+                .map(|(route, sink, r)| match r {
+                    Ok(text) => json!({"route": route, "sink": sink, "message": text}),
+                    Err(e) => json!({"route": route, "sink": sink, "error": e}),
+                })
+                .collect();
+        }
+        println!("{out}");
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let a = &alert;
+    println!(
+        "alert: {} {}/{} project={} level={} environment={}",
+        a.source,
+        a.resource,
+        a.action,
+        a.project.as_deref().unwrap_or("-"),
+        a.level.map_or("-", |l| l.as_str()),
+        a.environment.as_deref().unwrap_or("-"),
+    );
+    println!("  title: {}", a.title);
+    if !a.tags.is_empty() {
+        let tags: Vec<String> = a.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("  tags: {}", tags.join(" "));
+    }
+    println!("routes:");
+    if steps.is_empty() {
+        println!("  (no routes configured)");
+    }
+    for s in &steps {
+        let pad = "  ".repeat(s.depth + 1);
+        match &s.outcome {
+            Outcome::Matched { used: true } => {
+                let sinks = routing
+                    .deliveries
+                    .iter()
+                    .find(|(r, _)| *r == s.route)
+                    .map(|(_, s)| s.join(", "))
+                    .unwrap_or_default();
+                let sinks = if sinks.is_empty() {
+                    "no sinks: dropped".into()
+                } else {
+                    sinks
+                };
+                println!("{pad}+ {}: matched, sends to {sinks}", s.route);
+            }
+            Outcome::Matched { used: false } => {
+                println!("{pad}+ {}: matched, a child route is used instead", s.route)
+            }
+            Outcome::Mismatched(why) => {
+                println!("{pad}- {}: no match: {}", s.route, why.join("; "))
+            }
+            Outcome::Skipped(why) => println!("{pad}  {}: not tried: {why}", s.route),
+        }
+    }
+    if routing.sinks.is_empty() {
+        println!("sinks: none (no route sends this alert anywhere)");
+    } else {
+        println!("sinks: {}", routing.sinks.join(", "));
+    }
+    for (route, sink, r) in &rendered {
+        println!("--- {sink} (route {route}) ---");
+        match r {
+            Ok(text) => println!("{text}"),
+            Err(e) => println!("(cannot render: {e})"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,97 @@
+//! `herald send-test`: sends one sample notification to one sink and prints what happened:
+//! the provider's answer on success, or the error and whether herald would retry it.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use herald_core::{Alert, Level, Notification, SinkError, Tags};
+
+use crate::app::App;
+
+pub fn run(config: &Path, sink_name: &str) -> anyhow::Result<ExitCode> {
+    let app = match App::load(config) {
+        Ok(app) => app,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let Some(sink) = app.sinks.get(sink_name) else {
+        anyhow::bail!(
+            "unknown sink \"{sink_name}\" (defined sinks: {})",
+            app.sinks.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    };
+    let notification = Notification::single(
+        Arc::new(sample_alert()),
+        "send-test",
+        sink_name,
+        uuid::Uuid::new_v4().to_string(),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "sending a test notification to \"{sink_name}\" ({})",
+        sink.kind()
+    );
+    match runtime.block_on(sink.deliver(&notification)) {
+        Ok(receipt) => {
+            println!("delivered");
+            if let Some(status) = receipt.status {
+                println!("  status: {status}");
+            }
+            if let Some(id) = &receipt.message_id {
+                println!("  message id: {id}");
+            }
+            if let Some(ch) = &receipt.channel {
+                println!("  channel: {ch}");
+            }
+            if let Some(detail) = &receipt.detail {
+                println!("  response: {detail}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("failed: {e}");
+            let advice = match &e {
+                SinkError::Rejected { .. } => {
+                    "refused for good: herald would not retry; check the sink's settings".to_owned()
+                }
+                SinkError::Unavailable {
+                    retry_after: Some(d),
+                    ..
+                } => {
+                    format!("temporary: herald would retry, not before {}s", d.as_secs())
+                }
+                _ => "temporary: herald would retry with backoff".to_owned(),
+            };
+            println!("  retry advice: {advice}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// herald's sample alert, shaped like a Sentry issue alert.
+fn sample_alert() -> Alert {
+    Alert {
+        source: "send-test".into(),
+        resource: "event_alert".into(),
+        action: "triggered".into(),
+        project: Some("herald-send-test".into()),
+        level: Some(Level::Error),
+        environment: Some("production".into()),
+        release: Some("herald@test".into()),
+        title: "herald test notification: this sink works".into(),
+        culprit: Some("herald send-test".into()),
+        issue_id: Some("0".into()),
+        short_id: Some("HERALD-TEST".into()),
+        url: None,
+        timestamp: Some(jiff::Timestamp::now()),
+        tags: Tags(vec![("team".into(), "herald".into())]),
+        rule: Some("send-test".into()),
+        event_id: None,
+        raw: serde_json::Value::Null,
+    }
+}
