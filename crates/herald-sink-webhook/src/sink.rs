@@ -1,0 +1,226 @@
+//! `WebhookSink`: one POST per attempt on a client shared by every webhook sink, then the
+//! response status sorted into a receipt or a [`SinkError`].
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use herald_core::sink::SinkContext;
+use herald_core::template::Templates;
+use herald_core::{Notification, Receipt, Secret, Sink, SinkError, SinkFactory};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+
+use crate::config::{WebhookConfig, check_headers, check_timeout, check_url};
+use crate::render::{compile_body, default_body, templated_body};
+use crate::signature::sign;
+
+/// `User-Agent` of every webhook request.
+pub const USER_AGENT: &str = concat!("herald/", env!("CARGO_PKG_VERSION"));
+
+/// How much of a response body goes into a receipt or an error.
+const DETAIL_CHARS: usize = 200;
+
+/// Builds `type: webhook` sinks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WebhookFactory;
+
+impl SinkFactory for WebhookFactory {
+    fn kind(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn build(&self, ctx: SinkContext<'_>) -> Option<Arc<dyn Sink>> {
+        let config = ctx.diag.typed::<WebhookConfig>(ctx.node)?;
+        let url = check_url(&config, ctx.node, ctx.diag);
+        let custom = check_headers(&config, ctx.node, ctx.diag);
+        let timeout = check_timeout(&config, ctx.node, ctx.diag);
+        let body = match &config.body {
+            Some(source) => {
+                let at = ctx.node.get("body").unwrap_or(ctx.node);
+                Some(compile_body(source, at, ctx.diag))
+            }
+            None => None,
+        };
+        let (url, mut headers, timeout) = (url?, custom?, timeout?);
+        let body = match body {
+            Some(compiled) => Some(compiled?),
+            None => None,
+        };
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        Some(Arc::new(WebhookSink {
+            name: ctx.name.to_owned(),
+            url,
+            headers,
+            secret: config.secret.filter(|s| !s.is_empty()),
+            timeout,
+            body,
+        }))
+    }
+}
+
+/// Posts each notification as JSON to one URL.
+pub struct WebhookSink {
+    name: String,
+    url: reqwest::Url,
+    /// Custom headers plus `Content-Type` and `User-Agent`, built once at load.
+    headers: HeaderMap,
+    secret: Option<Secret>,
+    timeout: Duration,
+    body: Option<Templates>,
+}
+
+impl std::fmt::Debug for WebhookSink {
+    // The URL's path and query may hold a token, header values often do: show the host only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSink")
+            .field("name", &self.name)
+            .field("host", &self.url.host_str().unwrap_or_default())
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("signed", &self.secret.is_some())
+            .field("timeout", &self.timeout)
+            .field("templated", &self.body.is_some())
+            .finish()
+    }
+}
+
+/// One client for every webhook sink: connections are kept alive and reused across sinks that
+/// post to the same host, which is what makes thousands of deliveries a second cheap.
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            // A 3xx to a POST is a configuration problem to report, not to follow.
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(256)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .tcp_keepalive(Duration::from_secs(60))
+            .build()
+            // Building fails only when the TLS backend cannot start; fall back to defaults
+            // rather than panic.
+            .unwrap_or_default()
+    })
+}
+
+impl WebhookSink {
+    /// The body this sink sends for a notification.
+    pub fn body(&self, n: &Notification) -> Result<Vec<u8>, String> {
+        match &self.body {
+            Some(templates) => templated_body(templates, n),
+            None => Ok(default_body(n)),
+        }
+    }
+
+    fn host(&self) -> &str {
+        self.url.host_str().unwrap_or("?")
+    }
+}
+
+#[async_trait]
+impl Sink for WebhookSink {
+    fn kind(&self) -> &'static str {
+        "webhook"
+    }
+
+    async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
+        let body = self
+            .body(n)
+            .map_err(|detail| SinkError::Rejected { status: 0, detail })?;
+        let key = HeaderValue::from_str(&n.idempotency_key).map_err(|_| SinkError::Rejected {
+            status: 0,
+            detail: format!(
+                "idempotency key \"{}\" cannot be sent as a header",
+                n.idempotency_key
+            ),
+        })?;
+        let mut request = client()
+            .post(self.url.clone())
+            .timeout(self.timeout)
+            .headers(self.headers.clone())
+            .header("idempotency-key", key);
+        if let Some(secret) = &self.secret {
+            let now = jiff::Timestamp::now().as_second();
+            let signature = sign(secret.expose().as_bytes(), now, &body);
+            // Hex, digits and `t=,` only: always a valid header value.
+            if let Ok(value) = HeaderValue::from_str(&signature) {
+                request = request.header("x-herald-signature", value);
+            }
+        }
+        let response = request
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| unreachable(self.host(), e))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let text = match response.bytes().await {
+            Ok(bytes) => excerpt(&bytes),
+            Err(e) if (200..300).contains(&status) => {
+                // The receiver took the request; a broken body read does not undo that.
+                format!("(response body unreadable: {})", e.without_url())
+            }
+            Err(e) => return Err(unreachable(self.host(), e)),
+        };
+        if (200..300).contains(&status) {
+            return Ok(Receipt {
+                status: Some(status),
+                message_id: None,
+                channel: None,
+                detail: (!text.is_empty()).then_some(text),
+            });
+        }
+        let detail = if text.is_empty() {
+            format!("webhook at {} answered {status}", self.host())
+        } else {
+            text
+        };
+        Err(SinkError::from_status(status, retry_after, detail))
+    }
+
+    fn preview(&self, n: &Notification) -> Result<String, String> {
+        let body = self.body(n)?;
+        String::from_utf8(body).map_err(|e| format!("the body is not UTF-8: {e}"))
+    }
+}
+
+fn unreachable(host: &str, e: reqwest::Error) -> SinkError {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    // `without_url` because the URL may carry a token.
+    SinkError::unreachable(format!("webhook at {host}: {what}"), e.without_url())
+}
+
+/// The first [`DETAIL_CHARS`] characters of a response body, trimmed.
+pub fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(DETAIL_CHARS * 4)]);
+    text.trim().chars().take(DETAIL_CHARS).collect()
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 section 10.2.3); a date in the past
+/// means "now".
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let wait = at.duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests;
