@@ -1,0 +1,314 @@
+//! [`SlackSink`]: one HTTP request per attempt (to the incoming webhook, or to
+//! `chat.postMessage`), then a verdict on Slack's answer: a receipt, worth a retry, or refused
+//! for good. Also [`SlackFactory`], which checks the settings when the config loads.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use herald_core::config::{Diagnostics, Node};
+use herald_core::sink::SinkContext;
+use herald_core::template::{Templates, escape_none};
+use herald_core::{Notification, Receipt, Sink, SinkError, SinkFactory};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::config::{Mode, SlackConfig};
+use crate::render::{Overrides, escape_mrkdwn, escape_plain, render};
+
+/// Web API errors that say "not now" rather than "never" (Slack's docs list these as
+/// transient); every other `ok: false` is final.
+pub const RETRYABLE_ERRORS: &[&str] = &[
+    "ratelimited",
+    "rate_limited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+];
+
+/// The longest excerpt of an answer kept in a receipt or an error.
+const MAX_DETAIL_CHARS: usize = 300;
+
+/// Builds `type: slack` sinks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SlackFactory;
+
+impl SinkFactory for SlackFactory {
+    fn kind(&self) -> &'static str {
+        "slack"
+    }
+
+    fn build(&self, ctx: SinkContext<'_>) -> Option<Arc<dyn Sink>> {
+        let config = ctx.diag.typed::<SlackConfig>(ctx.node)?;
+        let sink = SlackSink::from_config(ctx.name, &config, ctx.node, ctx.diag)?;
+        Some(Arc::new(sink))
+    }
+}
+
+/// Posts alerts to Slack. `Debug` shows no token and no webhook URL.
+#[derive(Debug)]
+pub struct SlackSink {
+    name: String,
+    mode: Mode,
+    timeout: Duration,
+    /// `text` (mrkdwn-escaped values).
+    mrkdwn: Templates,
+    /// `title` (plain_text: mentions neutralised, no entities).
+    plain: Templates,
+    /// `channel`: a JSON field, not markup, so values are printed as they are.
+    raw: Templates,
+}
+
+impl SlackSink {
+    /// Checks `config` (from the sink's mapping `node`) and compiles its templates, reporting
+    /// every problem to `diag` at its key. `None` when anything was wrong.
+    pub fn from_config(
+        name: &str,
+        config: &SlackConfig,
+        node: &Node,
+        diag: &mut Diagnostics,
+    ) -> Option<SlackSink> {
+        let mode = config.mode(node, diag);
+        let mut ok = true;
+        let template_node = node.get("template");
+        let at = |key: &str| {
+            template_node
+                .and_then(|t| t.get(key))
+                .or(template_node)
+                .unwrap_or(node)
+                .clone()
+        };
+        let mut mrkdwn = Templates::new(escape_mrkdwn);
+        if let Some(text) = &config.template.text {
+            ok &= mrkdwn.add("text", text, &at("text"), diag);
+        }
+        let mut plain = Templates::new(escape_plain);
+        if let Some(title) = &config.template.title {
+            ok &= plain.add("title", title, &at("title"), diag);
+        }
+        let mut raw = Templates::new(escape_none);
+        if let (Some(channel), Some(Mode::Bot { .. })) = (&config.channel, &mode) {
+            let at = node.get("channel").unwrap_or(node);
+            ok &= raw.add("channel", channel, at, diag);
+        }
+        Some(SlackSink {
+            name: name.to_owned(),
+            mode: mode.filter(|_| ok)?,
+            timeout: Duration::from_secs(config.timeout_seconds),
+            mrkdwn,
+            plain,
+            raw,
+        })
+    }
+
+    /// The configured name of this sink.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The JSON body this sink posts for `n`.
+    pub fn body(&self, n: &Notification) -> Result<Value, String> {
+        let overrides = Overrides {
+            title: self
+                .plain
+                .has("title")
+                .then(|| self.plain.render("title", n))
+                .transpose()?,
+            text: self
+                .mrkdwn
+                .has("text")
+                .then(|| self.mrkdwn.render("text", n))
+                .transpose()?,
+        };
+        let channel = match &self.mode {
+            Mode::Webhook { .. } => None,
+            Mode::Bot { .. } => {
+                let channel = self.raw.render("channel", n)?;
+                let channel = channel.trim();
+                if channel.is_empty() {
+                    return Err("the \"channel\" template rendered empty text".into());
+                }
+                Some(channel.to_owned())
+            }
+        };
+        Ok(render(n, &overrides, channel.as_deref()))
+    }
+}
+
+#[async_trait]
+impl Sink for SlackSink {
+    fn kind(&self) -> &'static str {
+        "slack"
+    }
+
+    async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
+        let body = self.body(n).map_err(|detail| SinkError::Rejected {
+            status: 0,
+            detail: format!("cannot render the message: {detail}"),
+        })?;
+        let client = client()?;
+        let request = match &self.mode {
+            Mode::Webhook { url } => client.post(url.expose()),
+            Mode::Bot { token, endpoint } => client.post(endpoint).bearer_auth(token.expose()),
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let response = request
+            .timeout(self.timeout)
+            // Without the charset, chat.postMessage answers with a `missing_charset` warning.
+            .header(CONTENT_TYPE, "application/json; charset=utf-8")
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| network_error(e, self.timeout))?;
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        let text = response
+            .text()
+            .await
+            .map_err(|e| network_error(e, self.timeout))?;
+        let api = match self.mode {
+            Mode::Webhook { .. } => Api::Webhook,
+            Mode::Bot { .. } => Api::Bot,
+        };
+        classify(api, status, retry_after, &text)
+    }
+
+    fn preview(&self, n: &Notification) -> Result<String, String> {
+        let body = self.body(n)?;
+        serde_json::to_string_pretty(&body).map_err(|e| e.to_string())
+    }
+}
+
+/// Which answer format to expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// Incoming webhook: the text `ok`, or an error code as text with a 4xx.
+    Webhook,
+    /// Web API: `{"ok": true, "ts": ..., "channel": ...}` or `{"ok": false, "error": ...}`.
+    Bot,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    ts: Option<String>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    response_metadata: Option<Metadata>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    messages: Vec<String>,
+}
+
+/// Turns Slack's answer into a receipt or a [`SinkError`] saying whether to retry.
+pub fn classify(
+    api: Api,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &str,
+) -> Result<Receipt, SinkError> {
+    let success = (200..300).contains(&status);
+    let answer: Option<Answer> = serde_json::from_str(body).ok();
+    if let Some(answer) = answer {
+        if answer.ok && success {
+            return Ok(Receipt {
+                status: Some(status),
+                message_id: answer.ts,
+                channel: answer.channel,
+                detail: Some("ok".into()),
+            });
+        }
+        if !answer.ok {
+            let code = answer.error.unwrap_or_else(|| "unknown_error".into());
+            let mut detail = code.clone();
+            if let Some(meta) = answer.response_metadata.filter(|m| !m.messages.is_empty()) {
+                detail = format!("{code}: {}", meta.messages.join("; "));
+            }
+            let detail = excerpt(&detail);
+            return if status == 429 || status >= 500 || RETRYABLE_ERRORS.contains(&code.as_str()) {
+                Err(SinkError::Unavailable {
+                    status,
+                    retry_after,
+                    detail,
+                })
+            } else {
+                Err(SinkError::Rejected { status, detail })
+            };
+        }
+    }
+    if success && api == Api::Webhook && body.trim() == "ok" {
+        return Ok(Receipt {
+            status: Some(status),
+            message_id: None,
+            channel: None,
+            detail: Some("ok".into()),
+        });
+    }
+    let detail = if body.trim().is_empty() {
+        format!("empty answer with status {status}")
+    } else {
+        excerpt(body.trim())
+    };
+    if success {
+        // A 2xx that is neither `ok` nor Slack's JSON is not Slack (a proxy's login page, a
+        // wrong `api_base`): retrying will not change it.
+        return Err(SinkError::Rejected {
+            status,
+            detail: format!("unexpected answer: {detail}"),
+        });
+    }
+    Err(SinkError::from_status(status, retry_after, detail))
+}
+
+/// `Retry-After` in seconds, the form Slack sends.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn excerpt(s: &str) -> String {
+    crate::render::truncate_chars(s, MAX_DETAIL_CHARS)
+}
+
+/// A network failure, described without the URL: a webhook URL is a credential.
+fn network_error(e: reqwest::Error, timeout: Duration) -> SinkError {
+    let detail = if e.is_timeout() {
+        format!("no answer from slack within {} seconds", timeout.as_secs())
+    } else if e.is_connect() {
+        "cannot connect to slack".to_owned()
+    } else {
+        "request to slack failed".to_owned()
+    };
+    SinkError::unreachable(detail, e.without_url())
+}
+
+/// One client for every Slack sink, so connections are pooled. Redirects are not followed:
+/// Slack does not send them, and following one could carry the token elsewhere.
+fn client() -> Result<&'static reqwest::Client, SinkError> {
+    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| SinkError::Unreachable {
+            detail: format!("cannot set up the http client: {e}"),
+            source: None,
+        })
+}
+
+#[cfg(test)]
+mod tests;
