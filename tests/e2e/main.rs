@@ -1,1 +1,7 @@
-//! End-to-end tests: they run the real `herald` binary the way a user does.
+//! End-to-end tests: they run the real `herald` binary the way a user does, on the example
+//! configs in `config/` and the payloads in `tests/fixtures/` (and, when present, Sentry's own
+//! published payloads in `../shared/fixtures/sentry`, read in place).
+
+mod check;
+mod route;
+mod support;
