@@ -5,3 +5,4 @@
 mod check;
 mod route;
 mod support;
+mod tidy;
