@@ -1,0 +1,50 @@
+//! Why a store operation failed. Messages follow the project's shape: lowercase, the bad value
+//! quoted, a hint where one helps; the underlying cause sits in `source()`, not in the text.
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The `storage.url` names no store this build can open.
+    #[error("unsupported storage url \"{url}\": {hint}")]
+    BadUrl { url: String, hint: &'static str },
+
+    /// The folder that should hold the database file could not be made.
+    #[error("cannot create the folder \"{path}\" for the database (check permissions)")]
+    CreateDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// SQLite refused to open or create the file.
+    #[error("cannot open the database \"{path}\" (check the path and permissions)")]
+    Open {
+        path: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// The schema could not be brought up to date.
+    #[error("cannot bring the database \"{path}\" up to date (was it written by a newer herald?)")]
+    Migrate {
+        path: String,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+
+    /// A statement failed.
+    #[error("database statement failed")]
+    Database(#[from] sqlx::Error),
+
+    /// The writer task is gone: the store was closed, or the runtime is shutting down.
+    #[error("the store is closed; no more writes are taken (is herald shutting down?)")]
+    Closed,
+
+    /// A stored value does not read back as what was written.
+    #[error("stored {what} \"{id}\" cannot be read back: {detail}")]
+    Corrupt {
+        what: &'static str,
+        id: String,
+        detail: String,
+    },
+}

@@ -1,0 +1,157 @@
+//! herald's durable store: every accepted webhook and the queue of deliveries it fans out to,
+//! kept so that an acknowledged alert is never lost and every delivery is attempted at least
+//! once, across restarts and crashes. Sentry gives a webhook one second and often does not
+//! retry, so the handler stores, answers `202`, and leaves the sending to workers that lease
+//! rows from here.
+//!
+//! # Interface
+//!
+//! [`Store`] is the contract (async, object safe, used as `Arc<dyn Store>`); [`SqliteStore`] is
+//! the embedded implementation, opened from `storage.url = "sqlite://PATH"`. A PostgreSQL store
+//! can implement the same trait later: the types in [`model`] carry no SQL.
+//!
+//! # Schema
+//!
+//! Two tables (see `migrations/`, embedded in the binary and applied by [`SqliteStore::open`]):
+//!
+//! - `alerts`: `id` (UUID v7 text), `source`, `request_id` (Sentry's `Request-ID`, unique per
+//!   source when present), `received_at`, `alert` (the JSON of [`herald_core::Alert::to_json`])
+//!   and `raw` (the body text as received).
+//! - `deliveries`: one row per (alert, route, sink): `id` (UUID v7 text, the idempotency key sent
+//!   to the sink), `alert_id`, `route`, `sink`, `status` (`pending`, `in_flight`, `delivered`,
+//!   `dead`), `attempts`, `next_attempt_at`, `lease_until`, `last_error`, `receipt` (JSON),
+//!   `created_at`, `updated_at`. Partial indexes cover "pending and due" and "in flight and
+//!   lease expired", the only two scans a worker makes.
+//!
+//! Times are stored as Unix milliseconds and handed in by the caller (`now` parameters), so
+//! tests move time by passing values instead of sleeping.
+//!
+//! # Group commit
+//!
+//! One writer task owns the only write connection. Every write ([`Store::accept`], leases,
+//! marks, releases) is a message to it; it takes everything queued at that moment (up to 256),
+//! runs it in one transaction, commits once, and only then answers each caller. A lone caller
+//! is committed at once (there is no timer); concurrent callers share a commit, which is what
+//! makes thousands of acknowledged alerts per second possible when each commit may cost an
+//! `fsync`. If one operation of a batch fails, the batch is rolled back and each operation is
+//! replayed in its own transaction, so one bad request never fails its neighbours. Reads go
+//! through a small pool of read-only connections, which WAL lets run beside the writer.
+//!
+//! # Durability
+//!
+//! [`Store::accept`] returns only after its transaction is committed. The database runs in WAL
+//! mode; [`SyncMode`](herald_core::config::SyncMode) picks what a commit survives:
+//!
+//! - `Normal` (`synchronous=NORMAL`): the commit is in the WAL file, handed to the operating
+//!   system but not yet flushed. It survives herald crashing or being killed (`kill -9`); a
+//!   power loss or kernel crash may lose the last commits before a checkpoint, never corrupt
+//!   the database.
+//! - `Full` (`synchronous=FULL`): the WAL is flushed to disk before the commit returns, so an
+//!   acknowledged alert also survives power loss (on a disk that honours flushes), at the cost
+//!   of one `fsync` per group commit.
+//!
+//! Deliveries are at least once: a worker that dies holding a lease leaves an `in_flight` row
+//! that [`Store::lease_due`] hands out again, same id, once `lease_until` has passed.
+
+pub mod error;
+pub mod model;
+pub mod sqlite;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use herald_core::Receipt;
+use jiff::Timestamp;
+
+pub use error::StoreError;
+pub use model::{
+    Accepted, Delivery, LeasedDelivery, NewAlert, Status, StatusCounts, StoreStats, StoredAlert,
+};
+pub use sqlite::SqliteStore;
+
+/// The durable store the server and the delivery workers share.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Stores an alert and its deliveries; returns once they are committed. A repeated
+    /// `(source, request_id)` stores nothing and returns the first request's ids with
+    /// `duplicate: true`.
+    async fn accept(&self, new: NewAlert) -> Result<Accepted, StoreError>;
+
+    /// Leases up to `limit` deliveries that are pending and due at `now`, or in flight with an
+    /// expired lease, oldest due first: each becomes `in_flight` until `now + lease` and its
+    /// `attempts` grows by one. `sinks` restricts the lease to those sink names.
+    async fn lease_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        lease: Duration,
+        sinks: Option<&[String]>,
+    ) -> Result<Vec<LeasedDelivery>, StoreError>;
+
+    /// Records a successful delivery. Returns false when the delivery is unknown or already
+    /// finished (delivered or dead), which leaves it unchanged.
+    async fn mark_delivered(
+        &self,
+        id: &str,
+        receipt: &Receipt,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Puts a delivery back to `pending` until `next_attempt_at`, keeping the error. Returns
+    /// false when it is unknown or already finished.
+    async fn mark_retry(
+        &self,
+        id: &str,
+        next_attempt_at: Timestamp,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives a delivery up, keeping the reason. Returns false when it is unknown or already
+    /// finished.
+    async fn mark_dead(&self, id: &str, reason: &str, now: Timestamp) -> Result<bool, StoreError>;
+
+    /// Returns leased deliveries that were never started (shutdown) to `pending`, giving back
+    /// the attempt their lease counted. Returns how many were in flight.
+    async fn release_in_flight(&self, ids: &[String], now: Timestamp) -> Result<u64, StoreError>;
+
+    /// The earliest time at which [`Store::lease_due`] would find work: the first pending
+    /// `next_attempt_at` or in-flight `lease_until`. `None` when nothing is waiting.
+    async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// How many deliveries are in each status.
+    async fn count_by_status(&self) -> Result<StatusCounts, StoreError>;
+
+    /// One delivery row, if it exists.
+    async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError>;
+
+    /// One stored alert, if it exists.
+    async fn alert(&self, id: &str) -> Result<Option<StoredAlert>, StoreError>;
+
+    /// Readiness: the database answers and the writer is running.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Writer counters since opening.
+    fn stats(&self) -> StoreStats;
+
+    /// Finishes queued writes and closes the connections; later calls fail with
+    /// [`StoreError::Closed`].
+    async fn close(&self);
+}
+
+/// Unix milliseconds, the stored form of every time.
+fn to_millis(ts: Timestamp) -> i64 {
+    ts.as_millisecond()
+}
+
+fn from_millis(ms: i64, what: &'static str, id: &str) -> Result<Timestamp, StoreError> {
+    Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt {
+        what,
+        id: id.to_string(),
+        detail: format!("time {ms} is out of range: {e}"),
+    })
+}
+
+fn duration_millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

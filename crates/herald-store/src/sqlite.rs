@@ -1,0 +1,431 @@
+//! [`SqliteStore`]: the embedded [`Store`], one SQLite file in WAL mode. Writes go to the
+//! group-commit writer task ([`writer`]); reads use a small pool of read-only connections.
+
+mod writer;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use herald_core::config::SyncMode;
+use herald_core::{Alert, Receipt};
+use jiff::Timestamp;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    Accepted, Delivery, LeasedDelivery, NewAlert, Status, StatusCounts, Store, StoreError,
+    StoreStats, StoredAlert, duration_millis, from_millis, to_millis,
+};
+use writer::{
+    AcceptJob, Counters, Job, LeaseJob, LeaseRows, Mark, MarkJob, ReleaseJob, delivery_columns,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Jobs that may wait for the writer before callers feel back-pressure.
+const QUEUE: usize = 4096;
+
+/// How long a statement waits for a lock held by another process on the same file (a second
+/// herald, a backup tool) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQLite store. Cheap to share as `Arc<dyn Store>`.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    jobs: mpsc::Sender<Job>,
+    reader: SqlitePool,
+    counters: Arc<Counters>,
+}
+
+impl SqliteStore {
+    /// Opens (creating on first start) the database named by `sqlite://PATH`, PATH being
+    /// relative to the working directory unless absolute (`sqlite:///var/lib/herald.db`).
+    /// Creates the parent folder, applies pending migrations and starts the writer task, so
+    /// it must be called inside a Tokio runtime.
+    pub async fn open(url: &str, sync: SyncMode) -> Result<SqliteStore, StoreError> {
+        let path = sqlite_path(url)?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|source| StoreError::CreateDir {
+                    path: parent.display().to_string(),
+                    source,
+                })?;
+        }
+        let shown = path.display().to_string();
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match sync {
+                SyncMode::Normal => SqliteSynchronous::Normal,
+                SyncMode::Full => SqliteSynchronous::Full,
+            })
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+
+        let mut conn = options
+            .clone()
+            .create_if_missing(true)
+            .connect()
+            .await
+            .map_err(|source| StoreError::Open {
+                path: shown.clone(),
+                source,
+            })?;
+        MIGRATOR
+            .run(&mut conn)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: shown.clone(),
+                source,
+            })?;
+        // Read-only connections make "one writer" a guarantee rather than a habit.
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(|source| StoreError::Open {
+                path: shown.clone(),
+                source,
+            })?;
+
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        let counters = Arc::new(Counters::default());
+        tokio::spawn(writer::run(conn, queue, counters.clone()));
+        Ok(SqliteStore {
+            path,
+            jobs,
+            reader,
+            counters,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Hands a job to the writer and waits for its committed answer.
+    async fn write<T>(
+        &self,
+        (job, answer): (Job, oneshot::Receiver<Result<T, StoreError>>),
+    ) -> Result<T, StoreError> {
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn mark(&self, id: &str, mark: Mark, now: Timestamp) -> Result<bool, StoreError> {
+        self.write(Job::mark(MarkJob {
+            id: id.to_string(),
+            mark,
+            now: to_millis(now),
+        }))
+        .await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn accept(&self, new: NewAlert) -> Result<Accepted, StoreError> {
+        let alert_id = uuid::Uuid::now_v7().to_string();
+        // Encoding happens here, on the caller's task, so the single writer only runs SQL.
+        let alert_json = new.alert.to_json().to_string();
+        let deliveries = new
+            .deliveries
+            .into_iter()
+            .map(|(route, sink)| (uuid::Uuid::now_v7().to_string(), route, sink))
+            .collect();
+        self.write(Job::accept(AcceptJob {
+            alert_id,
+            source: new.source,
+            request_id: new.request_id,
+            received_at: to_millis(new.received_at),
+            alert_json,
+            raw: new.raw,
+            deliveries,
+        }))
+        .await
+    }
+
+    async fn lease_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        lease: Duration,
+        sinks: Option<&[String]>,
+    ) -> Result<Vec<LeasedDelivery>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = to_millis(now);
+        let rows = self
+            .write(Job::lease(LeaseJob {
+                now,
+                lease_until: now.saturating_add(duration_millis(lease)),
+                limit: i64::try_from(limit).unwrap_or(i64::MAX),
+                sinks: sinks.map(|s| serde_json::Value::from(s.to_vec()).to_string()),
+            }))
+            .await?;
+        leased_from_rows(rows)
+    }
+
+    async fn mark_delivered(
+        &self,
+        id: &str,
+        receipt: &Receipt,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let receipt = serde_json::to_string(receipt).map_err(|e| StoreError::Corrupt {
+            what: "receipt for delivery",
+            id: id.to_string(),
+            detail: e.to_string(),
+        })?;
+        self.mark(id, Mark::Delivered { receipt }, now).await
+    }
+
+    async fn mark_retry(
+        &self,
+        id: &str,
+        next_attempt_at: Timestamp,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mark = Mark::Retry {
+            next_attempt_at: to_millis(next_attempt_at),
+            error: error.to_string(),
+        };
+        self.mark(id, mark, now).await
+    }
+
+    async fn mark_dead(&self, id: &str, reason: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let mark = Mark::Dead {
+            reason: reason.to_string(),
+        };
+        self.mark(id, mark, now).await
+    }
+
+    async fn release_in_flight(&self, ids: &[String], now: Timestamp) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.write(Job::release(ReleaseJob {
+            ids: serde_json::Value::from(ids.to_vec()).to_string(),
+            now: to_millis(now),
+        }))
+        .await
+    }
+
+    async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(due) FROM (
+                 SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE status = 'pending'
+                 UNION ALL
+                 SELECT MIN(lease_until) FROM deliveries WHERE status = 'in_flight'
+             )",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        next.map(|ms| from_millis(ms, "next due time", ""))
+            .transpose()
+    }
+
+    async fn count_by_status(&self) -> Result<StatusCounts, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
+                .fetch_all(&self.reader)
+                .await?;
+        let mut counts = StatusCounts::default();
+        for (status, n) in rows {
+            let n = u64::try_from(n).unwrap_or(0);
+            match status.parse::<Status>() {
+                Ok(Status::Pending) => counts.pending = n,
+                Ok(Status::InFlight) => counts.in_flight = n,
+                Ok(Status::Delivered) => counts.delivered = n,
+                Ok(Status::Dead) => counts.dead = n,
+                Err(detail) => {
+                    return Err(StoreError::Corrupt {
+                        what: "delivery status",
+                        id: status,
+                        detail,
+                    });
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM deliveries WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(delivery_from_row).transpose()
+    }
+
+    async fn alert(&self, id: &str) -> Result<Option<StoredAlert>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, source, request_id, received_at, alert, raw FROM alerts WHERE id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id: String = row.try_get("id")?;
+        let alert_json: String = row.try_get("alert")?;
+        let raw: String = row.try_get("raw")?;
+        Ok(Some(StoredAlert {
+            source: row.try_get("source")?,
+            request_id: row.try_get("request_id")?,
+            received_at: from_millis(row.try_get("received_at")?, "alert", &id)?,
+            alert: Arc::new(alert_from_json(&id, &alert_json, &raw)?),
+            raw,
+            id,
+        }))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        if self.jobs.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        sqlx::query_scalar::<_, i64>("SELECT 1")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(())
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.counters.snapshot()
+    }
+
+    async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.jobs.send(Job::Close(done)).await.is_ok() {
+            // An error only means the writer had already stopped.
+            let _ = closed.await;
+        }
+        self.reader.close().await;
+    }
+}
+
+/// The file path in a `sqlite://PATH` url.
+fn sqlite_path(url: &str) -> Result<PathBuf, StoreError> {
+    let bad = |hint| StoreError::BadUrl {
+        url: url.to_string(),
+        hint,
+    };
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(bad(
+                "it names no file; use sqlite://PATH, for example sqlite://data/herald.db",
+            ));
+        }
+        if path.contains('?') || path.starts_with(":memory:") {
+            return Err(bad(
+                "only a plain file path is supported, without ?options or :memory:",
+            ));
+        }
+        return Ok(PathBuf::from(path));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(bad(
+            "PostgreSQL storage is not available yet; use sqlite://PATH",
+        ));
+    }
+    Err(bad(
+        "use sqlite://PATH (relative to the working directory), for example sqlite://data/herald.db",
+    ))
+}
+
+fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, StoreError> {
+    let id: String = row.try_get(0)?;
+    let corrupt = |detail: String| StoreError::Corrupt {
+        what: "delivery",
+        id: id.clone(),
+        detail,
+    };
+    let status: String = row.try_get(4)?;
+    let attempts: i64 = row.try_get(5)?;
+    let lease_until: Option<i64> = row.try_get(7)?;
+    let receipt: Option<String> = row.try_get(9)?;
+    Ok(Delivery {
+        alert_id: row.try_get(1)?,
+        route: row.try_get(2)?,
+        sink: row.try_get(3)?,
+        status: status.parse().map_err(corrupt)?,
+        attempts: u32::try_from(attempts)
+            .map_err(|e| corrupt(format!("attempts {attempts}: {e}")))?,
+        next_attempt_at: from_millis(row.try_get(6)?, "delivery", &id)?,
+        lease_until: lease_until
+            .map(|ms| from_millis(ms, "delivery", &id))
+            .transpose()?,
+        last_error: row.try_get(8)?,
+        receipt: receipt
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| corrupt(format!("receipt: {e}")))?,
+        created_at: from_millis(row.try_get(10)?, "delivery", &id)?,
+        updated_at: from_millis(row.try_get(11)?, "delivery", &id)?,
+        id,
+    })
+}
+
+/// The alert as stored, with `raw` parsed back in (or kept as a string when the body was not
+/// JSON).
+fn alert_from_json(id: &str, alert_json: &str, raw: &str) -> Result<Alert, StoreError> {
+    let mut alert: Alert = serde_json::from_str(alert_json).map_err(|e| StoreError::Corrupt {
+        what: "alert",
+        id: id.to_string(),
+        detail: e.to_string(),
+    })?;
+    alert.raw = serde_json::from_str(raw).unwrap_or_else(|_| raw.into());
+    Ok(alert)
+}
+
+fn leased_from_rows(rows: LeaseRows) -> Result<Vec<LeasedDelivery>, StoreError> {
+    let mut alerts = HashMap::with_capacity(rows.alerts.len());
+    for row in &rows.alerts {
+        let id: String = row.try_get(0)?;
+        let alert_json: String = row.try_get(1)?;
+        let raw: String = row.try_get(2)?;
+        let alert = alert_from_json(&id, &alert_json, &raw)?;
+        alerts.insert(id, Arc::new(alert));
+    }
+    let mut leased = rows
+        .deliveries
+        .iter()
+        .map(|row| {
+            let delivery = delivery_from_row(row)?;
+            let alert =
+                alerts
+                    .get(&delivery.alert_id)
+                    .cloned()
+                    .ok_or_else(|| StoreError::Corrupt {
+                        what: "delivery",
+                        id: delivery.id.clone(),
+                        detail: format!("its alert \"{}\" is missing", delivery.alert_id),
+                    })?;
+            Ok(LeasedDelivery { delivery, alert })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    // RETURNING gives no order; workers expect the oldest work first.
+    leased.sort_by(|a, b| {
+        (a.delivery.next_attempt_at, &a.delivery.id)
+            .cmp(&(b.delivery.next_attempt_at, &b.delivery.id))
+    });
+    Ok(leased)
+}
+
+#[cfg(test)]
+mod tests;

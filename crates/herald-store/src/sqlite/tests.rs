@@ -1,0 +1,532 @@
+//! Tests of the SQLite store on real files in temporary folders. Time is passed in, never
+//! slept on: leases expire because a later `now` is handed over.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_core::config::SyncMode;
+use herald_core::{Alert, Level, Receipt};
+use jiff::Timestamp;
+use tempfile::TempDir;
+
+use super::writer::{AcceptJob, Job, LeaseJob};
+use super::*;
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn t(seconds: i64) -> Timestamp {
+    Timestamp::from_second(1_700_000_000 + seconds).unwrap()
+}
+
+fn url(dir: &TempDir) -> String {
+    format!("sqlite://{}/data/herald.db", dir.path().display())
+}
+
+async fn open(dir: &TempDir) -> SqliteStore {
+    SqliteStore::open(&url(dir), SyncMode::Normal)
+        .await
+        .unwrap()
+}
+
+fn alert(title: &str) -> Arc<Alert> {
+    let mut alert = Alert {
+        source: "sentry".into(),
+        resource: "issue".into(),
+        action: "created".into(),
+        project: Some("backend".into()),
+        level: Some(Level::Error),
+        title: title.into(),
+        short_id: Some("BACKEND-7".into()),
+        timestamp: Some(t(-5)),
+        ..Alert::default()
+    };
+    alert.tags.insert("environment", "production");
+    Arc::new(alert)
+}
+
+fn new_alert(title: &str, request_id: Option<&str>, at: Timestamp, sinks: &[&str]) -> NewAlert {
+    NewAlert {
+        source: "sentry".into(),
+        request_id: request_id.map(str::to_string),
+        received_at: at,
+        alert: alert(title),
+        raw: format!(r#"{{"action":"created","data":{{"title":"{title}"}}}}"#),
+        deliveries: sinks
+            .iter()
+            .map(|sink| ("prod".to_string(), sink.to_string()))
+            .collect(),
+    }
+}
+
+async fn lease(store: &SqliteStore, now: Timestamp) -> Vec<LeasedDelivery> {
+    store.lease_due(now, 100, LEASE, None).await.unwrap()
+}
+
+fn ids(leased: &[LeasedDelivery]) -> Vec<String> {
+    leased.iter().map(|l| l.delivery.id.clone()).collect()
+}
+
+async fn status_of(store: &SqliteStore, id: &str) -> Status {
+    store.delivery(id).await.unwrap().unwrap().status
+}
+
+#[tokio::test]
+async fn accept_commits_and_survives_reopening() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let new = new_alert("boom", Some("req-1"), t(0), &["slack", "email"]);
+    let original = new.alert.clone();
+    let accepted = store.accept(new).await.unwrap();
+    assert!(!accepted.duplicate);
+    assert_eq!(accepted.delivery_ids.len(), 2);
+    // Dropped without close(): the answer alone must mean the rows are committed.
+    drop(store);
+
+    let store = open(&dir).await;
+    let stored = store.alert(&accepted.alert_id).await.unwrap().unwrap();
+    assert_eq!(stored.source, "sentry");
+    assert_eq!(stored.request_id.as_deref(), Some("req-1"));
+    assert_eq!(stored.received_at, t(0));
+    assert!(stored.raw.contains(r#""title":"boom""#));
+    assert_eq!(stored.alert.raw["data"]["title"], "boom");
+    let mut expected = (*original).clone();
+    expected.raw = stored.alert.raw.clone();
+    assert_eq!(*stored.alert, expected);
+
+    let first = store
+        .delivery(&accepted.delivery_ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first.route.as_str(), first.sink.as_str()),
+        ("prod", "slack")
+    );
+    assert_eq!(first.status, Status::Pending);
+    assert_eq!(first.attempts, 0);
+    assert_eq!(first.next_attempt_at, t(0));
+    assert_eq!(first.alert_id, accepted.alert_id);
+    let counts = store.count_by_status().await.unwrap();
+    assert_eq!(
+        counts,
+        StatusCounts {
+            pending: 2,
+            ..StatusCounts::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn open_creates_the_folder_and_uses_wal() {
+    let dir = TempDir::new().unwrap();
+    let store = SqliteStore::open(&url(&dir), SyncMode::Full).await.unwrap();
+    assert!(dir.path().join("data/herald.db").is_file());
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&store.reader)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_repeated_request_id_is_stored_once() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let first = store
+        .accept(new_alert("boom", Some("req-1"), t(0), &["slack", "email"]))
+        .await
+        .unwrap();
+    let again = store
+        .accept(new_alert("boom", Some("req-1"), t(1), &["slack", "email"]))
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.alert_id, first.alert_id);
+    assert_eq!(again.delivery_ids, first.delivery_ids);
+    assert_eq!(store.count_by_status().await.unwrap().total(), 2);
+
+    // Another source may reuse the id, and alerts without one are always new.
+    let mut other = new_alert("boom", Some("req-1"), t(2), &["slack"]);
+    other.source = "sentry-eu".into();
+    assert!(!store.accept(other).await.unwrap().duplicate);
+    for at in [3, 4] {
+        let accepted = store
+            .accept(new_alert("boom", None, t(at), &["slack"]))
+            .await
+            .unwrap();
+        assert!(!accepted.duplicate);
+    }
+    assert_eq!(store.count_by_status().await.unwrap().total(), 5);
+}
+
+#[tokio::test]
+async fn a_repeat_inside_one_group_commit_is_still_stored_once() {
+    let dir = TempDir::new().unwrap();
+    let store = Arc::new(open(&dir).await);
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .accept(new_alert("boom", Some("same"), t(0), &["slack"]))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut fresh = 0;
+    let mut alert_ids = std::collections::HashSet::new();
+    for task in tasks {
+        let accepted = task.await.unwrap();
+        fresh += usize::from(!accepted.duplicate);
+        alert_ids.insert(accepted.alert_id);
+    }
+    assert_eq!(fresh, 1);
+    assert_eq!(alert_ids.len(), 1);
+    assert_eq!(store.count_by_status().await.unwrap().total(), 1);
+}
+
+#[tokio::test]
+async fn a_leased_delivery_can_be_marked_delivered() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let accepted = store
+        .accept(new_alert("boom", None, t(0), &["slack"]))
+        .await
+        .unwrap();
+    let leased = lease(&store, t(1)).await;
+    assert_eq!(ids(&leased), accepted.delivery_ids);
+    let got = &leased[0];
+    assert_eq!(got.delivery.status, Status::InFlight);
+    assert_eq!(got.delivery.attempts, 1);
+    assert_eq!(got.delivery.lease_until, Some(t(31)));
+    assert_eq!(got.alert.title, "boom");
+    assert_eq!(got.alert.raw["action"], "created");
+    let notification = got.notification();
+    assert_eq!(notification.idempotency_key, accepted.delivery_ids[0]);
+    assert_eq!(notification.attempt, 1);
+    assert_eq!(notification.sink, "slack");
+
+    // Leased work is not handed to a second worker while the lease holds.
+    assert!(lease(&store, t(2)).await.is_empty());
+
+    let receipt = Receipt {
+        status: Some(200),
+        message_id: Some("1700000000.000100".into()),
+        channel: Some("C123".into()),
+        detail: None,
+    };
+    assert!(
+        store
+            .mark_delivered(&got.delivery.id, &receipt, t(3))
+            .await
+            .unwrap()
+    );
+    let row = store.delivery(&got.delivery.id).await.unwrap().unwrap();
+    assert_eq!(row.status, Status::Delivered);
+    assert_eq!(row.receipt, Some(receipt));
+    assert_eq!(row.lease_until, None);
+    assert_eq!(row.updated_at, t(3));
+
+    // A finished delivery stays finished, even for a late worker, and is never leased again.
+    assert!(
+        !store
+            .mark_retry(&got.delivery.id, t(60), "late failure", t(4))
+            .await
+            .unwrap()
+    );
+    assert_eq!(status_of(&store, &got.delivery.id).await, Status::Delivered);
+    assert!(lease(&store, t(1000)).await.is_empty());
+    assert_eq!(store.next_due_at().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_taken_again_with_the_same_id() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let accepted = store
+        .accept(new_alert("boom", None, t(0), &["slack"]))
+        .await
+        .unwrap();
+    let first = lease(&store, t(0)).await;
+    assert_eq!(ids(&first), accepted.delivery_ids);
+    assert_eq!(store.next_due_at().await.unwrap(), Some(t(30)));
+    assert!(lease(&store, t(29)).await.is_empty());
+
+    let second = lease(&store, t(30)).await;
+    assert_eq!(ids(&second), accepted.delivery_ids);
+    assert_eq!(second[0].delivery.attempts, 2);
+    assert_eq!(second[0].delivery.lease_until, Some(t(60)));
+    assert_eq!(
+        second[0].notification().idempotency_key,
+        accepted.delivery_ids[0]
+    );
+}
+
+#[tokio::test]
+async fn a_retry_waits_for_its_next_attempt_time() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let accepted = store
+        .accept(new_alert("boom", None, t(0), &["slack"]))
+        .await
+        .unwrap();
+    let id = &accepted.delivery_ids[0];
+    lease(&store, t(0)).await;
+    assert!(
+        store
+            .mark_retry(id, t(60), "slack answered 503", t(1))
+            .await
+            .unwrap()
+    );
+    let row = store.delivery(id).await.unwrap().unwrap();
+    assert_eq!(row.status, Status::Pending);
+    assert_eq!(row.next_attempt_at, t(60));
+    assert_eq!(row.lease_until, None);
+    assert_eq!(row.last_error.as_deref(), Some("slack answered 503"));
+    assert_eq!(store.next_due_at().await.unwrap(), Some(t(60)));
+
+    assert!(lease(&store, t(59)).await.is_empty());
+    let again = lease(&store, t(60)).await;
+    assert_eq!(ids(&again), accepted.delivery_ids);
+    assert_eq!(again[0].delivery.attempts, 2);
+    assert_eq!(again[0].notification().attempt, 2);
+}
+
+#[tokio::test]
+async fn a_dead_delivery_keeps_its_reason() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let accepted = store
+        .accept(new_alert("boom", None, t(0), &["slack"]))
+        .await
+        .unwrap();
+    let id = &accepted.delivery_ids[0];
+    lease(&store, t(0)).await;
+    assert!(
+        store
+            .mark_dead(id, "slack answered 404 channel_not_found", t(1))
+            .await
+            .unwrap()
+    );
+    let row = store.delivery(id).await.unwrap().unwrap();
+    assert_eq!(row.status, Status::Dead);
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some("slack answered 404 channel_not_found")
+    );
+    assert!(lease(&store, t(1000)).await.is_empty());
+    assert!(!store.mark_dead("no-such-id", "x", t(2)).await.unwrap());
+    assert_eq!(
+        store.count_by_status().await.unwrap(),
+        StatusCounts {
+            dead: 1,
+            ..StatusCounts::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn released_work_is_pending_again_without_spending_an_attempt() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let accepted = store
+        .accept(new_alert("boom", None, t(0), &["slack", "email"]))
+        .await
+        .unwrap();
+    let leased = lease(&store, t(0)).await;
+    assert_eq!(leased.len(), 2);
+    let released = store
+        .release_in_flight(&accepted.delivery_ids, t(1))
+        .await
+        .unwrap();
+    assert_eq!(released, 2);
+    for id in &accepted.delivery_ids {
+        let row = store.delivery(id).await.unwrap().unwrap();
+        assert_eq!(
+            (row.status, row.attempts, row.lease_until),
+            (Status::Pending, 0, None)
+        );
+    }
+    // Available at once, not after the lease would have run out.
+    assert_eq!(lease(&store, t(1)).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_lease_takes_the_oldest_due_work_of_the_asked_sinks() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let mut by_time = Vec::new();
+    for at in [3, 1, 2] {
+        let accepted = store
+            .accept(new_alert("boom", None, t(at), &["slack", "email"]))
+            .await
+            .unwrap();
+        by_time.push((at, accepted.delivery_ids));
+    }
+    by_time.sort();
+    let slack = vec!["slack".to_string()];
+    let leased = store
+        .lease_due(t(10), 2, LEASE, Some(&slack))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&leased),
+        [by_time[0].1[0].clone(), by_time[1].1[0].clone()]
+    );
+    assert!(leased.iter().all(|l| l.delivery.sink == "slack"));
+    assert_eq!(store.count_by_status().await.unwrap().pending, 4);
+    assert!(
+        store
+            .lease_due(t(10), 0, LEASE, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_accepts_are_all_committed_in_fewer_commits() {
+    let dir = TempDir::new().unwrap();
+    let store = Arc::new(open(&dir).await);
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .accept(new_alert(
+                        &format!("alert {i}"),
+                        Some(&format!("req-{i}")),
+                        t(0),
+                        &["slack"],
+                    ))
+                    .await
+            })
+        })
+        .collect();
+    let mut alert_ids = std::collections::HashSet::new();
+    for task in tasks {
+        let accepted = task.await.unwrap().unwrap();
+        assert!(!accepted.duplicate);
+        alert_ids.insert(accepted.alert_id);
+    }
+    assert_eq!(alert_ids.len(), 200);
+    let stats = store.stats();
+    assert_eq!(stats.operations, 200);
+    assert!(
+        stats.commits < stats.operations,
+        "group commit did not batch: {stats:?}"
+    );
+
+    // Committed means durable: a fresh store over the same file sees every one.
+    store.close().await;
+    let reopened = open(&dir).await;
+    assert_eq!(reopened.count_by_status().await.unwrap().pending, 200);
+}
+
+#[tokio::test]
+async fn deliveries_of_a_crashed_worker_are_recovered_after_the_lease() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let accepted = store
+        .accept(new_alert("boom", None, t(0), &["slack", "email"]))
+        .await
+        .unwrap();
+    assert_eq!(lease(&store, t(0)).await.len(), 2);
+    // The process dies holding the lease: no release, no close.
+    drop(store);
+
+    let store = open(&dir).await;
+    assert_eq!(store.count_by_status().await.unwrap().in_flight, 2);
+    assert!(lease(&store, t(10)).await.is_empty());
+    assert_eq!(store.next_due_at().await.unwrap(), Some(t(30)));
+    let mut recovered = ids(&lease(&store, t(30)).await);
+    recovered.sort();
+    let mut expected = accepted.delivery_ids.clone();
+    expected.sort();
+    assert_eq!(recovered, expected);
+}
+
+#[tokio::test]
+async fn one_failing_write_does_not_fail_its_batch() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let accept = |title: &str| AcceptJob {
+        alert_id: uuid::Uuid::now_v7().to_string(),
+        source: "sentry".into(),
+        request_id: None,
+        received_at: to_millis(t(0)),
+        alert_json: alert(title).to_json().to_string(),
+        raw: "{}".into(),
+        deliveries: vec![(
+            uuid::Uuid::now_v7().to_string(),
+            "prod".into(),
+            "slack".into(),
+        )],
+    };
+    // Queued before the writer runs (this is a single-threaded runtime and sending to a
+    // channel with room does not yield), so all three land in one batch. The sink filter is
+    // not JSON, which makes SQLite's json_each fail.
+    let (a, a_answer) = Job::accept(accept("a"));
+    let (bad, bad_answer) = Job::lease(LeaseJob {
+        now: to_millis(t(0)),
+        lease_until: to_millis(t(30)),
+        limit: 10,
+        sinks: Some("not json".into()),
+    });
+    let (b, b_answer) = Job::accept(accept("b"));
+    for job in [a, bad, b] {
+        store.jobs.try_send(job).unwrap();
+    }
+    assert!(a_answer.await.unwrap().is_ok());
+    assert!(matches!(
+        bad_answer.await.unwrap(),
+        Err(StoreError::Database(_))
+    ));
+    assert!(b_answer.await.unwrap().is_ok());
+    assert_eq!(store.count_by_status().await.unwrap().pending, 2);
+    assert_eq!(
+        store.stats(),
+        StoreStats {
+            operations: 3,
+            commits: 2
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_closed_store_refuses_writes() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    store.ping().await.unwrap();
+    store.close().await;
+    assert!(matches!(store.ping().await, Err(StoreError::Closed)));
+    let refused = store
+        .accept(new_alert("boom", None, t(0), &["slack"]))
+        .await;
+    assert!(matches!(refused, Err(StoreError::Closed)));
+}
+
+#[test]
+fn storage_urls_are_checked() {
+    assert_eq!(
+        sqlite_path("sqlite://data/herald.db").unwrap(),
+        PathBuf::from("data/herald.db")
+    );
+    assert_eq!(
+        sqlite_path("sqlite:///var/lib/herald.db").unwrap(),
+        PathBuf::from("/var/lib/herald.db")
+    );
+    let message = |url| sqlite_path(url).unwrap_err().to_string();
+    assert_eq!(
+        message("postgres://db/herald"),
+        "unsupported storage url \"postgres://db/herald\": PostgreSQL storage is not available yet; use sqlite://PATH"
+    );
+    assert_eq!(
+        message("sqlite://"),
+        "unsupported storage url \"sqlite://\": it names no file; use sqlite://PATH, for example sqlite://data/herald.db"
+    );
+    assert!(message("sqlite://:memory:").contains("without ?options or :memory:"));
+    assert!(message("data/herald.db").contains("use sqlite://PATH"));
+}
