@@ -1,1 +1,348 @@
-//! placeholder
+//! Delivery tests against a local stand-in for Slack on 127.0.0.1: what the sink sends
+//! (method, path, headers, body) and how it reads each of Slack's real answers, plus the pure
+//! classification of every documented error code.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use expect_test::{Expect, expect};
+use herald_core::{Alert, Level, Notification, Sink, SinkError, Tags};
+
+use super::{Api, classify};
+use crate::tests::build;
+
+/// One request as the stand-in saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    body: String,
+}
+
+/// One scripted answer: status, extra headers, body.
+type Answer = (u16, Vec<(&'static str, &'static str)>, &'static str);
+
+struct StandIn {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+/// A local HTTP server that records each request and gives the next scripted answer (a 599
+/// when the script runs out, which no test expects).
+async fn stand_in(answers: Vec<Answer>) -> StandIn {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
+    let app = {
+        let seen = seen.clone();
+        axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let seen = seen.clone();
+                let answers = answers.clone();
+                async move {
+                    seen.lock().unwrap().push(Seen {
+                        method,
+                        path: uri.path().to_owned(),
+                        headers,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    });
+                    let (status, extra, body) =
+                        answers
+                            .lock()
+                            .unwrap()
+                            .pop_front()
+                            .unwrap_or((599, vec![], ""));
+                    let mut headers = HeaderMap::new();
+                    let kind = if body.starts_with('{') {
+                        "application/json; charset=utf-8"
+                    } else {
+                        "text/html"
+                    };
+                    headers.insert("content-type", kind.parse().unwrap());
+                    for (k, v) in extra {
+                        headers.insert(k, v.parse().unwrap());
+                    }
+                    (StatusCode::from_u16(status).unwrap(), headers, body)
+                }
+            },
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    StandIn { addr, seen }
+}
+
+fn notification() -> Notification {
+    let alert = Alert {
+        source: "sentry".into(),
+        resource: "event_alert".into(),
+        action: "triggered".into(),
+        project: Some("backend".into()),
+        level: Some(Level::Error),
+        title: "<!channel> <script>alert(1)</script> @everyone".into(),
+        url: Some("https://sentry.example/issues/7/".into()),
+        tags: Tags(vec![("team".into(), "payments".into())]),
+        ..Alert::default()
+    };
+    Notification::single(Arc::new(alert), "prod", "s", "delivery-1")
+}
+
+fn webhook_sink(addr: SocketAddr) -> Arc<dyn Sink> {
+    let yaml = format!(
+        "sinks:\n  s:\n    type: slack\n    webhook_url: http://{addr}/services/T000/B000/sekritpath\n"
+    );
+    let (sink, errors) = build(&yaml);
+    sink.unwrap_or_else(|| panic!("{errors:?}"))
+}
+
+fn bot_sink(addr: SocketAddr) -> Arc<dyn Sink> {
+    let yaml = format!(
+        "sinks:\n  s:\n    type: slack\n    token: ${{SLACK_TOKEN}}\n    api_base: http://{addr}/api/\n    channel: \"#alerts-{{{{ tags.team | default('general') }}}}\"\n"
+    );
+    let (sink, errors) = build(&yaml);
+    sink.unwrap_or_else(|| panic!("{errors:?}"))
+}
+
+/// A delivery outcome as one line.
+fn verdict(result: Result<herald_core::Receipt, SinkError>) -> String {
+    match result {
+        Ok(r) => format!(
+            "receipt {:?} id={:?} channel={:?}",
+            r.status, r.message_id, r.channel
+        ),
+        Err(SinkError::Unavailable {
+            status,
+            retry_after,
+            detail,
+        }) => format!("unavailable {status} retry_after={retry_after:?}: {detail}"),
+        Err(SinkError::Rejected { status, detail }) => format!("rejected {status}: {detail}"),
+        Err(SinkError::Unreachable { detail, .. }) => format!("unreachable: {detail}"),
+    }
+}
+
+async fn run(sink: &dyn Sink, n: usize) -> String {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(verdict(sink.deliver(&notification()).await));
+    }
+    out.join("\n")
+}
+
+#[tokio::test]
+async fn webhook_posts_blocks_to_the_url_and_reads_ok() {
+    let server = stand_in(vec![(200, vec![], "ok")]).await;
+    let sink = webhook_sink(server.addr);
+    expect!["receipt Some(200) id=None channel=None"].assert_eq(&run(sink.as_ref(), 1).await);
+    let seen = server.seen.lock().unwrap()[0].clone();
+    assert_eq!(seen.method, Method::POST);
+    assert_eq!(seen.path, "/services/T000/B000/sekritpath");
+    assert_eq!(
+        seen.headers["content-type"],
+        "application/json; charset=utf-8"
+    );
+    assert!(seen.headers.get("authorization").is_none());
+    let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+    assert!(body.get("channel").is_none(), "webhooks refuse a channel");
+    assert_eq!(body["blocks"][0]["type"], "header");
+    assert!(body["text"].as_str().unwrap().contains("&lt;!channel&gt;"));
+    // What was sent is what `preview` shows.
+    let preview: serde_json::Value =
+        serde_json::from_str(&sink.preview(&notification()).unwrap()).unwrap();
+    assert_eq!(preview, body);
+}
+
+#[tokio::test]
+async fn bot_posts_to_chat_post_message_with_the_token_and_reads_ts() {
+    let server = stand_in(vec![(
+        200,
+        vec![],
+        r#"{"ok":true,"ts":"1700000000.000100","channel":"C123","message":{"text":"x"}}"#,
+    )])
+    .await;
+    let sink = bot_sink(server.addr);
+    expect![[r##"receipt Some(200) id=Some("1700000000.000100") channel=Some("C123")"##]]
+        .assert_eq(&run(sink.as_ref(), 1).await);
+    let seen = server.seen.lock().unwrap()[0].clone();
+    assert_eq!(seen.method, Method::POST);
+    assert_eq!(seen.path, "/api/chat.postMessage");
+    assert_eq!(seen.headers["authorization"], "Bearer xoxb-sekrit-token");
+    assert_eq!(
+        seen.headers["content-type"],
+        "application/json; charset=utf-8"
+    );
+    let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+    assert_eq!(body["channel"], "#alerts-payments");
+    assert_eq!(body["blocks"][1]["type"], "section");
+}
+
+#[tokio::test]
+async fn bot_answers_are_classified() {
+    let server = stand_in(vec![
+        (200, vec![], r#"{"ok":false,"error":"channel_not_found"}"#),
+        (200, vec![], r#"{"ok":false,"error":"ratelimited"}"#),
+        (
+            429,
+            vec![("retry-after", "30")],
+            r#"{"ok":false,"error":"ratelimited"}"#,
+        ),
+        (500, vec![], "Internal Server Error"),
+        (
+            200,
+            vec![],
+            r#"{"ok":false,"error":"invalid_blocks","response_metadata":{"messages":["[ERROR] must be less than 151 characters [json-pointer:/blocks/0/text]"]}}"#,
+        ),
+    ])
+    .await;
+    let sink = bot_sink(server.addr);
+    expect![[r##"
+        rejected 200: channel_not_found
+        unavailable 200 retry_after=None: ratelimited
+        unavailable 429 retry_after=Some(30s): ratelimited
+        unavailable 500 retry_after=None: Internal Server Error
+        rejected 200: invalid_blocks: [ERROR] must be less than 151 characters [json-pointer:/blocks/0/text]"##]]
+    .assert_eq(&run(sink.as_ref(), 5).await);
+}
+
+#[tokio::test]
+async fn webhook_answers_are_classified() {
+    let server = stand_in(vec![
+        (400, vec![], "invalid_payload"),
+        (403, vec![], "action_prohibited"),
+        (404, vec![], "channel_not_found"),
+        (404, vec![], "no_service"),
+        (410, vec![], "channel_is_archived"),
+        (429, vec![("retry-after", "30")], "rate_limited"),
+        (500, vec![], ""),
+        (200, vec![], "<html>login</html>"),
+    ])
+    .await;
+    let sink = webhook_sink(server.addr);
+    expect![[r##"
+        rejected 400: invalid_payload
+        rejected 403: action_prohibited
+        rejected 404: channel_not_found
+        rejected 404: no_service
+        rejected 410: channel_is_archived
+        unavailable 429 retry_after=Some(30s): rate_limited
+        unavailable 500 retry_after=None: empty answer with status 500
+        rejected 200: unexpected answer: <html>login</html>"##]]
+    .assert_eq(&run(sink.as_ref(), 8).await);
+}
+
+#[tokio::test]
+async fn closed_port_is_unreachable_and_the_error_hides_the_url() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let sink = webhook_sink(addr);
+    let err = sink.deliver(&notification()).await.unwrap_err();
+    assert!(matches!(err, SinkError::Unreachable { .. }), "{err:?}");
+    let mut shown = format!("{err} {err:?}");
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        shown.push_str(&format!(" {s} {s:?}"));
+        source = s.source();
+    }
+    assert!(!shown.contains("sekritpath"), "{shown}");
+    assert!(shown.contains("cannot connect to slack"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_as_unreachable() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts connections (the kernel does) but never answers.
+    let yaml = format!(
+        "sinks:\n  s:\n    type: slack\n    webhook_url: http://{addr}/hook\n    timeout_seconds: 1\n"
+    );
+    let sink = build(&yaml).0.unwrap();
+    let started = std::time::Instant::now();
+    let result = sink.deliver(&notification()).await;
+    expect!["unreachable: no answer from slack within 1 seconds"].assert_eq(&verdict(result));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(listener);
+}
+
+fn check(api: Api, status: u16, body: &str, expect: Expect) {
+    expect.assert_eq(&verdict(classify(api, status, None, body)));
+}
+
+#[test]
+fn web_api_error_codes_are_final_or_transient() {
+    let bot = |error: &str| format!(r#"{{"ok":false,"error":"{error}"}}"#);
+    for code in [
+        "channel_not_found",
+        "invalid_auth",
+        "not_in_channel",
+        "is_archived",
+        "account_inactive",
+        "token_revoked",
+        "no_permission",
+        "invalid_blocks",
+        "msg_blocks_too_long",
+    ] {
+        let v = verdict(classify(Api::Bot, 200, None, &bot(code)));
+        assert_eq!(v, format!("rejected 200: {code}"));
+    }
+    for code in [
+        "ratelimited",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+    ] {
+        let v = verdict(classify(Api::Bot, 200, None, &bot(code)));
+        assert_eq!(v, format!("unavailable 200 retry_after=None: {code}"));
+    }
+}
+
+#[test]
+fn odd_answers_have_a_verdict_too() {
+    check(
+        Api::Bot,
+        200,
+        "ok",
+        expect!["rejected 200: unexpected answer: ok"],
+    );
+    check(
+        Api::Bot,
+        404,
+        "",
+        expect!["rejected 404: empty answer with status 404"],
+    );
+    check(
+        Api::Bot,
+        503,
+        r#"{"ok":false,"error":"invalid_auth"}"#,
+        expect!["unavailable 503 retry_after=None: invalid_auth"],
+    );
+    check(
+        Api::Webhook,
+        200,
+        r#"{"ok":true}"#,
+        expect!["receipt Some(200) id=None channel=None"],
+    );
+    check(
+        Api::Webhook,
+        408,
+        "timeout",
+        expect!["unavailable 408 retry_after=None: timeout"],
+    );
+}
+
+#[test]
+fn retry_after_reads_seconds_and_ignores_dates() {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("retry-after", "30".parse().unwrap());
+    assert_eq!(super::retry_after(&h), Some(Duration::from_secs(30)));
+    h.insert(
+        "retry-after",
+        "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+    );
+    assert_eq!(super::retry_after(&h), None);
+}
