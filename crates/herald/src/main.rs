@@ -1,11 +1,12 @@
 //! The `herald` command: `check` validates a config, `route` shows where a Sentry payload would
-//! go and why, `send-test` proves a sink works. `main` only parses arguments and sets up
-//! logging; each subcommand lives in its own module.
+//! go and why, `send-test` proves a sink works, `serve` runs the server. `main` only parses
+//! arguments and sets up logging; each subcommand lives in its own module.
 
 mod app;
 mod check;
 mod route;
 mod send_test;
+mod serve;
 mod sinks;
 
 use std::path::PathBuf;
@@ -57,6 +58,14 @@ enum Command {
         /// The sink's name in the config.
         sink: String,
     },
+    /// Take Sentry webhooks and deliver them until SIGINT or SIGTERM.
+    Serve {
+        #[arg(long, short, default_value = "config/herald.yaml")]
+        config: PathBuf,
+        /// The address to listen on, `host:port` (default: `server.listen` from the config).
+        #[arg(long)]
+        listen: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -67,10 +76,16 @@ enum Format {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The server logs one line per accepted alert and per delivery outcome at info; the
+    // one-shot commands stay quiet unless something is wrong.
+    let default_filter = match cli.command {
+        Command::Serve { .. } => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -92,6 +107,7 @@ fn main() -> ExitCode {
             payload,
         }),
         Command::SendTest { config, sink } => send_test::run(&config, &sink),
+        Command::Serve { config, listen } => serve::run(&config, listen.as_deref()),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,358 @@
+//! The delivery workers: lease due deliveries from the store, run one attempt per delivery
+//! with a cap on attempts in flight per sink, and record each outcome (delivered, retry at a
+//! jittered time, or dead). See the crate docs for the state machine and shutdown.
+//!
+//! Status writes are not batched here: every attempt writes its own outcome as soon as it
+//! ends, and the store's group commit folds the writes of attempts that end together into one
+//! transaction, which is where the batching pays.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_core::{Notification, Sink, SinkError};
+use herald_store::{LeasedDelivery, Store, StoreError};
+use jiff::Timestamp;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::{Id, JoinSet};
+use tracing::Instrument;
+
+use crate::backoff::{Decision, decide};
+use crate::hooks::error_chain;
+use crate::{Clock, DeliveryPolicy};
+
+/// Longest sleep when nothing is due: a safety net for deliveries stored by another process
+/// (the handler's wake-up covers this one).
+const IDLE: Duration = Duration::from_secs(60);
+
+/// How long to wait before leasing again when the store failed or when due work could not
+/// be leased (every sink busy, or deliveries for a sink that is no longer configured).
+const PAUSE: Duration = Duration::from_secs(1);
+
+/// Runs deliveries. Cheap to clone; clones share the sinks' slots.
+#[derive(Clone, Debug)]
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: Arc<dyn Store>,
+    lanes: BTreeMap<String, Lane>,
+    policy: DeliveryPolicy,
+    wake: Arc<Notify>,
+    clock: Clock,
+}
+
+/// One sink and its free attempt slots.
+#[derive(Debug)]
+struct Lane {
+    sink: Arc<dyn Sink>,
+    slots: Arc<Semaphore>,
+}
+
+/// The attempts running, by task, with the delivery each one holds.
+#[derive(Debug, Default)]
+struct Running {
+    tasks: JoinSet<()>,
+    ids: HashMap<Id, String>,
+}
+
+impl Running {
+    fn spawn(&mut self, id: String, attempt: impl Future<Output = ()> + Send + 'static) {
+        let handle = self.tasks.spawn(attempt);
+        self.ids.insert(handle.id(), id);
+    }
+
+    /// Waits for one attempt to end; `None` when none is running.
+    async fn next(&mut self) -> Option<()> {
+        let ended = self.tasks.join_next_with_id().await?;
+        let id = match &ended {
+            Ok((id, ())) => *id,
+            Err(e) => {
+                if e.is_panic() {
+                    tracing::error!(
+                        "a delivery attempt panicked; its lease will expire and it will be retried"
+                    );
+                }
+                e.id()
+            }
+        };
+        self.ids.remove(&id);
+        Some(())
+    }
+
+    async fn all(&mut self) {
+        while self.next().await.is_some() {}
+    }
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        sinks: &BTreeMap<String, Arc<dyn Sink>>,
+        policy: DeliveryPolicy,
+        wake: Arc<Notify>,
+        clock: Clock,
+    ) -> Dispatcher {
+        let slots = policy.per_sink_concurrency.max(1);
+        let lanes = sinks
+            .iter()
+            .map(|(name, sink)| {
+                let lane = Lane {
+                    sink: sink.clone(),
+                    slots: Arc::new(Semaphore::new(slots)),
+                };
+                (name.clone(), lane)
+            })
+            .collect();
+        Dispatcher {
+            shared: Arc::new(Shared {
+                store,
+                lanes,
+                policy,
+                wake,
+                clock,
+            }),
+        }
+    }
+
+    /// Leases what is due at `now`, runs every attempt to its end and records the outcomes.
+    /// Returns how many attempts were made. Tests drive time through `now` with this.
+    pub async fn run_once(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let mut running = Running::default();
+        let started = self.start_due(now, &mut running).await;
+        running.all().await;
+        started
+    }
+
+    /// Delivers until `stop` resolves, then lets running attempts finish within the shutdown
+    /// grace, cancels the rest and gives their leases back.
+    pub async fn run(self, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mut running = Running::default();
+        loop {
+            let now = self.shared.clock.now();
+            let wait = match self.start_due(now, &mut running).await {
+                // More may be due right away: a full batch, or slots still free.
+                Ok(started) if started > 0 => Duration::ZERO,
+                Ok(_) => self.until_next_due(now).await,
+                Err(e) => {
+                    tracing::error!(error = %error_chain(&e), "cannot lease deliveries; trying again shortly");
+                    PAUSE
+                }
+            };
+            if wait.is_zero() {
+                // Yield so a flood of work cannot starve the attempts' own tasks.
+                tokio::task::yield_now().await;
+                if self.has_free_slots() {
+                    continue;
+                }
+            }
+            tokio::select! {
+                () = &mut stop => break,
+                () = self.shared.wake.notified() => {}
+                Some(()) = running.next(), if !running.tasks.is_empty() => {}
+                () = tokio::time::sleep(wait), if !wait.is_zero() => {}
+            }
+        }
+        self.drain(running).await;
+    }
+
+    /// How long to sleep before the next lease: until the store's next due time, at most
+    /// [`IDLE`]; at least [`PAUSE`] when something is due but nothing could be leased.
+    async fn until_next_due(&self, now: Timestamp) -> Duration {
+        match self.shared.store.next_due_at().await {
+            Ok(Some(at)) => {
+                let ms = at.as_millisecond().saturating_sub(now.as_millisecond());
+                if ms <= 0 {
+                    PAUSE
+                } else {
+                    Duration::from_millis(ms.unsigned_abs()).min(IDLE)
+                }
+            }
+            Ok(None) => IDLE,
+            Err(e) => {
+                tracing::error!(error = %error_chain(&e), "cannot read the next due time");
+                PAUSE
+            }
+        }
+    }
+
+    fn has_free_slots(&self) -> bool {
+        self.shared
+            .lanes
+            .values()
+            .any(|lane| lane.slots.available_permits() > 0)
+    }
+
+    /// Leases, for every sink with free slots, up to that many due deliveries (the sinks'
+    /// leases run concurrently so the store commits them together) and starts their attempts.
+    async fn start_due(&self, now: Timestamp, running: &mut Running) -> Result<usize, StoreError> {
+        let mut leases = JoinSet::new();
+        for (name, lane) in &self.shared.lanes {
+            let free = lane.slots.available_permits().min(self.shared.policy.batch);
+            if free == 0 {
+                continue;
+            }
+            let store = self.shared.store.clone();
+            let lease = self.shared.policy.lease;
+            let sinks = vec![name.clone()];
+            leases.spawn(async move { store.lease_due(now, free, lease, Some(&sinks)).await });
+        }
+        let mut started = 0;
+        let mut failure = None;
+        while let Some(joined) = leases.join_next().await {
+            let leased = match joined {
+                Ok(Ok(leased)) => leased,
+                Ok(Err(e)) => {
+                    failure = Some(e);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "a lease task failed");
+                    continue;
+                }
+            };
+            for delivery in leased {
+                let Some(lane) = self.shared.lanes.get(&delivery.delivery.sink) else {
+                    continue;
+                };
+                // Only this loop takes slots and it leased no more than were free, so this
+                // resolves at once.
+                let Ok(permit) = lane.slots.clone().acquire_owned().await else {
+                    continue;
+                };
+                let shared = self.shared.clone();
+                let sink = lane.sink.clone();
+                running.spawn(
+                    delivery.delivery.id.clone(),
+                    attempt(shared, sink, delivery, permit),
+                );
+                started += 1;
+            }
+        }
+        match failure {
+            Some(e) if started == 0 => Err(e),
+            Some(e) => {
+                tracing::error!(error = %error_chain(&e), "cannot lease deliveries for a sink");
+                Ok(started)
+            }
+            None => Ok(started),
+        }
+    }
+
+    /// Shutdown: running attempts get the grace period, then the rest are cancelled and
+    /// released back to pending.
+    async fn drain(&self, mut running: Running) {
+        let grace = self.shared.policy.shutdown_grace;
+        if !running.tasks.is_empty() {
+            tracing::info!(
+                running = running.tasks.len(),
+                grace_seconds = grace.as_secs(),
+                "stopping: waiting for running deliveries"
+            );
+        }
+        if tokio::time::timeout(grace, running.all()).await.is_ok() {
+            return;
+        }
+        let ids: Vec<String> = running.ids.values().cloned().collect();
+        running.tasks.abort_all();
+        running.all().await;
+        let now = self.shared.clock.now();
+        match self.shared.store.release_in_flight(&ids, now).await {
+            Ok(released) => tracing::warn!(
+                cancelled = ids.len(),
+                released,
+                "deliveries still running after the shutdown grace were cancelled and will be sent after the next start"
+            ),
+            Err(e) => tracing::error!(
+                error = %error_chain(&e),
+                cancelled = ids.len(),
+                "cannot release cancelled deliveries; they will be taken again when their lease expires"
+            ),
+        }
+    }
+}
+
+/// One attempt of one delivery, and the record of its outcome. Holding `_permit` keeps the
+/// sink's slot taken until the outcome is written.
+async fn attempt(
+    shared: Arc<Shared>,
+    sink: Arc<dyn Sink>,
+    leased: LeasedDelivery,
+    _permit: OwnedSemaphorePermit,
+) {
+    let notification = leased.notification();
+    let alert = &leased.alert;
+    let span = tracing::info_span!(
+        "delivery",
+        source = %alert.source,
+        project = alert.project.as_deref().unwrap_or(""),
+        level = alert.level.map(|l| l.as_str()).unwrap_or(""),
+        route = %notification.route,
+        sink = %notification.sink,
+        attempt = notification.attempt,
+        delivery_id = %notification.idempotency_key,
+    );
+    record(&shared, sink.as_ref(), &leased, &notification)
+        .instrument(span)
+        .await;
+}
+
+async fn record(
+    shared: &Shared,
+    sink: &dyn Sink,
+    leased: &LeasedDelivery,
+    notification: &Notification,
+) {
+    let delivery = &leased.delivery;
+    let timeout = shared.policy.attempt_timeout;
+    let outcome = match tokio::time::timeout(timeout, sink.deliver(notification)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(SinkError::Unreachable {
+            detail: format!("no answer within {}s", timeout.as_secs()),
+            source: None,
+        }),
+    };
+    let now = shared.clock.now();
+    let store = &shared.store;
+    let recorded = match outcome {
+        Ok(receipt) => {
+            tracing::info!(status = receipt.status, "delivered");
+            store.mark_delivered(&delivery.id, &receipt, now).await
+        }
+        Err(error) => {
+            let decision = decide(
+                &shared.policy.retry,
+                notification.attempt,
+                delivery.created_at,
+                now,
+                &error,
+                fastrand::f64(),
+            );
+            match decision {
+                Decision::Retry { at } => {
+                    tracing::warn!(error = %error, retry_at = %at, "delivery failed, will retry");
+                    store
+                        .mark_retry(&delivery.id, at, &error.to_string(), now)
+                        .await
+                }
+                Decision::Dead { reason } => {
+                    tracing::error!(reason = %reason, "delivery given up");
+                    store.mark_dead(&delivery.id, &reason, now).await
+                }
+            }
+        }
+    };
+    if let Err(e) = recorded {
+        tracing::error!(
+            error = %error_chain(&e),
+            "cannot record the delivery outcome; it will be attempted again when its lease expires"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

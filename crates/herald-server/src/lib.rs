@@ -1,0 +1,309 @@
+//! herald's HTTP server: it takes Sentry's webhooks, stores each one durably, answers, and
+//! leaves the sending to delivery workers that read the store. The one invariant everything
+//! here serves: **the webhook handler never waits on a sink.** Sentry gives a webhook about
+//! one second and, for internal integrations, does not retry; a slow Slack must not turn into
+//! a lost alert.
+//!
+//! # Endpoints ([`routes`])
+//!
+//! | request | answer |
+//! |---|---|
+//! | `POST /hooks/{source}` | an integration-platform webhook (`Sentry-Hook-Resource` set); without that header it is read as the legacy WebHooks plugin, token in `?token=` |
+//! | `POST /hooks/{source}/legacy?token=...` | the legacy WebHooks plugin (any resource header is ignored) |
+//! | `GET /healthz` | `200 {"status":"ok"}` while the process runs |
+//! | `GET /readyz` | `200 {"status":"ready"}` when the store answers, else `503` |
+//!
+//! # Handling a webhook
+//!
+//! In this order, the first failure answering:
+//!
+//! 1. the source must be configured, else `404`;
+//! 2. the body must fit `server.max_body_bytes`, else `413`;
+//! 3. [`herald_sentry::SourceConfig::authenticate`] checks the signature over the raw bytes
+//!    (`Sentry-Hook-Signature`, or `Sentry-App-Signature` when that is absent), the timestamp
+//!    when `max_skew_seconds` is set, or the legacy token; a failure is `401`;
+//! 4. [`herald_sentry::parse`] reads the payload; a malformed one is `400` saying what is
+//!    wrong; a payload herald does not route (an installation, an unknown resource or action)
+//!    is `200 {"ignored": "<why>"}` and is not stored;
+//! 5. the routing tree picks `(route, sink)` pairs, and the alert is stored with one delivery
+//!    per pair by [`herald_store::Store::accept`];
+//! 6. only once that is committed: `202 {"id": "<alert id>", "deliveries": n}`, and the
+//!    workers are woken.
+//!
+//! An alert that no route matches is still stored (with no delivery) and answered `202` with
+//! `"deliveries": 0`, so it can be looked up later and a routing mistake loses nothing. A
+//! repeated `Request-ID` from the same source is stored once; the repeat is answered `202`
+//! with the first request's id and `"duplicate": true`. Every refusal has a JSON body
+//! `{"error": "..."}` and a `Sentry-Hook-Error: <code>` header, which Sentry shows in the
+//! integration's request log (codes: `unknown_source`, `body_too_large`, `unreadable_body`,
+//! `bad_request_id`, `bad_query`, `unauthorized`, `malformed`, `store_unavailable`,
+//! `internal`). Bad input never gets a `5xx`; a store failure gets `503` (store closed,
+//! shutting down) or `500` with no details, which go to the log.
+//!
+//! # Delivering ([`dispatcher`])
+//!
+//! A delivery moves `pending → in_flight → delivered | pending (retry) | dead`. The
+//! dispatcher leases due deliveries in batches, only as many per sink as that sink has free
+//! slots ([`DeliveryPolicy::per_sink_concurrency`]), and runs each attempt as its own task;
+//! the store's group commit batches the status writes of attempts that finish together. A
+//! success is `delivered` with the sink's receipt; a [`herald_core::SinkError::Rejected`] is
+//! `dead` at once; any other failure is retried after an exponential, fully jittered delay
+//! (never before the sink's `retry_after`) until `max_attempts` or `max_age`, then `dead`,
+//! the reason kept ([`backoff`]). Each attempt carries the delivery id as idempotency key, so
+//! a redelivery after a crash (the store hands out leases whose holder vanished) can be
+//! recognised by the provider. The dispatcher sleeps until the store's next due time and is
+//! woken at once by the handler when new work is stored.
+//!
+//! # Shutdown ([`serve`])
+//!
+//! When `stop` resolves: the listener stops accepting and in-flight requests finish; the
+//! dispatcher stops leasing; attempts already running get `server.shutdown_grace_seconds` to
+//! finish; the rest are cancelled and released back to `pending` (their attempt given back),
+//! to be sent after the next start with the same delivery id.
+
+pub mod backoff;
+pub mod dispatcher;
+mod hooks;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use herald_core::Sink;
+use herald_core::config::Config;
+use herald_sentry::SourceConfig;
+use herald_store::Store;
+use jiff::Timestamp;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+pub use backoff::RetryPolicy;
+pub use dispatcher::Dispatcher;
+
+/// How deliveries are scheduled. Defaults for now; per-sink overrides can come later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeliveryPolicy {
+    /// When to retry and when to give up.
+    pub retry: RetryPolicy,
+    /// Attempts running at once for one sink (default 32).
+    pub per_sink_concurrency: usize,
+    /// Deliveries leased per store call and sink (default 256).
+    pub batch: usize,
+    /// How long an attempt may run before it counts as unreachable (default 60 s). Sinks
+    /// have their own, shorter timeouts; this one protects the lease.
+    pub attempt_timeout: Duration,
+    /// How long a lease keeps a delivery from other workers (default 5 min); after that a
+    /// delivery whose worker died is taken again. Longer than `attempt_timeout`.
+    pub lease: Duration,
+    /// How long a shutdown waits for running attempts (`server.shutdown_grace_seconds`).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        DeliveryPolicy {
+            retry: RetryPolicy::default(),
+            per_sink_concurrency: 32,
+            batch: 256,
+            attempt_timeout: Duration::from_secs(60),
+            lease: Duration::from_secs(5 * 60),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where "now" comes from. Production reads the system clock; tests follow Tokio's clock,
+/// which `tokio::time::pause()` lets them move without sleeping.
+#[derive(Clone, Copy, Debug)]
+pub enum Clock {
+    System,
+    /// Wall time at `start`, advanced by Tokio's clock since then.
+    Tokio {
+        origin: Timestamp,
+        start: tokio::time::Instant,
+    },
+}
+
+impl Clock {
+    /// A clock that follows Tokio's (possibly paused) time, starting at the current wall time.
+    pub fn tokio() -> Clock {
+        Clock::Tokio {
+            origin: Timestamp::now(),
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        match self {
+            Clock::System => Timestamp::now(),
+            Clock::Tokio { origin, start } => origin
+                .checked_add(start.elapsed())
+                .unwrap_or(Timestamp::MAX),
+        }
+    }
+}
+
+/// Everything the handlers and the dispatcher share. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone, Debug)]
+struct Inner {
+    config: Arc<Config>,
+    sources: BTreeMap<String, SourceConfig>,
+    sinks: BTreeMap<String, Arc<dyn Sink>>,
+    store: Arc<dyn Store>,
+    wake: Arc<Notify>,
+    policy: DeliveryPolicy,
+    clock: Clock,
+}
+
+impl AppState {
+    /// The state for a loaded config: its sources by name, its built sinks and an open store.
+    /// The shutdown grace comes from `server.shutdown_grace_seconds`; the rest of the
+    /// [`DeliveryPolicy`] is its default.
+    pub fn new(
+        config: Arc<Config>,
+        sources: BTreeMap<String, SourceConfig>,
+        sinks: BTreeMap<String, Arc<dyn Sink>>,
+        store: Arc<dyn Store>,
+    ) -> AppState {
+        let policy = DeliveryPolicy {
+            shutdown_grace: Duration::from_secs(config.server.shutdown_grace_seconds),
+            ..DeliveryPolicy::default()
+        };
+        AppState {
+            inner: Arc::new(Inner {
+                config,
+                sources,
+                sinks,
+                store,
+                wake: Arc::new(Notify::new()),
+                policy,
+                clock: Clock::System,
+            }),
+        }
+    }
+
+    pub fn with_policy(mut self, policy: DeliveryPolicy) -> AppState {
+        Arc::make_mut(&mut self.inner).policy = policy;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> AppState {
+        Arc::make_mut(&mut self.inner).clock = clock;
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn policy(&self) -> &DeliveryPolicy {
+        &self.inner.policy
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.inner.clock
+    }
+
+    /// The signal the handler gives when it stored new deliveries.
+    pub fn wake(&self) -> Arc<Notify> {
+        self.inner.wake.clone()
+    }
+
+    /// A dispatcher over this state's store and sinks.
+    pub fn dispatcher(&self) -> Dispatcher {
+        Dispatcher::new(
+            self.inner.store.clone(),
+            &self.inner.sinks,
+            self.inner.policy,
+            self.inner.wake.clone(),
+            self.inner.clock,
+        )
+    }
+}
+
+/// The HTTP routes (see the crate docs), with the body limit of `server.max_body_bytes`.
+pub fn routes(state: AppState) -> Router {
+    let limit = usize::try_from(state.config().server.max_body_bytes).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/hooks/{source}", post(hooks::hook))
+        .route("/hooks/{source}/legacy", post(hooks::legacy))
+        .route("/healthz", get(hooks::healthz))
+        .route("/readyz", get(hooks::readyz))
+        .fallback(hooks::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Serves [`routes`] on `listener` and runs the [`Dispatcher`] beside it until `stop`
+/// resolves, then shuts down as the crate docs describe. Returns once both have stopped.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stopping, stopped) = watch::channel(false);
+    let stop_now = Arc::new(stopping);
+    let stopper = stop_now.clone();
+    tokio::spawn(async move {
+        stop.await;
+        let _ = stopper.send(true);
+    });
+    let grace = state.policy().shutdown_grace;
+    let dispatcher = tokio::spawn(state.dispatcher().run(signal(stopped.clone())));
+    let app = routes(state.clone());
+    let mut http = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(signal(stopped.clone()))
+            .into_future(),
+    );
+
+    let served = tokio::select! {
+        () = signal(stopped) => {
+            // Requests are short (they never wait on a sink), so the grace bounds them
+            // generously; a client that keeps a connection open must not hold the exit up.
+            match tokio::time::timeout(grace, &mut http).await {
+                Ok(joined) => flatten(joined),
+                Err(_) => {
+                    tracing::warn!(
+                        grace_seconds = grace.as_secs(),
+                        "requests still open after the shutdown grace; closing them"
+                    );
+                    http.abort();
+                    Ok(())
+                }
+            }
+        }
+        // The listener failed before any stop: stop the dispatcher too and report it.
+        joined = &mut http => {
+            let _ = stop_now.send(true);
+            flatten(joined)
+        }
+    };
+    dispatcher.await.context("the dispatcher task failed")?;
+    served
+}
+
+fn flatten(joined: Result<std::io::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
+    joined
+        .context("the HTTP server task failed")?
+        .context("the HTTP server failed")
+}
+
+/// Resolves once the stop flag is set (or its sender is gone).
+async fn signal(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+}

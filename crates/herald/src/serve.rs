@@ -1,0 +1,95 @@
+//! `herald serve`: loads the config, opens the store, binds the listener and hands them to
+//! `herald_server::serve` until SIGINT or SIGTERM. Everything about requests and deliveries
+//! lives in `herald-server`; this module only assembles it.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use herald_server::AppState;
+use herald_store::{SqliteStore, Store};
+
+use crate::app::App;
+
+pub fn run(config: &Path, listen: Option<&str>) -> anyhow::Result<ExitCode> {
+    let app = match App::load(config) {
+        Ok(app) => app,
+        Err(errors) => {
+            for e in errors.warnings.iter().chain(&errors.errors) {
+                eprintln!("{e}");
+            }
+            anyhow::bail!(
+                "cannot start: {} is invalid ({} error{}; `herald check --config {}` shows them)",
+                config.display(),
+                errors.errors.len(),
+                if errors.errors.len() == 1 { "" } else { "s" },
+                config.display()
+            );
+        }
+    };
+    for w in &app.warnings {
+        eprintln!("{w}");
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(serve(app, listen))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(app: App, listen: Option<&str>) -> anyhow::Result<()> {
+    let storage = &app.config.storage;
+    let store = SqliteStore::open(&storage.url, storage.sync)
+        .await
+        .with_context(|| format!("cannot open the store \"{}\"", storage.url))?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let address = listen.unwrap_or(&app.config.server.listen).to_string();
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .with_context(|| {
+            format!("cannot listen on \"{address}\" (is another process using it?)")
+        })?;
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or(address);
+    tracing::info!(
+        listen = %bound,
+        store = %storage.url,
+        sources = app.sources.len(),
+        sinks = app.sinks.len(),
+        "herald is serving"
+    );
+    let state = AppState::new(Arc::new(app.config), app.sources, app.sinks, store.clone());
+    let result = herald_server::serve(listener, state, shutdown_signal()).await;
+    store.close().await;
+    tracing::info!("herald stopped");
+    result
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received; stopping"),
+        () = terminate => tracing::info!("SIGTERM received; stopping"),
+    }
+}
