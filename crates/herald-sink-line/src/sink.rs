@@ -1,0 +1,454 @@
+//! [`LineSink`] (Messaging API push) and [`LineNotifySink`] (LINE Notify-compatible): one HTTP
+//! request per attempt, then a verdict on the answer. Also their factories, which check the
+//! settings when the config loads.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use herald_core::config::{Diagnostics, Node};
+use herald_core::sink::SinkContext;
+use herald_core::template::{Templates, escape_none};
+use herald_core::{Notification, Receipt, Sink, SinkError, SinkFactory};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::config::{LineConfig, LineNotifyConfig, TemplateConfig};
+use crate::render::{MAX_NOTIFY_CHARS, MAX_TEXT_UTF16, Measure, clean, text, truncate};
+
+/// The namespace of retry keys derived from idempotency keys that are not UUIDs themselves.
+const RETRY_KEY_NAMESPACE: Uuid = Uuid::from_u128(0x9c1e_4a52_8f0b_5d3e_a6c4_2b7d_1e90_f3a8);
+/// The longest excerpt of an answer kept in a receipt or an error.
+const MAX_DETAIL_CHARS: usize = 300;
+
+/// Builds `type: line` sinks (Messaging API push).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LineFactory;
+
+/// Builds `type: line_notify` sinks (self-hosted LINE Notify-compatible services).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LineNotifyFactory;
+
+impl SinkFactory for LineFactory {
+    fn kind(&self) -> &'static str {
+        "line"
+    }
+
+    fn build(&self, ctx: SinkContext<'_>) -> Option<Arc<dyn Sink>> {
+        let config = ctx.diag.typed::<LineConfig>(ctx.node)?;
+        let sink = LineSink::from_config(ctx.name, &config, ctx.node, ctx.diag)?;
+        Some(Arc::new(sink))
+    }
+}
+
+impl SinkFactory for LineNotifyFactory {
+    fn kind(&self) -> &'static str {
+        "line_notify"
+    }
+
+    fn build(&self, ctx: SinkContext<'_>) -> Option<Arc<dyn Sink>> {
+        let config = ctx.diag.typed::<LineNotifyConfig>(ctx.node)?;
+        let sink = LineNotifySink::from_config(ctx.name, &config, ctx.node, ctx.diag)?;
+        Some(Arc::new(sink))
+    }
+}
+
+/// Pushes alerts to a LINE user, group or room. `Debug` shows no token.
+#[derive(Debug)]
+pub struct LineSink {
+    name: String,
+    token: herald_core::Secret,
+    endpoint: String,
+    timeout: Duration,
+    notification_disabled: bool,
+    /// `to` and the optional `text`; plain text, so values are printed as they are.
+    templates: Templates,
+}
+
+/// Sends alerts to a LINE Notify-compatible service. `Debug` shows no token.
+#[derive(Debug)]
+pub struct LineNotifySink {
+    name: String,
+    token: herald_core::Secret,
+    endpoint: String,
+    timeout: Duration,
+    notification_disabled: bool,
+    templates: Templates,
+}
+
+/// Compiles `template.text` (when set) into `templates`; returns whether it compiled.
+fn add_text_template(
+    templates: &mut Templates,
+    template: &TemplateConfig,
+    node: &Node,
+    diag: &mut Diagnostics,
+) -> bool {
+    let Some(source) = &template.text else {
+        return true;
+    };
+    let at = node
+        .get("template")
+        .map(|t| t.get("text").unwrap_or(t))
+        .unwrap_or(node);
+    templates.add("text", source, at, diag)
+}
+
+impl LineSink {
+    /// Checks `config` (from the sink's mapping `node`) and compiles its templates, reporting
+    /// every problem to `diag`. `None` when anything was wrong.
+    pub fn from_config(
+        name: &str,
+        config: &LineConfig,
+        node: &Node,
+        diag: &mut Diagnostics,
+    ) -> Option<LineSink> {
+        let mut ok = config.check(node, diag);
+        let mut templates = Templates::new(escape_none);
+        ok &= templates.add("to", &config.to, node.get("to").unwrap_or(node), diag);
+        ok &= add_text_template(&mut templates, &config.template, node, diag);
+        ok.then(|| LineSink {
+            name: name.to_owned(),
+            token: config.channel_access_token.clone(),
+            endpoint: format!(
+                "{}/v2/bot/message/push",
+                config.api_base.trim_end_matches('/')
+            ),
+            timeout: Duration::from_secs(config.timeout_seconds),
+            notification_disabled: config.notification_disabled,
+            templates,
+        })
+    }
+
+    /// The configured name of this sink.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The JSON body this sink posts for `n`.
+    pub fn body(&self, n: &Notification) -> Result<Value, String> {
+        let to = self.templates.render("to", n)?;
+        let to = to.trim();
+        if to.is_empty() {
+            return Err("the \"to\" template rendered empty text".into());
+        }
+        let message = message_text(&self.templates, n, MAX_TEXT_UTF16, Measure::Utf16)?;
+        let mut body = json!({
+            "to": to,
+            "messages": [{"type": "text", "text": message}],
+        });
+        if self.notification_disabled {
+            body["notificationDisabled"] = json!(true);
+        }
+        Ok(body)
+    }
+}
+
+impl LineNotifySink {
+    /// Checks `config` and compiles its template, reporting every problem (and the warning
+    /// about the discontinued public service) to `diag`. `None` when anything was wrong.
+    pub fn from_config(
+        name: &str,
+        config: &LineNotifyConfig,
+        node: &Node,
+        diag: &mut Diagnostics,
+    ) -> Option<LineNotifySink> {
+        let mut ok = config.check(node, diag);
+        let mut templates = Templates::new(escape_none);
+        ok &= add_text_template(&mut templates, &config.template, node, diag);
+        ok.then(|| LineNotifySink {
+            name: name.to_owned(),
+            token: config.token.clone(),
+            endpoint: format!("{}/api/notify", config.api_base.trim_end_matches('/')),
+            timeout: Duration::from_secs(config.timeout_seconds),
+            notification_disabled: config.notification_disabled,
+            templates,
+        })
+    }
+
+    /// The configured name of this sink.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The form fields this sink posts for `n`.
+    pub fn form(&self, n: &Notification) -> Result<Vec<(&'static str, String)>, String> {
+        let message = message_text(&self.templates, n, MAX_NOTIFY_CHARS, Measure::Chars)?;
+        let mut form = vec![("message", message)];
+        if self.notification_disabled {
+            form.push(("notificationDisabled", "true".into()));
+        }
+        Ok(form)
+    }
+}
+
+fn message_text(
+    templates: &Templates,
+    n: &Notification,
+    max: usize,
+    measure: Measure,
+) -> Result<String, String> {
+    if templates.has("text") {
+        let rendered = clean(&templates.render("text", n)?);
+        if rendered.trim().is_empty() {
+            return Err("the \"text\" template rendered empty text".into());
+        }
+        Ok(truncate(&rendered, max, measure))
+    } else {
+        Ok(text(n, max, measure))
+    }
+}
+
+/// The `X-Line-Retry-Key` for a delivery: the idempotency key itself when it is a UUID, else
+/// a UUID v5 derived from it, so every attempt of one delivery carries the same key.
+pub fn retry_key(idempotency_key: &str) -> Uuid {
+    Uuid::parse_str(idempotency_key.trim())
+        .ok()
+        .filter(|u| !u.is_nil())
+        .unwrap_or_else(|| Uuid::new_v5(&RETRY_KEY_NAMESPACE, idempotency_key.as_bytes()))
+}
+
+fn render_error(detail: String) -> SinkError {
+    SinkError::Rejected {
+        status: 0,
+        detail: format!("cannot render the message: {detail}"),
+    }
+}
+
+#[async_trait]
+impl Sink for LineSink {
+    fn kind(&self) -> &'static str {
+        "line"
+    }
+
+    async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
+        let body = self.body(n).map_err(render_error)?;
+        let response = client()?
+            .post(&self.endpoint)
+            .timeout(self.timeout)
+            .bearer_auth(self.token.expose())
+            .header(
+                "X-Line-Retry-Key",
+                retry_key(&n.idempotency_key).to_string(),
+            )
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| network_error(e, self.timeout))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| network_error(e, self.timeout))?;
+        classify_push(status, n.attempt, &headers, &text)
+    }
+
+    fn preview(&self, n: &Notification) -> Result<String, String> {
+        let body = self.body(n)?;
+        serde_json::to_string_pretty(&body).map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait]
+impl Sink for LineNotifySink {
+    fn kind(&self) -> &'static str {
+        "line_notify"
+    }
+
+    async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
+        let form = self.form(n).map_err(render_error)?;
+        let response = client()?
+            .post(&self.endpoint)
+            .timeout(self.timeout)
+            .bearer_auth(self.token.expose())
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| network_error(e, self.timeout))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| network_error(e, self.timeout))?;
+        classify_notify(status, &headers, &text)
+    }
+
+    fn preview(&self, n: &Notification) -> Result<String, String> {
+        Ok(self
+            .form(n)?
+            .into_iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+}
+
+#[derive(Deserialize)]
+struct PushAnswer {
+    #[serde(default, rename = "sentMessages")]
+    sent_messages: Vec<SentMessage>,
+}
+
+#[derive(Deserialize)]
+struct SentMessage {
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorAnswer {
+    message: Option<String>,
+    #[serde(default)]
+    details: Vec<ErrorDetail>,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    message: Option<String>,
+    property: Option<String>,
+}
+
+/// Turns a Messaging API push answer into a receipt or a [`SinkError`]. A 409 on a retry
+/// means LINE already accepted this retry key, so the message went out on an earlier attempt;
+/// on a first attempt it means the key was used by something else, which no retry can fix.
+pub fn classify_push(
+    status: u16,
+    attempt: u32,
+    headers: &HeaderMap,
+    body: &str,
+) -> Result<Receipt, SinkError> {
+    let request_id = header_text(headers, "x-line-request-id");
+    if (200..300).contains(&status) {
+        let message_id = serde_json::from_str::<PushAnswer>(body)
+            .ok()
+            .and_then(|a| a.sent_messages.into_iter().next())
+            .and_then(|m| m.id);
+        return Ok(Receipt {
+            status: Some(status),
+            message_id,
+            channel: None,
+            detail: Some(match request_id {
+                Some(id) => format!("ok (request id {id})"),
+                None => "ok".into(),
+            }),
+        });
+    }
+    let detail = error_detail(status, body);
+    if status == 409 && attempt > 1 {
+        let accepted = header_text(headers, "x-line-accepted-request-id");
+        return Ok(Receipt {
+            status: Some(status),
+            message_id: None,
+            channel: None,
+            detail: Some(match accepted {
+                Some(id) => format!("delivered by an earlier attempt (request id {id})"),
+                None => format!("delivered by an earlier attempt: {detail}"),
+            }),
+        });
+    }
+    if status == 409 {
+        return Err(SinkError::Rejected {
+            status,
+            detail: format!("retry key already used on a first attempt: {detail}"),
+        });
+    }
+    Err(SinkError::from_status(status, retry_after(headers), detail))
+}
+
+/// Turns a LINE Notify answer (`{"status": 200, "message": "ok"}` or an error of the same
+/// shape) into a receipt or a [`SinkError`].
+pub fn classify_notify(status: u16, headers: &HeaderMap, body: &str) -> Result<Receipt, SinkError> {
+    if (200..300).contains(&status) {
+        return Ok(Receipt {
+            status: Some(status),
+            message_id: None,
+            channel: None,
+            detail: Some("ok".into()),
+        });
+    }
+    let retry_after = retry_after(headers).or_else(|| {
+        // Notify tells when its hourly window resets rather than how long to wait.
+        let reset: u64 = header_text(headers, "x-ratelimit-reset")?.parse().ok()?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+        (status == 429 && reset > now).then(|| Duration::from_secs(reset - now))
+    });
+    Err(SinkError::from_status(
+        status,
+        retry_after,
+        error_detail(status, body),
+    ))
+}
+
+/// `message (property: message; ...)` from LINE's error shape, else an excerpt of the body.
+fn error_detail(status: u16, body: &str) -> String {
+    let detail = match serde_json::from_str::<ErrorAnswer>(body) {
+        Ok(ErrorAnswer {
+            message: Some(message),
+            details,
+        }) => {
+            let parts: Vec<String> = details
+                .into_iter()
+                .filter_map(|d| match (d.property, d.message) {
+                    (Some(p), Some(m)) => Some(format!("{p}: {m}")),
+                    (None, Some(m)) => Some(m),
+                    _ => None,
+                })
+                .collect();
+            if parts.is_empty() {
+                message
+            } else {
+                format!("{message} ({})", parts.join("; "))
+            }
+        }
+        _ if body.trim().is_empty() => format!("empty answer with status {status}"),
+        _ => body.trim().to_owned(),
+    };
+    truncate(&clean(&detail), MAX_DETAIL_CHARS, Measure::Chars)
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    let v = headers.get(name)?.to_str().ok()?.trim();
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
+/// `Retry-After` in seconds.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// A network failure, described without the URL or any header.
+fn network_error(e: reqwest::Error, timeout: Duration) -> SinkError {
+    let detail = if e.is_timeout() {
+        format!("no answer from line within {} seconds", timeout.as_secs())
+    } else if e.is_connect() {
+        "cannot connect to line".to_owned()
+    } else {
+        "request to line failed".to_owned()
+    };
+    SinkError::unreachable(detail, e.without_url())
+}
+
+/// One client for every LINE sink, so connections are pooled. Redirects are not followed:
+/// LINE does not send them, and following one could carry the token elsewhere.
+fn client() -> Result<&'static reqwest::Client, SinkError> {
+    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| SinkError::Unreachable {
+            detail: format!("cannot set up the http client: {e}"),
+            source: None,
+        })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,57 @@
+//! Helpers shared by this crate's unit tests (building sinks from config text the way the
+//! binary does), and a check that every source file opens with a `//!` paragraph.
+
+use std::sync::Arc;
+
+use herald_core::config::{Config, Diagnostics, Env};
+use herald_core::{Sink, SinkRegistry};
+
+use crate::{LineFactory, LineNotifyFactory};
+
+/// Builds the sinks of a whole config file through the registry; returns the sink named `s`
+/// (when it built) and every error and warning as `herald check` would print them.
+pub(crate) fn build(yaml: &str) -> (Option<Arc<dyn Sink>>, Vec<String>) {
+    let env = Env::from_pairs([("LINE_TOKEN", "line-sekrit-token")]);
+    let config = match Config::parse(yaml, "herald.yaml", &env) {
+        Ok((config, _)) => config,
+        Err(errors) => return (None, errors.errors.iter().map(|e| e.to_string()).collect()),
+    };
+    let mut registry = SinkRegistry::new();
+    registry.register(LineFactory).register(LineNotifyFactory);
+    let mut diag = Diagnostics::new("herald.yaml");
+    let mut sinks = registry.build_all(&config.sinks, &mut diag);
+    let messages = match diag.into_result(()) {
+        Ok((_, warnings)) => warnings.iter().map(|e| e.to_string()).collect(),
+        Err(errors) => errors
+            .errors
+            .iter()
+            .chain(&errors.warnings)
+            .map(|e| e.to_string())
+            .collect(),
+    };
+    (sinks.remove("s"), messages)
+}
+
+#[test]
+fn every_source_file_opens_with_a_doc_paragraph() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack = vec![src];
+    let mut seen = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                seen += 1;
+                let text = std::fs::read_to_string(&path).unwrap();
+                assert!(
+                    text.starts_with("//! "),
+                    "{} has no //! paragraph",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(seen >= 7, "only {seen} files found");
+}
