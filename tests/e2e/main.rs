@@ -4,5 +4,7 @@
 
 mod check;
 mod route;
+mod serve;
+mod standin;
 mod support;
 mod tidy;
