@@ -11,7 +11,9 @@
 //! this" when the notification folded others in. A digest (several alerts): a header
 //! ("3 alerts in backend"), a summary section (counts by level, projects, environments), then
 //! one section per alert (level, linked title, project, environment, culprit), within Slack's
-//! 50-block limit; alerts that do not fit are counted in the closing "and N more like this".
+//! 50-block limit and a 12,000-character budget for all block text (Slack has refused
+//! messages well below its documented limits); alerts that do not fit are counted in the
+//! closing "and N more like this".
 //! The body also carries a plain `text` (Slack uses it for notifications) and turns link
 //! unfurling off. Too-long text is cut at a character boundary and ends in `…`, never inside an
 //! entity or a link.
@@ -72,8 +74,8 @@ mod sink;
 
 pub use config::{DEFAULT_API_BASE, Mode, SlackConfig, TemplateConfig};
 pub use render::{
-    MAX_BLOCKS, MAX_HEADER_CHARS, MAX_SECTION_CHARS, Overrides, escape_mrkdwn, escape_plain,
-    render, truncate_chars, truncate_mrkdwn,
+    MAX_BLOCKS, MAX_HEADER_CHARS, MAX_SECTION_CHARS, MAX_TOTAL_CHARS, Overrides, escape_mrkdwn,
+    escape_plain, render, truncate_chars, truncate_mrkdwn,
 };
 pub use sink::{Api, RETRYABLE_ERRORS, SlackFactory, SlackSink, classify, retry_after};
 

@@ -16,6 +16,10 @@ pub const MAX_BLOCKS: usize = 50;
 pub const MAX_HEADER_CHARS: usize = 150;
 /// Longest section (and context) text.
 pub const MAX_SECTION_CHARS: usize = 3000;
+/// Block text budget for a whole digest. Slack has refused messages (`msg_blocks_too_long`)
+/// at about 13,200 characters of block text, far below the documented limits, so digests stay
+/// under this and count what did not fit.
+pub const MAX_TOTAL_CHARS: usize = 12_000;
 /// At most this many tags are shown; the first ones the source gave are the ones that matter.
 pub const MAX_TAGS: usize = 5;
 
@@ -97,9 +101,17 @@ fn digest(n: &Notification, overrides: &Overrides) -> (String, Vec<Value>) {
     let mut blocks = vec![header(&title), section(&summary)];
     // One block stays free for the "and N more" line, whether it turns out needed or not.
     let room = MAX_BLOCKS - blocks.len() - 1;
-    let shown = alerts.len().min(room);
-    for alert in &alerts[..shown] {
-        blocks.push(section(&digest_line(alert)));
+    let mut used = title.chars().count() + summary.chars().count();
+    let mut shown = 0;
+    for alert in alerts.iter().take(room) {
+        let line = digest_line(alert);
+        let len = line.chars().count();
+        if used + len > MAX_TOTAL_CHARS {
+            break;
+        }
+        used += len;
+        blocks.push(section(&line));
+        shown += 1;
     }
     let more = n.folded + (alerts.len() - shown) as u64;
     if more > 0 {

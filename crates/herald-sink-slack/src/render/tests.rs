@@ -309,3 +309,26 @@ fn digest_that_fits_exactly_has_no_closing_line() {
     assert_eq!(blocks.len(), 49);
     assert_eq!(blocks.last().unwrap()["type"], "section");
 }
+
+#[test]
+fn digest_of_long_alerts_stays_under_the_total_text_budget() {
+    let mut n = digest(47, 0);
+    for a in &mut n.alerts {
+        let mut long = (**a).clone();
+        long.title = "t".repeat(1000);
+        long.culprit = Some("c".repeat(1000));
+        *a = Arc::new(long);
+    }
+    let body = render(&n, &Overrides::default(), None);
+    let total: usize = blocks(&body)
+        .iter()
+        .map(|b| b["text"]["text"].as_str().unwrap_or("").chars().count())
+        .sum();
+    assert!(total <= MAX_TOTAL_CHARS, "{total}");
+    let lines = blocks(&body).len() - 3;
+    assert!(lines > 10, "{lines}");
+    assert_eq!(
+        blocks(&body).last().unwrap()["elements"][0]["text"],
+        format!("and {} more like this", 47 - lines)
+    );
+}
