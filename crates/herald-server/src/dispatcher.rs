@@ -353,6 +353,3 @@ async fn record(
         );
     }
 }
-
-#[cfg(test)]
-mod tests;
