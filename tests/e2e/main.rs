@@ -4,6 +4,7 @@
 
 mod check;
 mod route;
+mod send_test;
 mod serve;
 mod standin;
 mod support;

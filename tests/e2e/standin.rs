@@ -95,7 +95,6 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
         alert_id: body["alert"]["tags"]["alert_id"]
             .as_str()
             .map(str::to_owned),
-        body,
     };
     let (status, retry_after) = {
         let mut hits = shared.hits.lock().unwrap();

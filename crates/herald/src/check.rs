@@ -21,6 +21,10 @@ pub fn run(config: &Path) -> anyhow::Result<ExitCode> {
                 .map(|s| format!("{} ({})", s.name, s.kind))
                 .collect();
             println!("sinks: {}", join(sinks.iter().map(String::as_str)));
+            println!(
+                "sink types available: {}",
+                crate::sinks::registry().kinds().join(", ")
+            );
             println!("routes:");
             for line in app.config.routes.render().lines() {
                 println!("  {line}");

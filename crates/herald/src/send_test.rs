@@ -10,6 +10,15 @@ use herald_core::{Alert, Level, Notification, SinkError, Tags};
 use crate::app::App;
 
 pub fn run(config: &Path, sink_name: &str) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Sinks may hold connection pools whose drop needs the runtime (lettre's does), so the
+    // whole run, drop included, happens inside it.
+    runtime.block_on(send(config, sink_name))
+}
+
+async fn send(config: &Path, sink_name: &str) -> anyhow::Result<ExitCode> {
     let app = match App::load(config) {
         Ok(app) => app,
         Err(errors) => {
@@ -29,14 +38,11 @@ pub fn run(config: &Path, sink_name: &str) -> anyhow::Result<ExitCode> {
         sink_name,
         uuid::Uuid::new_v4().to_string(),
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     println!(
         "sending a test notification to \"{sink_name}\" ({})",
         sink.kind()
     );
-    match runtime.block_on(sink.deliver(&notification)) {
+    match sink.deliver(&notification).await {
         Ok(receipt) => {
             println!("delivered");
             if let Some(status) = receipt.status {
