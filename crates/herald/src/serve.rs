@@ -2,6 +2,7 @@
 //! `herald_server::serve` until SIGINT or SIGTERM. Everything about requests and deliveries
 //! lives in `herald-server`; this module only assembles it.
 
+use std::future::Future;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub fn run(config: &Path, listen: Option<&str>) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(app: App, listen: Option<&str>) -> anyhow::Result<()> {
+    let stop = shutdown_signal()?;
     let storage = &app.config.storage;
     let store = SqliteStore::open(&storage.url, storage.sync)
         .await
@@ -60,36 +62,37 @@ async fn serve(app: App, listen: Option<&str>) -> anyhow::Result<()> {
         "herald is serving"
     );
     let state = AppState::new(Arc::new(app.config), app.sources, app.sinks, store.clone());
-    let result = herald_server::serve(listener, state, shutdown_signal()).await;
+    let result = herald_server::serve(listener, state, stop).await;
     store.close().await;
     tracing::info!("herald stopped");
     result
 }
 
-/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
+/// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed here,
+/// before the listener is bound, so a signal sent as soon as herald answers is never lost to
+/// the default action (which would skip the graceful shutdown).
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT received; stopping"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received; stopping"),
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => tracing::info!("Ctrl-C received; stopping"),
             Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                tracing::error!(error = %e, "cannot listen for Ctrl-C");
                 std::future::pending::<()>().await;
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT received; stopping"),
-        () = terminate => tracing::info!("SIGTERM received; stopping"),
-    }
+    })
 }
