@@ -30,7 +30,9 @@
 //!
 //! One writer task owns the only write connection. Every write ([`Store::accept`], leases,
 //! marks, releases) is a message to it; it takes everything queued at that moment (up to 256),
-//! runs it in one transaction, commits once, and only then answers each caller. A lone caller
+//! runs it in one transaction (all the batch's alerts in one `INSERT`, all their deliveries in
+//! another, since each statement is a round trip to SQLite's thread), commits once, and only
+//! then answers each caller. A lone caller
 //! is committed at once (there is no timer); concurrent callers share a commit, which is what
 //! makes thousands of acknowledged alerts per second possible when each commit may cost an
 //! `fsync`. If one operation of a batch fails, the batch is rolled back and each operation is

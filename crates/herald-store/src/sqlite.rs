@@ -135,24 +135,8 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn accept(&self, new: NewAlert) -> Result<Accepted, StoreError> {
-        let alert_id = uuid::Uuid::now_v7().to_string();
         // Encoding happens here, on the caller's task, so the single writer only runs SQL.
-        let alert_json = new.alert.to_json().to_string();
-        let deliveries = new
-            .deliveries
-            .into_iter()
-            .map(|(route, sink)| (uuid::Uuid::now_v7().to_string(), route, sink))
-            .collect();
-        self.write(Job::accept(AcceptJob {
-            alert_id,
-            source: new.source,
-            request_id: new.request_id,
-            received_at: to_millis(new.received_at),
-            alert_json,
-            raw: new.raw,
-            deliveries,
-        }))
-        .await
+        self.write(Job::accept(AcceptJob::new(new))).await
     }
 
     async fn lease_due(

@@ -10,7 +10,7 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Accepted, StoreError, StoreStats};
+use crate::{Accepted, NewAlert, StoreError, StoreStats};
 
 /// Most jobs in one transaction: large enough to absorb bursts, small enough that the first
 /// caller of a batch does not wait long behind the others.
@@ -33,16 +33,50 @@ impl Counters {
 }
 
 /// An alert to insert, already encoded by the caller so the writer spends its time on SQL.
+/// A whole batch of these goes in with two statements (alerts, then deliveries): each statement
+/// is a round trip to SQLite's thread, the main cost of a commit.
 #[derive(Debug)]
 pub(crate) struct AcceptJob {
     pub alert_id: String,
     pub source: String,
     pub request_id: Option<String>,
-    pub received_at: i64,
-    pub alert_json: String,
-    pub raw: String,
-    /// `(delivery id, route, sink)`.
-    pub deliveries: Vec<(String, String, String)>,
+    /// `[id, source, request_id, received_at, alert json, raw]` as JSON.
+    pub alert_row: String,
+    /// In the order of the request's deliveries.
+    pub delivery_ids: Vec<String>,
+    /// `[id, alert_id, route, sink, received_at]` JSON arrays, comma separated, one per delivery.
+    pub delivery_rows: String,
+}
+
+impl AcceptJob {
+    pub(crate) fn new(new: NewAlert) -> AcceptJob {
+        let alert_id = uuid::Uuid::now_v7().to_string();
+        let received_at = crate::to_millis(new.received_at);
+        let alert_row = serde_json::json!([
+            alert_id,
+            new.source,
+            new.request_id,
+            received_at,
+            new.alert.to_json().to_string(),
+            new.raw,
+        ])
+        .to_string();
+        let mut delivery_ids = Vec::with_capacity(new.deliveries.len());
+        let mut rows = Vec::with_capacity(new.deliveries.len());
+        for (route, sink) in &new.deliveries {
+            let id = uuid::Uuid::now_v7().to_string();
+            rows.push(serde_json::json!([id, alert_id, route, sink, received_at]).to_string());
+            delivery_ids.push(id);
+        }
+        AcceptJob {
+            alert_id,
+            source: new.source,
+            request_id: new.request_id,
+            alert_row,
+            delivery_ids,
+            delivery_rows: rows.join(","),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -128,7 +162,8 @@ impl Job {
     /// Runs the job's statements inside the open transaction and keeps the outcome.
     async fn run(&mut self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
         match self {
-            Job::Accept(job, _, out) => *out = Some(accept(conn, job).await?),
+            // Accepts are run together by `accept_all` before the other jobs.
+            Job::Accept(..) => {}
             Job::Lease(job, _, out) => *out = Some(lease(conn, job).await?),
             Job::Mark(job, _, out) => *out = Some(mark(conn, job).await? > 0),
             Job::Release(job, _, out) => *out = Some(release(conn, job).await?),
@@ -229,69 +264,124 @@ async fn commit(conn: &mut SqliteConnection, batch: &mut [Job]) -> Result<(), sq
         return Ok(());
     }
     let mut tx = conn.begin().await?;
-    for job in batch.iter_mut() {
-        if let Err(e) = job.run(&mut tx).await {
+    match run_all(&mut tx, batch).await {
+        Ok(()) => tx.commit().await,
+        Err(e) => {
             tx.rollback().await?;
-            return Err(e);
+            Err(e)
         }
     }
-    tx.commit().await
 }
 
-async fn accept(conn: &mut SqliteConnection, job: &AcceptJob) -> Result<Accepted, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO alerts (id, source, request_id, received_at, alert, raw)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (source, request_id) DO NOTHING",
-    )
-    .bind(&job.alert_id)
-    .bind(&job.source)
-    .bind(&job.request_id)
-    .bind(job.received_at)
-    .bind(&job.alert_json)
-    .bind(&job.raw)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-
-    if inserted == 0 {
-        // Only a repeated (source, request_id) makes the insert a no-op.
-        let first: String =
-            sqlx::query_scalar("SELECT id FROM alerts WHERE source = ?1 AND request_id = ?2")
-                .bind(&job.source)
-                .bind(&job.request_id)
-                .fetch_one(&mut *conn)
-                .await?;
-        let delivery_ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM deliveries WHERE alert_id = ?1 ORDER BY rowid")
-                .bind(&first)
-                .fetch_all(&mut *conn)
-                .await?;
-        return Ok(Accepted {
-            alert_id: first,
-            delivery_ids,
-            duplicate: true,
-        });
+async fn run_all(conn: &mut SqliteConnection, batch: &mut [Job]) -> Result<(), sqlx::Error> {
+    // Reordering is harmless: a lease or mark can only name deliveries whose accept was
+    // already answered, so none of them depends on an accept of the same batch.
+    accept_all(conn, batch).await?;
+    for job in batch.iter_mut() {
+        job.run(conn).await?;
     }
+    Ok(())
+}
 
-    for (id, route, sink) in &job.deliveries {
+/// Inserts every alert of the batch with one statement and all their deliveries with another.
+async fn accept_all(conn: &mut SqliteConnection, batch: &mut [Job]) -> Result<(), sqlx::Error> {
+    let jobs: Vec<(&AcceptJob, &mut Option<Accepted>)> = batch
+        .iter_mut()
+        .filter_map(|job| match job {
+            Job::Accept(job, _, out) => Some((&*job, out)),
+            _ => None,
+        })
+        .collect();
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let alerts = json_list(jobs.iter().map(|(job, _)| job.alert_row.as_str()));
+    // A repeated (source, request_id), in the table or earlier in this very batch, inserts
+    // nothing and so is missing from RETURNING.
+    let inserted: std::collections::HashSet<String> = sqlx::query_scalar(
+        "INSERT INTO alerts (id, source, request_id, received_at, alert, raw)
+         SELECT json_extract(a.value, '$[0]'), json_extract(a.value, '$[1]'),
+                json_extract(a.value, '$[2]'), json_extract(a.value, '$[3]'),
+                json_extract(a.value, '$[4]'), json_extract(a.value, '$[5]')
+         FROM json_each(?1) AS a
+         WHERE true
+         ORDER BY a.key
+         ON CONFLICT (source, request_id) DO NOTHING
+         RETURNING id",
+    )
+    .bind(&alerts)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+
+    let deliveries = json_list(
+        jobs.iter()
+            .filter(|(job, _)| inserted.contains(&job.alert_id) && !job.delivery_rows.is_empty())
+            .map(|(job, _)| job.delivery_rows.as_str()),
+    );
+    if deliveries != "[]" {
         sqlx::query(
             "INSERT INTO deliveries
                  (id, alert_id, route, sink, status, attempts, next_attempt_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5)",
+             SELECT json_extract(d.value, '$[0]'), json_extract(d.value, '$[1]'),
+                    json_extract(d.value, '$[2]'), json_extract(d.value, '$[3]'), 'pending', 0,
+                    json_extract(d.value, '$[4]'), json_extract(d.value, '$[4]'),
+                    json_extract(d.value, '$[4]')
+             FROM json_each(?1) AS d
+             ORDER BY d.key",
         )
-        .bind(id)
-        .bind(&job.alert_id)
-        .bind(route)
-        .bind(sink)
-        .bind(job.received_at)
+        .bind(&deliveries)
         .execute(&mut *conn)
         .await?;
     }
+
+    for (job, out) in jobs {
+        *out = Some(if inserted.contains(&job.alert_id) {
+            Accepted {
+                alert_id: job.alert_id.clone(),
+                delivery_ids: job.delivery_ids.clone(),
+                duplicate: false,
+            }
+        } else {
+            duplicate_of(conn, job).await?
+        });
+    }
+    Ok(())
+}
+
+fn json_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let mut list = String::from("[");
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            list.push(',');
+        }
+        list.push_str(item);
+    }
+    list.push(']');
+    list
+}
+
+/// The answer for a repeated request: the first request's alert and deliveries.
+async fn duplicate_of(
+    conn: &mut SqliteConnection,
+    job: &AcceptJob,
+) -> Result<Accepted, sqlx::Error> {
+    let first: String =
+        sqlx::query_scalar("SELECT id FROM alerts WHERE source = ?1 AND request_id = ?2")
+            .bind(&job.source)
+            .bind(&job.request_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let delivery_ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM deliveries WHERE alert_id = ?1 ORDER BY rowid")
+            .bind(&first)
+            .fetch_all(&mut *conn)
+            .await?;
     Ok(Accepted {
-        alert_id: job.alert_id.clone(),
-        delivery_ids: job.deliveries.iter().map(|(id, _, _)| id.clone()).collect(),
-        duplicate: false,
+        alert_id: first,
+        delivery_ids,
+        duplicate: true,
     })
 }
 
