@@ -1,5 +1,5 @@
 //! [`SqliteStore`]: the embedded [`Store`], one SQLite file in WAL mode. Writes go to the
-//! group-commit writer task ([`writer`]); reads use a small pool of read-only connections.
+//! group-commit writer task (`writer.rs`); reads use a small pool of read-only connections.
 
 mod writer;
 

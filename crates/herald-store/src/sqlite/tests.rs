@@ -391,7 +391,8 @@ async fn a_lease_takes_the_oldest_due_work_of_the_asked_sinks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_accepts_are_all_committed_in_fewer_commits() {
     let dir = TempDir::new().unwrap();
-    let store = Arc::new(open(&dir).await);
+    // Used the way the server holds it.
+    let store: Arc<dyn Store> = Arc::new(open(&dir).await);
     let tasks: Vec<_> = (0..200)
         .map(|i| {
             let store = store.clone();
