@@ -55,6 +55,7 @@
 //! Deliveries are at least once: a worker that dies holding a lease leaves an `in_flight` row
 //! that [`Store::lease_due`] hands out again, same id, once `lease_until` has passed.
 
+pub mod admin;
 pub mod error;
 pub mod model;
 pub mod sqlite;
@@ -65,6 +66,10 @@ use async_trait::async_trait;
 use herald_core::Receipt;
 use jiff::Timestamp;
 
+pub use admin::{
+    AdminStore, AlertFilter, DeliveryFilter, DeliveryView, Page, PageRequest, QueueDepth,
+    RetryOutcome,
+};
 pub use error::StoreError;
 pub use model::{
     Accepted, Delivery, LeasedDelivery, NewAlert, Status, StatusCounts, StoreStats, StoredAlert,
@@ -73,7 +78,8 @@ pub use sqlite::SqliteStore;
 
 /// The durable store the server and the delivery workers share.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+/// Its operator-side queries are the supertrait [`AdminStore`].
+pub trait Store: AdminStore + Send + Sync + std::fmt::Debug {
     /// Stores an alert and its deliveries; returns once they are committed. A repeated
     /// `(source, request_id)` stores nothing and returns the first request's ids with
     /// `duplicate: true`.

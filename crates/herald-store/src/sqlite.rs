@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: the embedded [`Store`], one SQLite file in WAL mode. Writes go to the
 //! group-commit writer task (`writer.rs`); reads use a small pool of read-only connections.
 
+mod admin;
 mod writer;
 
 use std::collections::HashMap;

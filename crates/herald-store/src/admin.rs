@@ -1,0 +1,136 @@
+//! What operators ask of the store, beside the webhook path and the delivery queue: delivery
+//! and alert history with filters and paging (the admin API), retrying dead deliveries, giving
+//! up the deliveries of a sink a config reload removed, and the queue figures `/metrics`
+//! exports. A separate trait (a supertrait of [`Store`](crate::Store)) so that these rarely
+//! used operations live apart from the hot path's.
+//!
+//! Paging is by cursor: lists are newest first, ordered by id (UUID v7, so by creation time),
+//! and a page's `next_cursor` is the last id it holds; passing it back as `cursor` gives the
+//! rows after it. A cursor stays valid while rows are added, unlike an offset.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use crate::{Delivery, Status, StoreError, StoredAlert};
+
+/// Largest page a list returns, whatever the caller asks for.
+pub const MAX_PAGE: usize = 500;
+
+/// Which deliveries a list or a bulk retry covers. Every set field must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryFilter {
+    pub status: Option<Status>,
+    pub sink: Option<String>,
+    pub route: Option<String>,
+    /// The alert's project.
+    pub project: Option<String>,
+    /// Created at or after.
+    pub since: Option<Timestamp>,
+    /// Created before.
+    pub until: Option<Timestamp>,
+}
+
+/// Which alerts a list covers. Every set field must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    pub source: Option<String>,
+    pub project: Option<String>,
+    /// Received at or after.
+    pub since: Option<Timestamp>,
+    /// Received before.
+    pub until: Option<Timestamp>,
+}
+
+/// Where a page starts and how long it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// At most this many rows (capped at [`MAX_PAGE`]; 0 means 50).
+    pub limit: usize,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    /// The limit actually used.
+    pub fn effective_limit(&self) -> usize {
+        match self.limit {
+            0 => 50,
+            n => n.min(MAX_PAGE),
+        }
+    }
+}
+
+/// One page of a list, newest first.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as [`PageRequest::cursor`] for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A delivery with the fields of its alert an operator looks for first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryView {
+    pub delivery: Delivery,
+    pub project: Option<String>,
+    pub title: String,
+}
+
+/// What [`AdminStore::retry_delivery`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// The delivery is pending again and due at once.
+    Requeued,
+    /// No delivery has that id.
+    NotFound,
+    /// Only dead deliveries are retried; this one is in that status.
+    NotDead(Status),
+}
+
+/// Pending deliveries of one sink and status, for the queue gauges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub sink: String,
+    pub status: Status,
+    pub count: u64,
+}
+
+/// The operator's side of the store.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Deliveries matching `filter`, newest first.
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<DeliveryView>, StoreError>;
+
+    /// Alerts matching `filter`, newest first.
+    async fn list_alerts(
+        &self,
+        filter: &AlertFilter,
+        page: &PageRequest,
+    ) -> Result<Page<StoredAlert>, StoreError>;
+
+    /// Makes one dead delivery pending and due at `now`, with a fresh attempt budget (same
+    /// id, so the sink can still recognise a repeat).
+    async fn retry_delivery(&self, id: &str, now: Timestamp) -> Result<RetryOutcome, StoreError>;
+
+    /// [`AdminStore::retry_delivery`] for every dead delivery matching `filter` (its `status`
+    /// is ignored: only dead ones are retried). Returns the ids requeued.
+    async fn retry_dead(
+        &self,
+        filter: &DeliveryFilter,
+        now: Timestamp,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Makes every pending or in-flight delivery of `sink` dead with `reason` (the sink is
+    /// gone from the config). Returns how many.
+    async fn kill_sink(&self, sink: &str, reason: &str, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// Deliveries not yet finished (pending, in flight) per sink and status.
+    async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError>;
+
+    /// When the oldest pending delivery was created; `None` when none is pending.
+    async fn oldest_pending(&self) -> Result<Option<Timestamp>, StoreError>;
+}

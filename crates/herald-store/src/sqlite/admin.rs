@@ -1,0 +1,263 @@
+//! [`AdminStore`] for [`SqliteStore`]: the operator's queries. Reads use the read-only pool.
+//! Writes (retries, giving up a removed sink's deliveries) are rare and operator-driven, so
+//! they open their own short-lived connection instead of joining the group-commit writer's
+//! queue; SQLite serialises them with the writer's transactions (WAL, busy timeout), and the
+//! webhook path never waits on them for longer than one such statement.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Row};
+
+use super::{BUSY_TIMEOUT, SqliteStore, alert_from_json, delivery_from_row};
+use crate::admin::{
+    AdminStore, AlertFilter, DeliveryFilter, DeliveryView, Page, PageRequest, QueueDepth,
+    RetryOutcome,
+};
+use crate::{Status, StoreError, StoredAlert, from_millis, to_millis};
+
+/// The conditions of a [`DeliveryFilter`] over `deliveries d JOIN alerts a`, parameters ?1 to
+/// ?6 in the order bound by [`bind_filter`].
+const DELIVERY_WHERE: &str = "(?1 IS NULL OR d.status = ?1)
+      AND (?2 IS NULL OR d.sink = ?2)
+      AND (?3 IS NULL OR d.route = ?3)
+      AND (?4 IS NULL OR json_extract(a.alert, '$.project') = ?4)
+      AND (?5 IS NULL OR d.created_at >= ?5)
+      AND (?6 IS NULL OR d.created_at < ?6)";
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+fn bind_filter<'q>(query: Query<'q>, filter: &'q DeliveryFilter) -> Query<'q> {
+    query
+        .bind(filter.status.map(Status::as_str))
+        .bind(filter.sink.as_deref())
+        .bind(filter.route.as_deref())
+        .bind(filter.project.as_deref())
+        .bind(filter.since.map(to_millis))
+        .bind(filter.until.map(to_millis))
+}
+
+impl SqliteStore {
+    /// A write connection of its own, for the operator's rare writes.
+    async fn admin_connection(&self) -> Result<SqliteConnection, StoreError> {
+        SqliteConnectOptions::new()
+            .filename(&self.path)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .connect()
+            .await
+            .map_err(|source| StoreError::Open {
+                path: self.path.display().to_string(),
+                source,
+            })
+    }
+}
+
+/// The rows of one page plus one: the extra row only tells that there is a next page.
+fn page<T>(mut items: Vec<T>, limit: usize, id: impl Fn(&T) -> &str) -> Page<T> {
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|last| id(last).to_owned())
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
+fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit + 1).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl AdminStore for SqliteStore {
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        request: &PageRequest,
+    ) -> Result<Page<DeliveryView>, StoreError> {
+        let limit = request.effective_limit();
+        let sql = format!(
+            "SELECT d.id, d.alert_id, d.route, d.sink, d.status, d.attempts, d.next_attempt_at,
+                    d.lease_until, d.last_error, d.receipt, d.created_at, d.updated_at,
+                    json_extract(a.alert, '$.project') AS project,
+                    json_extract(a.alert, '$.title') AS title
+             FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+             WHERE {DELIVERY_WHERE} AND (?7 IS NULL OR d.id < ?7)
+             ORDER BY d.id DESC LIMIT ?8"
+        );
+        let rows = bind_filter(sqlx::query(&sql), filter)
+            .bind(request.cursor.as_deref())
+            .bind(limit_param(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(DeliveryView {
+                    delivery: delivery_from_row(row)?,
+                    project: row.try_get("project")?,
+                    title: row
+                        .try_get::<Option<String>, _>("title")?
+                        .unwrap_or_default(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(page(items, limit, |v| &v.delivery.id))
+    }
+
+    async fn list_alerts(
+        &self,
+        filter: &AlertFilter,
+        request: &PageRequest,
+    ) -> Result<Page<StoredAlert>, StoreError> {
+        let limit = request.effective_limit();
+        let rows = sqlx::query(
+            "SELECT id, source, request_id, received_at, alert, raw FROM alerts
+             WHERE (?1 IS NULL OR source = ?1)
+               AND (?2 IS NULL OR json_extract(alert, '$.project') = ?2)
+               AND (?3 IS NULL OR received_at >= ?3)
+               AND (?4 IS NULL OR received_at < ?4)
+               AND (?5 IS NULL OR id < ?5)
+             ORDER BY id DESC LIMIT ?6",
+        )
+        .bind(filter.source.as_deref())
+        .bind(filter.project.as_deref())
+        .bind(filter.since.map(to_millis))
+        .bind(filter.until.map(to_millis))
+        .bind(request.cursor.as_deref())
+        .bind(limit_param(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                let alert_json: String = row.try_get("alert")?;
+                let raw: String = row.try_get("raw")?;
+                Ok(StoredAlert {
+                    source: row.try_get("source")?,
+                    request_id: row.try_get("request_id")?,
+                    received_at: from_millis(row.try_get("received_at")?, "alert", &id)?,
+                    alert: std::sync::Arc::new(alert_from_json(&id, &alert_json, &raw)?),
+                    raw,
+                    id,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(page(items, limit, |a| &a.id))
+    }
+
+    async fn retry_delivery(&self, id: &str, now: Timestamp) -> Result<RetryOutcome, StoreError> {
+        let mut conn = self.admin_connection().await?;
+        let done = sqlx::query(
+            "UPDATE deliveries
+             SET status = 'pending', attempts = 0, next_attempt_at = ?2, lease_until = NULL,
+                 updated_at = ?2
+             WHERE id = ?1 AND status = 'dead'",
+        )
+        .bind(id)
+        .bind(to_millis(now))
+        .execute(&mut conn)
+        .await?;
+        if done.rows_affected() > 0 {
+            return Ok(RetryOutcome::Requeued);
+        }
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM deliveries WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&mut conn)
+                .await?;
+        match status {
+            None => Ok(RetryOutcome::NotFound),
+            Some(s) => s
+                .parse()
+                .map(RetryOutcome::NotDead)
+                .map_err(|detail| StoreError::Corrupt {
+                    what: "delivery status",
+                    id: id.to_owned(),
+                    detail,
+                }),
+        }
+    }
+
+    async fn retry_dead(
+        &self,
+        filter: &DeliveryFilter,
+        now: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        let dead = DeliveryFilter {
+            status: Some(Status::Dead),
+            ..filter.clone()
+        };
+        let sql = format!(
+            "UPDATE deliveries
+             SET status = 'pending', attempts = 0, next_attempt_at = ?7, lease_until = NULL,
+                 updated_at = ?7
+             WHERE status = 'dead' AND id IN (
+                 SELECT d.id FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+                 WHERE {DELIVERY_WHERE})
+             RETURNING id"
+        );
+        let mut conn = self.admin_connection().await?;
+        let mut ids: Vec<String> = bind_filter(sqlx::query(&sql), &dead)
+            .bind(to_millis(now))
+            .fetch_all(&mut conn)
+            .await?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn kill_sink(&self, sink: &str, reason: &str, now: Timestamp) -> Result<u64, StoreError> {
+        let mut conn = self.admin_connection().await?;
+        let done = sqlx::query(
+            "UPDATE deliveries
+             SET status = 'dead', lease_until = NULL, last_error = ?2, updated_at = ?3
+             WHERE sink = ?1 AND status IN ('pending', 'in_flight')",
+        )
+        .bind(sink)
+        .bind(reason)
+        .bind(to_millis(now))
+        .execute(&mut conn)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT sink, status, COUNT(*) FROM deliveries
+             WHERE status IN ('pending', 'in_flight') GROUP BY sink, status ORDER BY sink, status",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(sink, status, count)| {
+                let status = status.parse().map_err(|detail| StoreError::Corrupt {
+                    what: "delivery status",
+                    id: sink.clone(),
+                    detail,
+                })?;
+                Ok(QueueDepth {
+                    sink,
+                    status,
+                    count: u64::try_from(count).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn oldest_pending(&self) -> Result<Option<Timestamp>, StoreError> {
+        let oldest: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'")
+                .fetch_one(&self.reader)
+                .await?;
+        oldest
+            .map(|ms| from_millis(ms, "oldest pending delivery", ""))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,264 @@
+//! Tests of the operator's queries on a real SQLite file: filters, cursor paging, retrying
+//! dead deliveries, giving up a removed sink's queue, and the queue figures.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_core::config::SyncMode;
+use herald_core::{Alert, Level};
+use jiff::Timestamp;
+use tempfile::TempDir;
+
+use crate::admin::{AdminStore, AlertFilter, DeliveryFilter, PageRequest, RetryOutcome};
+use crate::{NewAlert, SqliteStore, Status, Store};
+
+fn t(seconds: i64) -> Timestamp {
+    Timestamp::from_second(1_700_000_000 + seconds).unwrap()
+}
+
+async fn open(dir: &TempDir) -> SqliteStore {
+    let url = format!("sqlite://{}/herald.db", dir.path().display());
+    SqliteStore::open(&url, SyncMode::Normal).await.unwrap()
+}
+
+/// Stores one alert of `project` at `at` with one delivery per sink on route "r-<project>".
+async fn accept(store: &SqliteStore, project: &str, at: Timestamp, sinks: &[&str]) -> Vec<String> {
+    let alert = Alert {
+        source: "sentry".into(),
+        resource: "issue".into(),
+        action: "created".into(),
+        project: Some(project.into()),
+        level: Some(Level::Error),
+        title: format!("boom in {project}"),
+        ..Alert::default()
+    };
+    let new = NewAlert {
+        source: "sentry".into(),
+        request_id: None,
+        received_at: at,
+        alert: Arc::new(alert),
+        raw: "{}".into(),
+        deliveries: sinks
+            .iter()
+            .map(|s| (format!("r-{project}"), (*s).to_owned()))
+            .collect(),
+    };
+    store.accept(new).await.unwrap().delivery_ids
+}
+
+fn page(limit: usize, cursor: Option<String>) -> PageRequest {
+    PageRequest { limit, cursor }
+}
+
+async fn listed(store: &SqliteStore, filter: DeliveryFilter) -> Vec<String> {
+    let page = store
+        .list_deliveries(&filter, &page(100, None))
+        .await
+        .unwrap();
+    page.items.into_iter().map(|v| v.delivery.id).collect()
+}
+
+#[tokio::test]
+async fn delivery_filters_each_narrow_the_list() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let a = accept(&store, "api", t(0), &["slack", "mail"]).await;
+    let b = accept(&store, "web", t(10), &["slack"]).await;
+    store.mark_dead(&a[1], "rejected", t(20)).await.unwrap();
+
+    let all = listed(&store, DeliveryFilter::default()).await;
+    assert_eq!(
+        all,
+        vec![b[0].clone(), a[1].clone(), a[0].clone()],
+        "newest first"
+    );
+    let by = |f: DeliveryFilter| listed(&store, f);
+    assert_eq!(
+        by(DeliveryFilter {
+            sink: Some("mail".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![a[1].clone()]
+    );
+    assert_eq!(
+        by(DeliveryFilter {
+            status: Some(Status::Dead),
+            ..Default::default()
+        })
+        .await,
+        vec![a[1].clone()]
+    );
+    assert_eq!(
+        by(DeliveryFilter {
+            project: Some("web".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![b[0].clone()]
+    );
+    assert_eq!(
+        by(DeliveryFilter {
+            route: Some("r-api".into()),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert_eq!(
+        by(DeliveryFilter {
+            since: Some(t(5)),
+            ..Default::default()
+        })
+        .await,
+        vec![b[0].clone()]
+    );
+    assert_eq!(
+        by(DeliveryFilter {
+            until: Some(t(5)),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        2
+    );
+
+    let view = store
+        .list_deliveries(&DeliveryFilter::default(), &page(1, None))
+        .await
+        .unwrap();
+    assert_eq!(view.items[0].project.as_deref(), Some("web"));
+    assert_eq!(view.items[0].title, "boom in web");
+}
+
+#[tokio::test]
+async fn cursor_pages_cover_every_row_once() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let mut expected = Vec::new();
+    for i in 0..7 {
+        expected.extend(accept(&store, "api", t(i), &["slack"]).await);
+    }
+    expected.reverse();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let p = store
+            .list_deliveries(&DeliveryFilter::default(), &page(3, cursor))
+            .await
+            .unwrap();
+        pages += 1;
+        seen.extend(p.items.iter().map(|v| v.delivery.id.clone()));
+        cursor = p.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, expected);
+
+    let alerts = store
+        .list_alerts(
+            &AlertFilter {
+                since: Some(t(5)),
+                ..Default::default()
+            },
+            &page(10, None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(alerts.items.len(), 2);
+    assert!(alerts.next_cursor.is_none());
+}
+
+#[tokio::test]
+async fn only_dead_deliveries_are_retried_and_become_due_at_once() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let ids = accept(&store, "api", t(0), &["slack", "mail", "line"]).await;
+    store
+        .lease_due(t(1), 10, Duration::from_secs(30), None)
+        .await
+        .unwrap();
+    store.mark_dead(&ids[0], "rejected", t(2)).await.unwrap();
+    store.mark_dead(&ids[1], "rejected", t(2)).await.unwrap();
+
+    assert_eq!(
+        store.retry_delivery(&ids[0], t(3)).await.unwrap(),
+        RetryOutcome::Requeued
+    );
+    assert_eq!(
+        store.retry_delivery(&ids[2], t(3)).await.unwrap(),
+        RetryOutcome::NotDead(Status::InFlight)
+    );
+    assert_eq!(
+        store.retry_delivery("nope", t(3)).await.unwrap(),
+        RetryOutcome::NotFound
+    );
+    let row = store.delivery(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status, row.attempts, row.next_attempt_at),
+        (Status::Pending, 0, t(3))
+    );
+
+    let bulk = store
+        .retry_dead(
+            &DeliveryFilter {
+                sink: Some("mail".into()),
+                ..Default::default()
+            },
+            t(4),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bulk, vec![ids[1].clone()]);
+    let leased = store
+        .lease_due(t(4), 10, Duration::from_secs(30), None)
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 2, "both retried deliveries are due again");
+}
+
+#[tokio::test]
+async fn killing_a_sink_makes_its_unfinished_deliveries_dead_and_counts_the_queue() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let a = accept(&store, "api", t(0), &["slack", "gone"]).await;
+    let b = accept(&store, "api", t(5), &["gone"]).await;
+    store
+        .lease_due(t(1), 1, Duration::from_secs(30), Some(&["gone".to_owned()]))
+        .await
+        .unwrap();
+
+    let depth = store.queue_depth().await.unwrap();
+    let figures: Vec<_> = depth
+        .iter()
+        .map(|d| (d.sink.as_str(), d.status, d.count))
+        .collect();
+    assert_eq!(
+        figures,
+        vec![
+            ("gone", Status::InFlight, 1),
+            ("gone", Status::Pending, 1),
+            ("slack", Status::Pending, 1)
+        ]
+    );
+    assert_eq!(store.oldest_pending().await.unwrap(), Some(t(0)));
+
+    let reason = "sink \"gone\" was removed from the config";
+    assert_eq!(store.kill_sink("gone", reason, t(6)).await.unwrap(), 2);
+    for id in [&a[1], &b[0]] {
+        let row = store.delivery(id).await.unwrap().unwrap();
+        assert_eq!(
+            (row.status, row.last_error.as_deref()),
+            (Status::Dead, Some(reason))
+        );
+    }
+    assert_eq!(
+        store.delivery(&a[0]).await.unwrap().unwrap().status,
+        Status::Pending
+    );
+    assert_eq!(store.queue_depth().await.unwrap().len(), 1);
+}
