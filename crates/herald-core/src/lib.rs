@@ -8,6 +8,7 @@
 pub mod alert;
 pub mod config;
 pub mod matcher;
+pub mod noise;
 pub mod route;
 pub mod sink;
 pub mod template;

@@ -11,8 +11,25 @@ use std::fmt::Write as _;
 use crate::alert::{Alert, Field};
 use crate::config::{Diagnostics, Node, Value};
 use crate::matcher::ValueMatcher;
+use crate::noise::{NoisePolicy, NoiseSpec, TimeIntervals};
+use std::sync::Arc;
 
-const ROUTE_KEYS: &[&str] = &["name", "match", "sinks", "continue", "routes"];
+const ROUTE_KEYS: &[&str] = &[
+    "name",
+    "match",
+    "sinks",
+    "continue",
+    "routes",
+    // noise control (see `noise.rs`), inherited by nested routes
+    "dedup_seconds",
+    "throttle",
+    "group_by",
+    "group_wait_seconds",
+    "group_interval_seconds",
+    "active_during",
+    "muted_during",
+    "let_through_at",
+];
 const MATCH_KEYS: &[&str] = &[
     "project",
     "level",
@@ -38,7 +55,7 @@ impl MatchKey {
         }
     }
 
-    fn value<'a>(&self, alert: &'a Alert) -> Option<&'a str> {
+    pub(crate) fn value<'a>(&self, alert: &'a Alert) -> Option<&'a str> {
         match self {
             MatchKey::Field(f) => alert.field(*f),
             MatchKey::Tag(t) => alert.tags.get(t),
@@ -56,6 +73,9 @@ pub struct Route {
     pub continue_matching: bool,
     pub routes: Vec<Route>,
     pub line: u64,
+    /// Dedup, throttle, digest and quiet-hours settings (its own or inherited); `None` when
+    /// the route has none, so its deliveries skip the noise stage.
+    pub noise: Option<Arc<NoisePolicy>>,
 }
 
 impl Route {
@@ -188,11 +208,26 @@ impl RouteTree {
 
     /// Compiles `routes:`, reporting every problem; `sink_names` are the defined sinks.
     pub fn from_node(node: Option<&Node>, sink_names: &[&str], diag: &mut Diagnostics) -> Self {
+        Self::from_node_with(node, sink_names, &TimeIntervals::default(), diag)
+    }
+
+    /// [`RouteTree::from_node`] with the config's named `time_intervals`, which routes'
+    /// `active_during` / `muted_during` refer to.
+    pub fn from_node_with(
+        node: Option<&Node>,
+        sink_names: &[&str],
+        intervals: &TimeIntervals,
+        diag: &mut Diagnostics,
+    ) -> Self {
         let mut names = Vec::new();
+        let ctx = Ctx {
+            sink_names,
+            intervals,
+        };
         let routes = match node {
             None => vec![],
             Some(n) if n.value == Value::Null => vec![],
-            Some(n) => parse_routes(n, "", &[], sink_names, diag, &mut names),
+            Some(n) => parse_routes(n, "", &[], &NoiseSpec::default(), &ctx, diag, &mut names),
         };
         RouteTree { routes }
     }
@@ -277,11 +312,18 @@ fn finish(used: Vec<&Route>) -> Routing {
     routing
 }
 
+/// What every route's parse needs from the rest of the config.
+struct Ctx<'a> {
+    sink_names: &'a [&'a str],
+    intervals: &'a TimeIntervals,
+}
+
 fn parse_routes(
     node: &Node,
     prefix: &str,
     inherited: &[String],
-    sink_names: &[&str],
+    noise: &NoiseSpec,
+    ctx: &Ctx<'_>,
     diag: &mut Diagnostics,
     names: &mut Vec<String>,
 ) -> Vec<Route> {
@@ -296,7 +338,7 @@ fn parse_routes(
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let default_name = format!("{prefix}#{}", i + 1);
-        if let Some(r) = parse_route(item, default_name, inherited, sink_names, diag, names) {
+        if let Some(r) = parse_route(item, default_name, inherited, noise, ctx, diag, names) {
             out.push(r);
         }
     }
@@ -307,7 +349,8 @@ fn parse_route(
     node: &Node,
     default_name: String,
     inherited: &[String],
-    sink_names: &[&str],
+    inherited_noise: &NoiseSpec,
+    ctx: &Ctx<'_>,
     diag: &mut Diagnostics,
     names: &mut Vec<String>,
 ) -> Option<Route> {
@@ -346,8 +389,9 @@ fn parse_route(
         .unwrap_or_default();
     let sinks = match node.get("sinks") {
         None => inherited.to_vec(),
-        Some(s) => parse_sinks(s, &name, sink_names, diag),
+        Some(s) => parse_sinks(s, &name, ctx.sink_names, diag),
     };
+    let noise = NoiseSpec::parse(node, &name, inherited_noise, ctx.intervals, diag);
     let continue_matching = match node.get("continue") {
         None => false,
         Some(c) => match c.value {
@@ -372,7 +416,8 @@ fn parse_route(
             n,
             &format!("{default_name}."),
             &sinks,
-            sink_names,
+            &noise,
+            ctx,
             diag,
             names,
         ),
@@ -384,6 +429,7 @@ fn parse_route(
         continue_matching,
         routes,
         line: node.pos.line,
+        noise: noise.policy(),
     })
 }
 
@@ -436,7 +482,11 @@ fn parse_sinks(
     out
 }
 
-fn parse_match(node: &Node, route: &str, diag: &mut Diagnostics) -> Vec<(MatchKey, ValueMatcher)> {
+pub(crate) fn parse_match(
+    node: &Node,
+    route: &str,
+    diag: &mut Diagnostics,
+) -> Vec<(MatchKey, ValueMatcher)> {
     let Some(entries) = node.as_map() else {
         if node.value != Value::Null {
             diag.error(

@@ -37,6 +37,8 @@ pub struct Config {
     pub sources: Vec<SectionSpec>,
     pub sinks: Vec<SectionSpec>,
     pub routes: RouteTree,
+    /// The named windows of `time_intervals:`, for quiet hours.
+    pub time_intervals: crate::noise::TimeIntervals,
 }
 
 /// A named entry of `sources` or `sinks`: its `type` and its settings, not yet typed.
@@ -102,7 +104,14 @@ pub enum SyncMode {
     Full,
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["server", "storage", "sources", "sinks", "routes"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "server",
+    "storage",
+    "sources",
+    "sinks",
+    "routes",
+    "time_intervals",
+];
 
 impl Config {
     /// Reads and validates a config file, taking `${VAR}` values from the process environment.
@@ -165,8 +174,12 @@ impl Config {
         let sources = named_sections(root.get("sources"), "source", diag);
         let sinks = named_sections(root.get("sinks"), "sink", diag);
         let sink_names: Vec<&str> = sinks.iter().map(|s| s.name.as_str()).collect();
-        let routes = RouteTree::from_node(root.get("routes"), &sink_names, diag);
+        let time_intervals =
+            crate::noise::TimeIntervals::from_node(root.get("time_intervals"), diag);
+        let routes =
+            RouteTree::from_node_with(root.get("routes"), &sink_names, &time_intervals, diag);
         Config {
+            time_intervals,
             file: file.to_owned(),
             server,
             storage,

@@ -46,13 +46,13 @@ routes:
     assert_eq!(
         got,
         vec![
-            "h.yaml:1:1: unknown top-level key \"servr\" (hint: did you mean \"server\"? (valid keys: server, storage, sources, sinks, routes))",
+            "h.yaml:1:1: unknown top-level key \"servr\" (hint: did you mean \"server\"? (valid keys: server, storage, sources, sinks, routes, time_intervals))",
             "h.yaml:6:13: unknown match key \"levl\" (hint: did you mean \"level\"? (valid keys: project, level, environment, release, resource, action, tags))",
             "h.yaml:6:33: route \"one\": bad level \">=eror\" (hint: levels are debug, info, warning, error, fatal; a threshold is written \">=error\")",
             "h.yaml:6:52: route \"one\": bad regex \"(\": unclosed group (hint: regexes use Rust's regex syntax and must match the whole value)",
             "h.yaml:7:13: route \"one\": unknown sink \"slak-a\" (hint: did you mean \"slack-a\"? (defined sinks: slack-a))",
             "h.yaml:7:21: route \"one\": unknown sink \"nowhere\" (hint: defined sinks: slack-a)",
-            "h.yaml:10:5: unknown route key \"contnue\" (hint: did you mean \"continue\"? (valid keys: name, match, sinks, continue, routes))",
+            "h.yaml:10:5: unknown route key \"contnue\" (hint: did you mean \"continue\"? (valid keys: name, match, sinks, continue, routes, dedup_seconds, throttle, group_by, group_wait_seconds, group_interval_seconds, active_during, muted_during, let_through_at))",
         ]
     );
 }
