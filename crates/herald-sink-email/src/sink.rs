@@ -1,0 +1,169 @@
+//! `EmailSink`: one SMTP transaction per attempt over a pooled connection, then the server's
+//! reply sorted into a receipt or a [`SinkError`].
+
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use herald_core::sink::SinkContext;
+use herald_core::{Notification, Receipt, Sink, SinkError, SinkFactory};
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::{AsyncSmtpTransportBuilder, PoolConfig};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use crate::config::{EmailConfig, TlsMode, check};
+use crate::render::EmailTemplates;
+
+/// Builds `type: email` sinks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmailFactory;
+
+impl SinkFactory for EmailFactory {
+    fn kind(&self) -> &'static str {
+        "email"
+    }
+
+    fn build(&self, ctx: SinkContext<'_>) -> Option<Arc<dyn Sink>> {
+        let config = ctx.diag.typed::<EmailConfig>(ctx.node)?;
+        let checked = check(&config, ctx.node, ctx.diag);
+        let templates = EmailTemplates::compile(
+            config.subject.as_deref(),
+            config.text.as_deref(),
+            config.html.as_deref(),
+            ctx.node,
+            ctx.diag,
+        );
+        let (checked, templates) = (checked?, templates?);
+        let host = config.host.trim();
+        let tls = match config.tls {
+            TlsMode::None => Tls::None,
+            mode => match TlsParameters::new(host.to_owned()) {
+                Ok(params) if mode == TlsMode::Starttls => Tls::Required(params),
+                Ok(params) => Tls::Wrapper(params),
+                Err(e) => {
+                    let at = ctx.node.get("host").unwrap_or(ctx.node);
+                    ctx.diag.error(
+                        at,
+                        format!("email host \"{host}\" cannot be used with TLS: {e}"),
+                        Some("use the name on the server's certificate, or `tls: none`".into()),
+                    );
+                    return None;
+                }
+            },
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(checked.port)
+            .tls(tls)
+            .timeout(Some(checked.timeout))
+            .pool_config(PoolConfig::new().max_size(8));
+        if let (Some(user), Some(password)) = (&config.username, &config.password) {
+            builder =
+                builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+        }
+        Some(Arc::new(EmailSink {
+            name: ctx.name.to_owned(),
+            host: host.to_owned(),
+            port: checked.port,
+            from: checked.from,
+            to: checked.to,
+            templates,
+            builder,
+            transport: OnceLock::new(),
+        }))
+    }
+}
+
+/// Sends each notification as one email to a fixed list of recipients.
+pub struct EmailSink {
+    name: String,
+    host: String,
+    port: u16,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+    templates: EmailTemplates,
+    /// Holds the credentials; never printed.
+    builder: AsyncSmtpTransportBuilder,
+    /// Built on the first delivery, because lettre's pool starts a cleanup task that needs the
+    /// async runtime, which `herald check` does not run; reused for every later one.
+    transport: OnceLock<AsyncSmtpTransport<Tokio1Executor>>,
+}
+
+impl std::fmt::Debug for EmailSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailSink")
+            .field("name", &self.name)
+            .field("server", &format_args!("{}:{}", self.host, self.port))
+            .field("from", &self.from.email.to_string())
+            .field("to", &self.to.len())
+            .finish()
+    }
+}
+
+impl EmailSink {
+    fn transport(&self) -> &AsyncSmtpTransport<Tokio1Executor> {
+        self.transport.get_or_init(|| self.builder.clone().build())
+    }
+
+    /// The message this sink sends for a notification, as it goes over the wire.
+    pub fn message(&self, n: &Notification) -> Result<lettre::Message, String> {
+        self.templates.message(n, &self.from, &self.to)
+    }
+}
+
+#[async_trait]
+impl Sink for EmailSink {
+    fn kind(&self) -> &'static str {
+        "email"
+    }
+
+    async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
+        let message = self
+            .message(n)
+            .map_err(|detail| SinkError::Rejected { status: 0, detail })?;
+        match self.transport().send(message).await {
+            Ok(response) => {
+                let reply = response.message().collect::<Vec<_>>().join(" ");
+                Ok(Receipt {
+                    status: Some(u16::from(response.code())),
+                    message_id: (!reply.is_empty()).then(|| reply.clone()),
+                    channel: None,
+                    detail: Some(format!("{} {reply}", response.code())),
+                })
+            }
+            Err(e) => Err(classify(&self.host, self.port, e)),
+        }
+    }
+
+    fn preview(&self, n: &Notification) -> Result<String, String> {
+        let message = self.message(n)?;
+        Ok(String::from_utf8_lossy(&message.formatted()).into_owned())
+    }
+}
+
+/// Sorts an SMTP failure: a 4xx reply is worth a retry, a 5xx reply is final, anything else
+/// (connection, TLS, timeout, a garbled reply) means the server could not be talked to.
+pub fn classify(host: &str, port: u16, e: lettre::transport::smtp::Error) -> SinkError {
+    let status = e.status().map(u16::from).unwrap_or(0);
+    if e.is_transient() {
+        SinkError::Unavailable {
+            status,
+            retry_after: None,
+            detail: format!("smtp server {host}:{port} deferred the message: {e}"),
+        }
+    } else if e.is_permanent() {
+        SinkError::Rejected {
+            status,
+            detail: format!("smtp server {host}:{port} refused the message: {e}"),
+        }
+    } else {
+        let what = if e.is_timeout() {
+            "timed out"
+        } else if e.is_tls() {
+            "tls failed"
+        } else {
+            "cannot talk to it"
+        };
+        SinkError::unreachable(format!("smtp server {host}:{port}: {what}"), e)
+    }
+}
