@@ -204,7 +204,7 @@ fn unreachable(host: &str, e: reqwest::Error) -> SinkError {
     SinkError::unreachable(format!("webhook at {host}: {what}"), e.without_url())
 }
 
-/// The first [`DETAIL_CHARS`] characters of a response body, trimmed.
+/// The first 200 characters of a response body, trimmed.
 pub fn excerpt(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(DETAIL_CHARS * 4)]);
     text.trim().chars().take(DETAIL_CHARS).collect()
