@@ -63,7 +63,7 @@ pub struct EmailConfig {
     /// Template for the HTML part, replacing the default table; printed values are
     /// HTML-escaped.
     pub html: Option<String>,
-    /// How long connecting and each SMTP command may take.
+    /// How long one attempt may take, connecting and the whole SMTP transaction included.
     #[serde(default = "default_timeout_seconds", deserialize_with = "number::u64")]
     pub timeout_seconds: u64,
 }

@@ -18,7 +18,7 @@
 //!     subject: "[{{ level }}] {{ project }}: {{ title }}" # template, this is the default
 //!     text: "..."                     # optional template replacing the plain-text part
 //!     html: "..."                     # optional template replacing the HTML part
-//!     timeout_seconds: 10             # default 10: connecting and each SMTP command
+//!     timeout_seconds: 10             # default 10: the whole attempt, connecting included
 //! ```
 //!
 //! Checked when the config loads: unknown keys (with the closest valid one), addresses in

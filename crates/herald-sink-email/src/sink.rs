@@ -68,6 +68,7 @@ impl SinkFactory for EmailFactory {
             from: checked.from,
             to: checked.to,
             templates,
+            timeout: checked.timeout,
             builder,
             transport: OnceLock::new(),
         }))
@@ -82,6 +83,9 @@ pub struct EmailSink {
     from: Mailbox,
     to: Vec<Mailbox>,
     templates: EmailTemplates,
+    /// Bound on one whole attempt: lettre's own timeout covers connecting but not a server
+    /// that goes quiet in the middle of a transaction.
+    timeout: std::time::Duration,
     /// Holds the credentials; never printed.
     builder: AsyncSmtpTransportBuilder,
     /// Built on the first delivery, because lettre's pool starts a cleanup task that needs the
@@ -121,7 +125,19 @@ impl Sink for EmailSink {
         let message = self
             .message(n)
             .map_err(|detail| SinkError::Rejected { status: 0, detail })?;
-        match self.transport().send(message).await {
+        let sent = tokio::time::timeout(self.timeout, self.transport().send(message)).await;
+        let Ok(sent) = sent else {
+            return Err(SinkError::Unreachable {
+                detail: format!(
+                    "smtp server {}:{}: timed out after {}s",
+                    self.host,
+                    self.port,
+                    self.timeout.as_secs()
+                ),
+                source: None,
+            });
+        };
+        match sent {
             Ok(response) => {
                 let reply = response.message().collect::<Vec<_>>().join(" ");
                 Ok(Receipt {

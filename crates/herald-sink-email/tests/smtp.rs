@@ -123,10 +123,14 @@ fn serve(stream: std::net::TcpStream, recorder: Recorder) {
 }
 
 fn sink(port: u16, extra: &str) -> Arc<dyn Sink> {
+    sink_with_timeout(port, 5, extra)
+}
+
+fn sink_with_timeout(port: u16, timeout: u64, extra: &str) -> Arc<dyn Sink> {
     let yaml = format!(
         "sinks:\n  email-oncall:\n    type: email\n    host: 127.0.0.1\n    port: {port}\n    \
          tls: none\n    from: \"Herald <alerts@example.com>\"\n    \
-         to: [oncall@example.com, \"Ops <ops@example.com>\"]\n    timeout_seconds: 5\n{extra}"
+         to: [oncall@example.com, \"Ops <ops@example.com>\"]\n    timeout_seconds: {timeout}\n{extra}"
     );
     let (config, _) = Config::parse(
         &yaml,
@@ -295,4 +299,23 @@ async fn a_closed_port_is_unreachable() {
         .await
         .unwrap_err();
     assert!(matches!(err, SinkError::Unreachable { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_server_that_goes_quiet_times_out_as_unreachable() {
+    // Accepts the connection and never says a word, not even the greeting.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().collect();
+        drop(held);
+    });
+    let started = std::time::Instant::now();
+    let err = sink_with_timeout(port, 1, "")
+        .deliver(&notification("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SinkError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
