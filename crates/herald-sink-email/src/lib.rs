@@ -57,6 +57,3 @@ pub mod sink;
 
 pub use config::{EmailConfig, TlsMode};
 pub use sink::{EmailFactory, EmailSink};
-
-#[cfg(test)]
-mod tests;

@@ -83,7 +83,7 @@ pub use config::{
 pub use render::{MAX_NOTIFY_CHARS, MAX_TEXT_UTF16, Measure, clean, text, truncate};
 pub use sink::{
     LineFactory, LineNotifyFactory, LineNotifySink, LineSink, classify_notify, classify_push,
-    retry_after, retry_key,
+    retry_key,
 };
 
 #[cfg(test)]

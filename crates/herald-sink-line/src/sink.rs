@@ -2,7 +2,7 @@
 //! request per attempt, then a verdict on the answer. Also their factories, which check the
 //! settings when the config loads.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -10,7 +10,7 @@ use herald_core::config::{Diagnostics, Node};
 use herald_core::sink::SinkContext;
 use herald_core::template::{Templates, escape_none};
 use herald_core::{Notification, Receipt, Sink, SinkError, SinkFactory};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -224,7 +224,7 @@ impl Sink for LineSink {
 
     async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
         let body = self.body(n).map_err(render_error)?;
-        let response = client()?
+        let response = herald_http::client()?
             .post(&self.endpoint)
             .timeout(self.timeout)
             .bearer_auth(self.token.expose())
@@ -235,13 +235,13 @@ impl Sink for LineSink {
             .json(&body)
             .send()
             .await
-            .map_err(|e| network_error(e, self.timeout))?;
+            .map_err(|e| herald_http::network_error("line", e, self.timeout))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response
             .text()
             .await
-            .map_err(|e| network_error(e, self.timeout))?;
+            .map_err(|e| herald_http::network_error("line", e, self.timeout))?;
         classify_push(status, n.attempt, &headers, &text)
     }
 
@@ -259,20 +259,20 @@ impl Sink for LineNotifySink {
 
     async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
         let form = self.form(n).map_err(render_error)?;
-        let response = client()?
+        let response = herald_http::client()?
             .post(&self.endpoint)
             .timeout(self.timeout)
             .bearer_auth(self.token.expose())
             .form(&form)
             .send()
             .await
-            .map_err(|e| network_error(e, self.timeout))?;
+            .map_err(|e| herald_http::network_error("line", e, self.timeout))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response
             .text()
             .await
-            .map_err(|e| network_error(e, self.timeout))?;
+            .map_err(|e| herald_http::network_error("line", e, self.timeout))?;
         classify_notify(status, &headers, &text)
     }
 
@@ -354,7 +354,11 @@ pub fn classify_push(
             detail: format!("retry key already used on a first attempt: {detail}"),
         });
     }
-    Err(SinkError::from_status(status, retry_after(headers), detail))
+    Err(SinkError::from_status(
+        status,
+        herald_http::retry_after(headers),
+        detail,
+    ))
 }
 
 /// Turns a LINE Notify answer (`{"status": 200, "message": "ok"}` or an error of the same
@@ -368,7 +372,7 @@ pub fn classify_notify(status: u16, headers: &HeaderMap, body: &str) -> Result<R
             detail: Some("ok".into()),
         });
     }
-    let retry_after = retry_after(headers).or_else(|| {
+    let retry_after = herald_http::retry_after(headers).or_else(|| {
         // Notify tells when its hourly window resets rather than how long to wait.
         let reset: u64 = header_text(headers, "x-ratelimit-reset")?.parse().ok()?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
@@ -411,43 +415,6 @@ fn error_detail(status: u16, body: &str) -> String {
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
     let v = headers.get(name)?.to_str().ok()?.trim();
     (!v.is_empty()).then(|| v.to_owned())
-}
-
-/// `Retry-After` in seconds.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-/// A network failure, described without the URL or any header.
-fn network_error(e: reqwest::Error, timeout: Duration) -> SinkError {
-    let detail = if e.is_timeout() {
-        format!("no answer from line within {} seconds", timeout.as_secs())
-    } else if e.is_connect() {
-        "cannot connect to line".to_owned()
-    } else {
-        "request to line failed".to_owned()
-    };
-    SinkError::unreachable(detail, e.without_url())
-}
-
-/// One client for every LINE sink, so connections are pooled. Redirects are not followed:
-/// LINE does not send them, and following one could carry the token elsewhere.
-fn client() -> Result<&'static reqwest::Client, SinkError> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| SinkError::Unreachable {
-            detail: format!("cannot set up the http client: {e}"),
-            source: None,
-        })
 }
 
 #[cfg(test)]

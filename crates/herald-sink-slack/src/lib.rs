@@ -77,7 +77,7 @@ pub use render::{
     MAX_BLOCKS, MAX_HEADER_CHARS, MAX_SECTION_CHARS, MAX_TOTAL_CHARS, Overrides, escape_mrkdwn,
     escape_plain, render, truncate_chars, truncate_mrkdwn,
 };
-pub use sink::{Api, RETRYABLE_ERRORS, SlackFactory, SlackSink, classify, retry_after};
+pub use sink::{Api, RETRYABLE_ERRORS, SlackFactory, SlackSink, classify};
 
 #[cfg(test)]
 mod tests;

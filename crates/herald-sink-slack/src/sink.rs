@@ -2,7 +2,7 @@
 //! `chat.postMessage`), then a verdict on Slack's answer: a receipt, worth a retry, or refused
 //! for good. Also [`SlackFactory`], which checks the settings when the config loads.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,7 +10,7 @@ use herald_core::config::{Diagnostics, Node};
 use herald_core::sink::SinkContext;
 use herald_core::template::{Templates, escape_none};
 use herald_core::{Notification, Receipt, Sink, SinkError, SinkFactory};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -148,7 +148,7 @@ impl Sink for SlackSink {
             status: 0,
             detail: format!("cannot render the message: {detail}"),
         })?;
-        let client = client()?;
+        let client = herald_http::client()?;
         let request = match &self.mode {
             Mode::Webhook { url } => client.post(url.expose()),
             Mode::Bot { token, endpoint } => client.post(endpoint).bearer_auth(token.expose()),
@@ -161,13 +161,13 @@ impl Sink for SlackSink {
             .body(bytes)
             .send()
             .await
-            .map_err(|e| network_error(e, self.timeout))?;
+            .map_err(|e| herald_http::network_error("slack", e, self.timeout))?;
         let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers());
+        let retry_after = herald_http::retry_after(response.headers());
         let text = response
             .text()
             .await
-            .map_err(|e| network_error(e, self.timeout))?;
+            .map_err(|e| herald_http::network_error("slack", e, self.timeout))?;
         let api = match self.mode {
             Mode::Webhook { .. } => Api::Webhook,
             Mode::Bot { .. } => Api::Bot,
@@ -269,45 +269,8 @@ pub fn classify(
     Err(SinkError::from_status(status, retry_after, detail))
 }
 
-/// `Retry-After` in seconds, the form Slack sends.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 fn excerpt(s: &str) -> String {
     crate::render::truncate_chars(s, MAX_DETAIL_CHARS)
-}
-
-/// A network failure, described without the URL: a webhook URL is a credential.
-fn network_error(e: reqwest::Error, timeout: Duration) -> SinkError {
-    let detail = if e.is_timeout() {
-        format!("no answer from slack within {} seconds", timeout.as_secs())
-    } else if e.is_connect() {
-        "cannot connect to slack".to_owned()
-    } else {
-        "request to slack failed".to_owned()
-    };
-    SinkError::unreachable(detail, e.without_url())
-}
-
-/// One client for every Slack sink, so connections are pooled. Redirects are not followed:
-/// Slack does not send them, and following one could carry the token elsewhere.
-fn client() -> Result<&'static reqwest::Client, SinkError> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| SinkError::Unreachable {
-            detail: format!("cannot set up the http client: {e}"),
-            source: None,
-        })
 }
 
 #[cfg(test)]

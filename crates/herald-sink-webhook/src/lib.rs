@@ -106,6 +106,3 @@ pub mod sink;
 pub use config::WebhookConfig;
 pub use signature::sign;
 pub use sink::{WebhookFactory, WebhookSink};
-
-#[cfg(test)]
-mod tests;

@@ -334,15 +334,3 @@ fn odd_answers_have_a_verdict_too() {
         expect!["unavailable 408 retry_after=None: timeout"],
     );
 }
-
-#[test]
-fn retry_after_reads_seconds_and_ignores_dates() {
-    let mut h = reqwest::header::HeaderMap::new();
-    h.insert("retry-after", "30".parse().unwrap());
-    assert_eq!(super::retry_after(&h), Some(Duration::from_secs(30)));
-    h.insert(
-        "retry-after",
-        "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-    );
-    assert_eq!(super::retry_after(&h), None);
-}
