@@ -12,6 +12,7 @@ pub mod noise;
 pub mod route;
 pub mod sink;
 pub mod template;
+pub mod testing;
 
 pub use alert::{Alert, Level, Tags};
 pub use config::{ConfigError, ConfigErrors, Location, Secret};

@@ -3,29 +3,14 @@
 
 use std::sync::Arc;
 
-use herald_core::config::{Config, Diagnostics, Env};
-use herald_core::sink::SinkContext;
-use herald_core::{Alert, Level, Notification, Sink, SinkFactory, SinkRegistry};
+use herald_core::config::Env;
+use herald_core::{Alert, Level, Notification, Sink, SinkRegistry};
 use herald_example_sink::FileSinkFactory;
 
 fn build(path: &str) -> Result<Arc<dyn Sink>, Vec<String>> {
     let yaml = format!("sinks:\n  audit:\n    type: file\n    path: {path:?}\n");
-    let (config, _) = Config::parse(
-        &yaml,
-        "herald.yaml",
-        &Env::from_pairs::<_, String, String>([]),
-    )
-    .unwrap();
-    let spec = &config.sinks[0];
-    let mut diag = Diagnostics::new("herald.yaml");
-    let sink = FileSinkFactory.build(SinkContext {
-        name: &spec.name,
-        node: &spec.node,
-        diag: &mut diag,
-    });
-    diag.into_result(())
-        .map(|_| sink.unwrap())
-        .map_err(|e| e.errors.iter().map(|e| e.to_string()).collect())
+    let env = Env::from_pairs::<_, String, String>([]);
+    herald_core::testing::build_sink(FileSinkFactory, &yaml, &env).into_result()
 }
 
 fn notification(title: &str, key: &str) -> Notification {

@@ -7,9 +7,8 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use herald_core::config::{Config, Diagnostics, Env};
-use herald_core::sink::SinkContext;
-use herald_core::{Alert, Level, Notification, Sink, SinkError, SinkFactory, Tags};
+use herald_core::config::Env;
+use herald_core::{Alert, Level, Notification, Sink, SinkError, Tags};
 use herald_sink_webhook::{WebhookFactory, sign};
 use tokio::sync::mpsc;
 
@@ -64,21 +63,10 @@ async fn answer(path: &str) -> Response {
 }
 
 fn build(yaml: &str) -> Arc<dyn Sink> {
-    let (config, _) = Config::parse(
-        yaml,
-        "herald.yaml",
-        &Env::from_pairs::<_, String, String>([]),
-    )
-    .unwrap();
-    let spec = &config.sinks[0];
-    let mut diag = Diagnostics::new("herald.yaml");
-    let sink = WebhookFactory.build(SinkContext {
-        name: &spec.name,
-        node: &spec.node,
-        diag: &mut diag,
-    });
-    diag.into_result(()).unwrap();
-    sink.unwrap()
+    let env = Env::from_pairs::<_, String, String>([]);
+    herald_core::testing::build_sink(WebhookFactory, yaml, &env)
+        .into_result()
+        .unwrap()
 }
 
 fn sink_for(url: &str) -> Arc<dyn Sink> {

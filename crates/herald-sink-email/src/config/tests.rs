@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use herald_core::config::{Config, Diagnostics, Env};
-use herald_core::sink::SinkContext;
-use herald_core::{Sink, SinkFactory};
+use herald_core::Sink;
+use herald_core::config::Env;
 
 use crate::EmailFactory;
 
@@ -16,19 +15,7 @@ const BASE: &str = "sinks:\n  mail:\n    type: email\n    host: smtp.example.com
 fn build(extra: &str) -> Result<Arc<dyn Sink>, Vec<String>> {
     let yaml = format!("{BASE}{extra}");
     let env = Env::from_pairs([("SMTP_PASSWORD", "hunter2-secret")]);
-    let (config, _) = Config::parse(&yaml, "herald.yaml", &env)
-        .map_err(|e| e.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-    let spec = &config.sinks[0];
-    let mut diag = Diagnostics::new("herald.yaml");
-    let sink = EmailFactory.build(SinkContext {
-        name: &spec.name,
-        node: &spec.node,
-        diag: &mut diag,
-    });
-    match diag.into_result(()) {
-        Ok(_) => Ok(sink.expect("a sink when there is no error")),
-        Err(e) => Err(e.errors.iter().map(|e| e.to_string()).collect()),
-    }
+    herald_core::testing::build_sink(EmailFactory, &yaml, &env).into_result()
 }
 
 fn check_error(extra: &str, expected: &str) {
@@ -93,22 +80,8 @@ fn build_with_from(from: &str) -> Result<Arc<dyn Sink>, Vec<String>> {
     let yaml = format!(
         "sinks:\n  mail:\n    type: email\n    host: smtp.example.com\n    from: {from}\n    to: [a@example.com]\n"
     );
-    let (config, _) = Config::parse(
-        &yaml,
-        "herald.yaml",
-        &Env::from_pairs::<_, String, String>([]),
-    )
-    .map_err(|e| e.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-    let spec = &config.sinks[0];
-    let mut diag = Diagnostics::new("herald.yaml");
-    let sink = EmailFactory.build(SinkContext {
-        name: &spec.name,
-        node: &spec.node,
-        diag: &mut diag,
-    });
-    diag.into_result(())
-        .map(|_| sink.unwrap())
-        .map_err(|e| e.errors.iter().map(|e| e.to_string()).collect())
+    let env = Env::from_pairs::<_, String, String>([]);
+    herald_core::testing::build_sink(EmailFactory, &yaml, &env).into_result()
 }
 
 #[test]

@@ -1,32 +1,16 @@
 //! Tests for the webhook settings: each problem is a located error with a hint, and a good
 //! section builds a sink.
 
-use herald_core::config::{Config, Diagnostics, Env};
-use herald_core::sink::SinkContext;
-use herald_core::{Sink, SinkFactory};
+use herald_core::Sink;
+use herald_core::config::Env;
 use std::sync::Arc;
 
 use crate::WebhookFactory;
 
 /// Builds the one sink of `yaml` (a `sinks:` document), or returns the error lines.
 fn build(yaml: &str) -> Result<Arc<dyn Sink>, Vec<String>> {
-    let (config, _) = Config::parse(
-        yaml,
-        "herald.yaml",
-        &Env::from_pairs([("TOKEN", "s3cr3t-token")]),
-    )
-    .map_err(|e| e.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-    let spec = &config.sinks[0];
-    let mut diag = Diagnostics::new("herald.yaml");
-    let sink = WebhookFactory.build(SinkContext {
-        name: &spec.name,
-        node: &spec.node,
-        diag: &mut diag,
-    });
-    match diag.into_result(()) {
-        Ok(_) => Ok(sink.expect("a sink when there is no error")),
-        Err(e) => Err(e.errors.iter().map(|e| e.to_string()).collect()),
-    }
+    let env = Env::from_pairs([("TOKEN", "s3cr3t-token")]);
+    herald_core::testing::build_sink(WebhookFactory, yaml, &env).into_result()
 }
 
 fn check_error(yaml: &str, expected: &str) {
