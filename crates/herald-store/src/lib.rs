@@ -58,6 +58,7 @@
 pub mod admin;
 pub mod error;
 pub mod model;
+pub mod noise;
 pub mod sqlite;
 
 use std::time::Duration;
@@ -74,12 +75,17 @@ pub use error::StoreError;
 pub use model::{
     Accepted, Delivery, LeasedDelivery, NewAlert, Status, StatusCounts, StoreStats, StoredAlert,
 };
+pub use noise::{
+    GateRequest, GateResult, HeldBack, HeldFilter, Member, NewSilence, NoiseStore, SilenceRecord,
+    ThreadRecord,
+};
 pub use sqlite::SqliteStore;
 
 /// The durable store the server and the delivery workers share.
 #[async_trait]
-/// Its operator-side queries are the supertrait [`AdminStore`].
-pub trait Store: AdminStore + Send + Sync + std::fmt::Debug {
+/// Its operator-side queries are the supertrait [`AdminStore`]; noise control's state is
+/// [`NoiseStore`].
+pub trait Store: AdminStore + NoiseStore + Send + Sync + std::fmt::Debug {
     /// Stores an alert and its deliveries; returns once they are committed. A repeated
     /// `(source, request_id)` stores nothing and returns the first request's ids with
     /// `duplicate: true`.

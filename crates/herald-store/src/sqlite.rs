@@ -2,6 +2,7 @@
 //! group-commit writer task (`writer.rs`); reads use a small pool of read-only connections.
 
 mod admin;
+mod noise;
 mod writer;
 
 use std::collections::HashMap;
@@ -44,6 +45,8 @@ pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     reader: SqlitePool,
     counters: Arc<Counters>,
+    /// The noise stage's own write connection (`noise.rs`).
+    noise: noise::GateConnection,
 }
 
 impl SqliteStore {
@@ -106,6 +109,7 @@ impl SqliteStore {
             jobs,
             reader,
             counters,
+            noise: noise::GateConnection::default(),
         })
     }
 
