@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use crate::backoff::{Decision, decide};
 use crate::hooks::error_chain;
+use crate::metrics::{self, Outcome};
 use crate::{Clock, DeliveryPolicy};
 
 /// Longest sleep when nothing is due: a safety net for deliveries stored by another process
@@ -43,6 +44,9 @@ struct Shared {
     policy: DeliveryPolicy,
     wake: Arc<Notify>,
     clock: Clock,
+    /// Dedup, throttle, digests, quiet hours and silences (`noise.rs`); `None` sends every
+    /// leased delivery as it is.
+    noise: Option<Arc<crate::noise::NoiseStage>>,
 }
 
 /// One sink and its free attempt slots.
@@ -114,8 +118,17 @@ impl Dispatcher {
                 policy,
                 wake,
                 clock,
+                noise: None,
             }),
         }
+    }
+
+    /// Runs leased deliveries through the noise stage before their attempts.
+    pub fn with_noise(mut self, noise: Arc<crate::noise::NoiseStage>) -> Dispatcher {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.noise = Some(noise);
+        }
+        self
     }
 
     /// Leases what is due at `now`, runs every attempt to its end and records the outcomes.
@@ -284,7 +297,13 @@ async fn attempt(
     leased: LeasedDelivery,
     _permit: OwnedSemaphorePermit,
 ) {
-    let notification = leased.notification();
+    let notification = match &shared.noise {
+        None => leased.notification(),
+        Some(noise) => match noise_gate(&shared, noise, &leased).await {
+            Some(notification) => notification,
+            None => return,
+        },
+    };
     let alert = &leased.alert;
     let span = tracing::info_span!(
         "delivery",
@@ -301,6 +320,30 @@ async fn attempt(
         .await;
 }
 
+/// The notification to send after the noise stage, or `None` when it held the delivery back
+/// (or could not decide: the delivery is then retried shortly).
+async fn noise_gate(
+    shared: &Shared,
+    noise: &crate::noise::NoiseStage,
+    leased: &LeasedDelivery,
+) -> Option<Notification> {
+    let now = shared.clock.now();
+    let id = &leased.delivery.id;
+    let span = tracing::info_span!("noise", route = %leased.delivery.route, sink = %leased.delivery.sink, delivery_id = %id);
+    match noise.gate(leased, now).instrument(span).await {
+        Ok(notification) => notification,
+        Err(e) => {
+            tracing::error!(delivery_id = %id, error = %error_chain(&e), "cannot decide on noise control; trying again shortly");
+            let at = now.checked_add(PAUSE).unwrap_or(now);
+            let note = format!("noise stage: {e}");
+            if let Err(e) = shared.store.mark_retry(id, at, &note, now).await {
+                tracing::error!(error = %error_chain(&e), "cannot put the delivery back; its lease will expire");
+            }
+            None
+        }
+    }
+}
+
 async fn record(
     shared: &Shared,
     sink: &dyn Sink,
@@ -309,6 +352,7 @@ async fn record(
 ) {
     let delivery = &leased.delivery;
     let timeout = shared.policy.attempt_timeout;
+    let started = std::time::Instant::now();
     let outcome = match tokio::time::timeout(timeout, sink.deliver(notification)).await {
         Ok(outcome) => outcome,
         Err(_) => Err(SinkError::Unreachable {
@@ -320,7 +364,8 @@ async fn record(
     let store = &shared.store;
     let recorded = match outcome {
         Ok(receipt) => {
-            tracing::info!(status = receipt.status, "delivered");
+            tracing::info!(status = receipt.status, outcome = "delivered", "delivered");
+            metrics::delivery(&delivery.sink, Outcome::Delivered, started.elapsed());
             store.mark_delivered(&delivery.id, &receipt, now).await
         }
         Err(error) => {
@@ -334,13 +379,15 @@ async fn record(
             );
             match decision {
                 Decision::Retry { at } => {
-                    tracing::warn!(error = %error, retry_at = %at, "delivery failed, will retry");
+                    tracing::warn!(error = %error, retry_at = %at, outcome = "retried", "delivery failed, will retry");
+                    metrics::delivery(&delivery.sink, Outcome::Retried, started.elapsed());
                     store
                         .mark_retry(&delivery.id, at, &error.to_string(), now)
                         .await
                 }
                 Decision::Dead { reason } => {
-                    tracing::error!(reason = %reason, "delivery given up");
+                    tracing::error!(reason = %reason, outcome = "dead", "delivery given up: dead");
+                    metrics::delivery(&delivery.sink, Outcome::Dead, started.elapsed());
                     store.mark_dead(&delivery.id, &reason, now).await
                 }
             }

@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::AppState;
 
 /// The response header Sentry stores with its request log.
-const HOOK_ERROR_HEADER: &str = "Sentry-Hook-Error";
+pub(crate) const HOOK_ERROR_HEADER: &str = "Sentry-Hook-Error";
 
 /// Longest `Request-ID` kept; Sentry's are 32 hex characters.
 const MAX_REQUEST_ID: usize = 128;
@@ -101,7 +101,9 @@ async fn handle(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Refusal> {
-    let Some(settings) = state.inner.sources.get(&source) else {
+    // One snapshot of the running config for the whole request, even if a reload lands.
+    let live = state.live();
+    let Some(settings) = live.sources.get(&source) else {
         return Err(Refusal::new(
             StatusCode::NOT_FOUND,
             "unknown_source",
@@ -161,7 +163,7 @@ async fn handle(
         }
     };
 
-    let routing = state.config().routes.route(&alert);
+    let routing = live.config.routes.route(&alert);
     let deliveries: Vec<(String, String)> = routing
         .deliveries
         .iter()
@@ -185,6 +187,12 @@ async fn handle(
     if !accepted.duplicate && !accepted.delivery_ids.is_empty() {
         state.inner.wake.notify_one();
     }
+    crate::metrics::alert_stored(
+        &source,
+        &alert.resource,
+        accepted.delivery_ids.len(),
+        accepted.duplicate,
+    );
     tracing::info!(
         source = %source,
         project = alert.project.as_deref().unwrap_or(""),

@@ -61,9 +61,15 @@
 //! finish; the rest are cancelled and released back to `pending` (their attempt given back),
 //! to be sent after the next start with the same delivery id.
 
+pub mod admin;
 pub mod backoff;
 pub mod dispatcher;
+pub mod dry_run;
 mod hooks;
+pub mod noise;
+pub mod metrics;
+mod observe;
+pub mod reload;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -71,6 +77,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -82,8 +89,10 @@ use jiff::Timestamp;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
+pub use admin::admin_router;
 pub use backoff::RetryPolicy;
 pub use dispatcher::Dispatcher;
+pub use reload::{Loaded, Loader, ReloadError, ReloadReport};
 
 /// How deliveries are scheduled. Defaults for now; per-sink overrides can come later.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,13 +165,27 @@ pub struct AppState {
 
 #[derive(Clone, Debug)]
 struct Inner {
-    config: Arc<Config>,
-    sources: BTreeMap<String, SourceConfig>,
-    sinks: BTreeMap<String, Arc<dyn Sink>>,
+    /// The running config; a reload swaps it whole. Readers take a snapshot per request.
+    live: Arc<ArcSwap<Live>>,
     store: Arc<dyn Store>,
     wake: Arc<Notify>,
     policy: DeliveryPolicy,
     clock: Clock,
+    loader: Option<Loader>,
+    reloading: Arc<tokio::sync::Mutex<()>>,
+    /// Bumped by every applied reload; the dispatcher's supervisor watches it.
+    reloads: Arc<watch::Sender<u64>>,
+    /// Route noise policies and the silences cache.
+    noise: Arc<noise::NoiseStage>,
+}
+
+/// The part of the state a config reload replaces, swapped as one value so a request never
+/// sees the routes of one config with the sinks of another.
+#[derive(Debug)]
+pub struct Live {
+    pub config: Arc<Config>,
+    pub sources: BTreeMap<String, SourceConfig>,
+    pub sinks: BTreeMap<String, Arc<dyn Sink>>,
 }
 
 impl AppState {
@@ -179,15 +202,22 @@ impl AppState {
             shutdown_grace: Duration::from_secs(config.server.shutdown_grace_seconds),
             ..DeliveryPolicy::default()
         };
+        let live = Arc::new(ArcSwap::from_pointee(Live {
+            config,
+            sources,
+            sinks,
+        }));
         AppState {
             inner: Arc::new(Inner {
-                config,
-                sources,
-                sinks,
+                noise: Arc::new(noise::NoiseStage::new(store.clone(), live.clone())),
+                live,
                 store,
                 wake: Arc::new(Notify::new()),
                 policy,
                 clock: Clock::System,
+                loader: None,
+                reloading: Arc::default(),
+                reloads: Arc::new(watch::channel(0).0),
             }),
         }
     }
@@ -202,12 +232,34 @@ impl AppState {
         self
     }
 
+    /// How [`AppState::reload`] reads the config again (the binary's `App::load`).
+    pub fn with_loader(mut self, loader: Loader) -> AppState {
+        Arc::make_mut(&mut self.inner).loader = Some(loader);
+        self
+    }
+
+    /// Noise control: route policies and the silences cache.
+    pub fn noise(&self) -> &Arc<noise::NoiseStage> {
+        &self.inner.noise
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
 
-    pub fn config(&self) -> &Config {
-        &self.inner.config
+    /// The running config (a snapshot: a reload does not change the one returned).
+    pub fn config(&self) -> Arc<Config> {
+        self.inner.live.load().config.clone()
+    }
+
+    /// The running config, sources and sinks, as one snapshot.
+    pub fn live(&self) -> Arc<Live> {
+        self.inner.live.load_full()
+    }
+
+    /// The names of the running config's sinks.
+    pub fn sink_names(&self) -> Vec<String> {
+        self.inner.live.load().sinks.keys().cloned().collect()
     }
 
     pub fn policy(&self) -> &DeliveryPolicy {
@@ -223,15 +275,28 @@ impl AppState {
         self.inner.wake.clone()
     }
 
-    /// A dispatcher over this state's store and sinks.
+    /// A dispatcher over this state's store and sinks. It holds the sinks by name: each
+    /// attempt uses the sink of that name in the config running at that moment.
     pub fn dispatcher(&self) -> Dispatcher {
+        let sinks: BTreeMap<String, Arc<dyn Sink>> = self
+            .sink_names()
+            .into_iter()
+            .map(|name| {
+                let sink: Arc<dyn Sink> = Arc::new(reload::LiveSink {
+                    name: name.clone(),
+                    live: self.inner.live.clone(),
+                });
+                (name, sink)
+            })
+            .collect();
         Dispatcher::new(
             self.inner.store.clone(),
-            &self.inner.sinks,
+            &sinks,
             self.inner.policy,
             self.inner.wake.clone(),
             self.inner.clock,
         )
+        .with_noise(self.inner.noise.clone())
     }
 }
 
@@ -243,8 +308,14 @@ pub fn routes(state: AppState) -> Router {
         .route("/hooks/{source}/legacy", post(hooks::legacy))
         .route("/healthz", get(hooks::healthz))
         .route("/readyz", get(hooks::readyz))
+        .route("/metrics", get(observe::scrape))
+        .merge(admin_router(state.clone()))
         .fallback(hooks::not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::count_rejections,
+        ))
         .with_state(state)
 }
 
@@ -263,7 +334,8 @@ pub async fn serve(
         let _ = stopper.send(true);
     });
     let grace = state.policy().shutdown_grace;
-    let dispatcher = tokio::spawn(state.dispatcher().run(signal(stopped.clone())));
+    metrics::config_loaded(true, reload::unix_seconds(state.clock().now()));
+    let dispatcher = tokio::spawn(supervise(state.clone(), stopped.clone()));
     let app = routes(state.clone());
     let mut http = tokio::spawn(
         axum::serve(listener, app)
@@ -301,6 +373,44 @@ fn flatten(joined: Result<std::io::Result<()>, tokio::task::JoinError>) -> anyho
     joined
         .context("the HTTP server task failed")?
         .context("the HTTP server failed")
+}
+
+/// Runs the dispatcher until `stopped`, replacing it when a reload changes the set of sinks
+/// (a dispatcher has one lane per sink). The old one stops leasing at once and finishes its
+/// running attempts within the shutdown grace, beside the new one.
+async fn supervise(state: AppState, stopped: watch::Receiver<bool>) {
+    let mut reloads = state.inner.reloads.subscribe();
+    let mut retiring = tokio::task::JoinSet::new();
+    loop {
+        let names = state.sink_names();
+        let (retire, retired) = watch::channel(false);
+        let current = tokio::spawn(state.dispatcher().run(signal(retired)));
+        let stopping = loop {
+            tokio::select! {
+                () = signal(stopped.clone()) => break true,
+                changed = reloads.changed() => {
+                    if changed.is_err() {
+                        break true;
+                    }
+                    if state.sink_names() != names {
+                        tracing::info!("the sinks changed; starting a dispatcher for the new set");
+                        break false;
+                    }
+                }
+            }
+        };
+        let _ = retire.send(true);
+        if stopping {
+            if let Err(e) = current.await {
+                tracing::error!(error = %e, "the dispatcher task failed");
+            }
+            while retiring.join_next().await.is_some() {}
+            return;
+        }
+        retiring.spawn(async move {
+            let _ = current.await;
+        });
+    }
 }
 
 /// Resolves once the stop flag is set (or its sender is gone).

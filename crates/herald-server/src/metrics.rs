@@ -1,0 +1,295 @@
+//! herald's Prometheus metrics: the names, their help text, and cheap recording functions for
+//! the webhook handler and the dispatcher. The `herald` binary installs the recorder
+//! ([`install`]); until then every recording function returns at once, so tests and embedders
+//! that want no metrics pay nothing.
+//!
+//! The request path only bumps counters. Labelled handles are looked up in a small cache
+//! (read lock, no allocation once a label set has been seen), because building a labelled key
+//! for every request would allocate. Gauges that describe the store (queue depth, oldest
+//! pending delivery) are computed when `/metrics` is scraped, never on the request path.
+//!
+//! | metric | type | labels | meaning |
+//! |---|---|---|---|
+//! | `herald_alerts_received_total` | counter | `source`, `resource` | webhooks stored as alerts (`202`), repeats of a `Request-ID` excluded |
+//! | `herald_alerts_duplicate_total` | counter | `source` | repeats of a `Request-ID`, answered `202` but not stored again |
+//! | `herald_alerts_rejected_total` | counter | `source`, `reason` | webhooks refused; `reason` is the `Sentry-Hook-Error` code; `source` is `unknown` for an unconfigured source |
+//! | `herald_alerts_routed_total` | counter | | stored alerts that matched at least one route with a sink |
+//! | `herald_alerts_unmatched_total` | counter | | stored alerts no route sent anywhere |
+//! | `herald_deliveries_total` | counter | `sink`, `outcome` | attempt outcomes: `delivered`, `retried`, `dead` |
+//! | `herald_delivery_duration_seconds` | histogram | `sink` | time of one attempt, whatever its outcome |
+//! | `herald_queue_depth` | gauge | `sink`, `status` | deliveries `pending` or `in_flight`, read from the store at scrape time |
+//! | `herald_oldest_pending_delivery_age_seconds` | gauge | | age of the oldest pending delivery (0 when none) |
+//! | `herald_config_last_reload_successful` | gauge | | 1 when the last (re)load of the config succeeded, else 0 |
+//! | `herald_config_last_reload_success_timestamp_seconds` | gauge | | Unix time of the last successful (re)load |
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LazyLock, OnceLock, RwLock};
+use std::time::Duration;
+
+use metrics::{Counter, Histogram, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const RECEIVED: &str = "herald_alerts_received_total";
+pub const DUPLICATE: &str = "herald_alerts_duplicate_total";
+pub const REJECTED: &str = "herald_alerts_rejected_total";
+pub const ROUTED: &str = "herald_alerts_routed_total";
+pub const UNMATCHED: &str = "herald_alerts_unmatched_total";
+pub const DELIVERIES: &str = "herald_deliveries_total";
+pub const DURATION: &str = "herald_delivery_duration_seconds";
+pub const QUEUE_DEPTH: &str = "herald_queue_depth";
+pub const OLDEST_PENDING: &str = "herald_oldest_pending_delivery_age_seconds";
+pub const RELOAD_OK: &str = "herald_config_last_reload_successful";
+pub const RELOAD_TIME: &str = "herald_config_last_reload_success_timestamp_seconds";
+
+/// Latency buckets (seconds) for one delivery attempt: webhooks answer in milliseconds, SMTP
+/// and slow providers in seconds, and the attempt timeout caps the rest.
+const BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+static ON: AtomicBool = AtomicBool::new(false);
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the Prometheus recorder for this process (once; later calls return the same
+/// handle) and describes every metric. Recording starts from here.
+pub fn install() -> Result<PrometheusHandle, String> {
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    let builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(DURATION.to_owned()), BUCKETS)
+        .map_err(|e| format!("cannot set the latency buckets: {e}"))?;
+    let recorder = builder.build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder)
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    describe();
+    let _ = HANDLE.set(handle.clone());
+    ON.store(true, Ordering::Release);
+    Ok(HANDLE.get().cloned().unwrap_or(handle))
+}
+
+fn on() -> bool {
+    ON.load(Ordering::Acquire)
+}
+
+/// Whether [`install`] ran in this process.
+pub fn enabled() -> bool {
+    on()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        RECEIVED,
+        "Webhooks stored as alerts, by source and Sentry resource."
+    );
+    describe_counter!(
+        DUPLICATE,
+        "Repeated Request-IDs, answered but not stored again."
+    );
+    describe_counter!(
+        REJECTED,
+        "Webhooks refused, by source and Sentry-Hook-Error code."
+    );
+    describe_counter!(
+        ROUTED,
+        "Stored alerts that matched a route with at least one sink."
+    );
+    describe_counter!(UNMATCHED, "Stored alerts that no route sent anywhere.");
+    describe_counter!(
+        DELIVERIES,
+        "Delivery attempt outcomes, by sink: delivered, retried, dead."
+    );
+    describe_histogram!(
+        DURATION,
+        Unit::Seconds,
+        "Time of one delivery attempt, by sink."
+    );
+    describe_gauge!(
+        QUEUE_DEPTH,
+        "Deliveries pending or in flight, by sink and status."
+    );
+    describe_gauge!(
+        OLDEST_PENDING,
+        Unit::Seconds,
+        "Age of the oldest pending delivery."
+    );
+    describe_gauge!(
+        RELOAD_OK,
+        "Whether the last config (re)load succeeded (1) or not (0)."
+    );
+    describe_gauge!(
+        RELOAD_TIME,
+        Unit::Seconds,
+        "Unix time of the last successful config load."
+    );
+}
+
+/// Counter handles by two labels, built once per label pair.
+type Cache2 = RwLock<HashMap<String, HashMap<String, Counter>>>;
+
+static RECEIVED_BY: LazyLock<Cache2> = LazyLock::new(Cache2::default);
+static REJECTED_BY: LazyLock<Cache2> = LazyLock::new(Cache2::default);
+static DUPLICATE_BY: LazyLock<RwLock<HashMap<String, Counter>>> = LazyLock::new(Default::default);
+static SINKS: LazyLock<RwLock<HashMap<String, SinkHandles>>> = LazyLock::new(Default::default);
+
+#[derive(Clone)]
+struct SinkHandles {
+    delivered: Counter,
+    retried: Counter,
+    dead: Counter,
+    duration: Histogram,
+}
+
+fn counter2(cache: &Cache2, name: &'static str, keys: [&'static str; 2], a: &str, b: &str) {
+    if let Ok(map) = cache.read()
+        && let Some(counter) = map.get(a).and_then(|m| m.get(b))
+    {
+        counter.increment(1);
+        return;
+    }
+    let counter = metrics::counter!(name, keys[0] => a.to_owned(), keys[1] => b.to_owned());
+    counter.increment(1);
+    if let Ok(mut map) = cache.write() {
+        map.entry(a.to_owned())
+            .or_default()
+            .insert(b.to_owned(), counter);
+    }
+}
+
+/// A webhook was stored as an alert (or recognised as a repeat) with `deliveries` deliveries.
+pub fn alert_stored(source: &str, resource: &str, deliveries: usize, duplicate: bool) {
+    if !on() {
+        return;
+    }
+    if duplicate {
+        if let Ok(map) = DUPLICATE_BY.read()
+            && let Some(counter) = map.get(source)
+        {
+            counter.increment(1);
+            return;
+        }
+        let counter = metrics::counter!(DUPLICATE, "source" => source.to_owned());
+        counter.increment(1);
+        if let Ok(mut map) = DUPLICATE_BY.write() {
+            map.insert(source.to_owned(), counter);
+        }
+        return;
+    }
+    counter2(
+        &RECEIVED_BY,
+        RECEIVED,
+        ["source", "resource"],
+        source,
+        resource,
+    );
+    if deliveries == 0 {
+        metrics::counter!(UNMATCHED).increment(1);
+    } else {
+        metrics::counter!(ROUTED).increment(1);
+    }
+}
+
+/// A webhook was refused with the `Sentry-Hook-Error` code `reason`. `source` must be a
+/// configured source name (or `unknown`), so that callers cannot grow the label set.
+pub fn alert_rejected(source: &str, reason: &str) {
+    if on() {
+        counter2(&REJECTED_BY, REJECTED, ["source", "reason"], source, reason);
+    }
+}
+
+/// How an attempt ended, as the `outcome` label says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    Retried,
+    Dead,
+}
+
+fn sink_handles(sink: &str) -> SinkHandles {
+    if let Ok(map) = SINKS.read()
+        && let Some(handles) = map.get(sink)
+    {
+        return handles.clone();
+    }
+    let name = sink.to_owned();
+    let handles = SinkHandles {
+        delivered: metrics::counter!(DELIVERIES, "sink" => name.clone(), "outcome" => "delivered"),
+        retried: metrics::counter!(DELIVERIES, "sink" => name.clone(), "outcome" => "retried"),
+        dead: metrics::counter!(DELIVERIES, "sink" => name.clone(), "outcome" => "dead"),
+        duration: metrics::histogram!(DURATION, "sink" => name.clone()),
+    };
+    if let Ok(mut map) = SINKS.write() {
+        map.insert(name, handles.clone());
+    }
+    handles
+}
+
+/// One attempt of a delivery to `sink` ended with `outcome` after `took`.
+pub fn delivery(sink: &str, outcome: Outcome, took: Duration) {
+    if !on() {
+        return;
+    }
+    let handles = sink_handles(sink);
+    handles.duration.record(took.as_secs_f64());
+    delivery_outcome_with(&handles, outcome, 1);
+}
+
+/// `count` deliveries of `sink` were made dead without an attempt (the sink was removed).
+pub fn dead_without_attempt(sink: &str, count: u64) {
+    if on() && count > 0 {
+        delivery_outcome_with(&sink_handles(sink), Outcome::Dead, count);
+    }
+}
+
+fn delivery_outcome_with(handles: &SinkHandles, outcome: Outcome, count: u64) {
+    match outcome {
+        Outcome::Delivered => handles.delivered.increment(count),
+        Outcome::Retried => handles.retried.increment(count),
+        Outcome::Dead => handles.dead.increment(count),
+    }
+}
+
+/// The outcome of loading the config, at start or on a reload; `now` is Unix seconds.
+pub fn config_loaded(ok: bool, now: f64) {
+    if !on() {
+        return;
+    }
+    metrics::gauge!(RELOAD_OK).set(if ok { 1.0 } else { 0.0 });
+    if ok {
+        metrics::gauge!(RELOAD_TIME).set(now);
+    }
+}
+
+/// Sets the store gauges from figures read at scrape time: the depth of every configured sink
+/// (0 when it has nothing queued) and of any other sink still in the store.
+pub fn set_queue(configured: &[String], depth: &[herald_store::QueueDepth], oldest_age: f64) {
+    if !on() {
+        return;
+    }
+    use herald_store::Status;
+    for sink in configured {
+        for status in [Status::Pending, Status::InFlight] {
+            let count = depth
+                .iter()
+                .find(|d| &d.sink == sink && d.status == status)
+                .map_or(0, |d| d.count);
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!(QUEUE_DEPTH, "sink" => sink.clone(), "status" => status.as_str())
+                .set(count as f64);
+        }
+    }
+    for d in depth.iter().filter(|d| !configured.contains(&d.sink)) {
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!(QUEUE_DEPTH, "sink" => d.sink.clone(), "status" => d.status.as_str())
+            .set(d.count as f64);
+    }
+    metrics::gauge!(OLDEST_PENDING).set(oldest_age);
+}
+
+/// The rendered exposition, when the recorder is installed.
+pub fn render() -> Option<String> {
+    HANDLE.get().map(PrometheusHandle::render)
+}
