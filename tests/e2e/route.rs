@@ -310,3 +310,69 @@ fn an_unparseable_payload_exits_2_with_a_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("cannot parse"), "{}", stderr(&out));
 }
+
+#[test]
+fn render_shows_each_sinks_message_with_alert_text_escaped() {
+    let out = herald(&[
+        "route",
+        "--config",
+        "tests/fixtures/render/render.yaml",
+        "--resource",
+        "event_alert",
+        "--format",
+        "json",
+        "--render",
+        "tests/fixtures/render/hostile.json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rendered = got["rendered"].as_array().unwrap();
+    let message = |sink: &str| -> String {
+        let r = rendered
+            .iter()
+            .find(|r| r["sink"] == sink)
+            .unwrap_or_else(|| panic!("no {sink}: {got}"));
+        r["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{sink}: {r}"))
+            .to_owned()
+    };
+    let slack: Value = serde_json::from_str(&message("slack-team")).unwrap();
+    // The channel comes from the team tag.
+    assert_eq!(slack["channel"], "#alerts-payments");
+    // Every mrkdwn text shows the hostile text instead of acting on it: no mention, no link.
+    let mut mrkdwn = vec![slack["text"].as_str().unwrap().to_owned()];
+    for block in slack["blocks"].as_array().unwrap() {
+        if block["text"]["type"] == "mrkdwn" {
+            mrkdwn.push(block["text"]["text"].as_str().unwrap().to_owned());
+        }
+        for field in block["fields"].as_array().into_iter().flatten() {
+            mrkdwn.push(field["text"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    let all = mrkdwn.join("\n");
+    assert!(all.contains("&lt;!channel&gt;"), "{all}");
+    assert!(!all.contains("<!channel>"), "{all}");
+    assert!(!all.contains("<https://evil.example|click me>"), "{all}");
+    // A zero-width space after @ breaks the mention everywhere, the plain-text header included.
+    assert!(!message("slack-team").contains("@everyone"), "{slack}");
+    // The HTML part escapes the title; the plain-text part and the subject are text anyway.
+    let mail = message("mail");
+    let html = mail
+        .split("Content-Type: text/html")
+        .nth(1)
+        .expect("an HTML part");
+    assert!(html.contains("&lt;script&gt;"), "{html}");
+    assert!(!html.contains("<script>"), "{html}");
+    let hook: Value = serde_json::from_str(&message("hook")).unwrap();
+    assert_eq!(
+        hook["alert"]["title"],
+        "<!channel> <script>alert(1)</script> @everyone"
+    );
+    // LINE shows text as text: the title arrives as written.
+    assert!(
+        message("line-group").contains("<script>alert(1)</script>"),
+        "{}",
+        message("line-group")
+    );
+}
