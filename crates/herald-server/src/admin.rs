@@ -49,9 +49,8 @@ pub fn admin_router(state: AppState) -> Router<AppState> {
         .route("/api/v1/routes", get(routes))
         .route("/api/v1/route-test", post(route_test))
         .route("/-/reload", post(reload));
-    // ---- Issue 6 (silences): merge `crate::silences::router()` here, so it sits behind the
-    // ---- same `require_admin` layer as everything above:
-    // ---- `let router = router.merge(crate::silences::router());`
+    // Silences and the held-back record (issue 6) sit behind the same layer.
+    let router = router.merge(crate::silences::router());
     router.route_layer(axum::middleware::from_fn_with_state(state, require_admin))
 }
 

@@ -327,7 +327,9 @@ async fn noise_gate(
     noise: &crate::noise::NoiseStage,
     leased: &LeasedDelivery,
 ) -> Option<Notification> {
-    let now = shared.clock.now();
+    // Decided as of the lease, which is what made the delivery due: tests drive time through
+    // `run_once(now)`, and in service the lease happened a moment ago.
+    let now = leased.delivery.updated_at;
     let id = &leased.delivery.id;
     let span = tracing::info_span!("noise", route = %leased.delivery.route, sink = %leased.delivery.sink, delivery_id = %id);
     match noise.gate(leased, now).instrument(span).await {

@@ -66,10 +66,11 @@ pub mod backoff;
 pub mod dispatcher;
 pub mod dry_run;
 mod hooks;
-pub mod noise;
 pub mod metrics;
+pub mod noise;
 mod observe;
 pub mod reload;
+pub mod silences;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -1,0 +1,192 @@
+//! The dispatcher's noise stage: before an attempt, a leased delivery whose route has noise
+//! settings (or that an active silence may cover) goes through [`herald_core::noise::decide`]
+//! inside the store's gate transaction. What comes back is either the notification to send,
+//! a digest with its members and a count of what was folded in, or nothing, because the
+//! delivery now waits (digest lead, throttle carrier) or was recorded as held back.
+//!
+//! A route without noise settings, while no silence exists, costs one map lookup: the policy
+//! map is rebuilt only when the running config changes, and silences are cached here (loaded
+//! from the store once, then kept in step by the silences API).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use arc_swap::ArcSwap;
+use herald_core::config::Config;
+use herald_core::noise::{Gate, GateKeys, GateState, NoisePolicy, Silence, Verdict, decide};
+use herald_core::{Alert, Notification};
+use herald_store::{GateRequest, LeasedDelivery, SilenceRecord, Store, StoreError};
+use jiff::Timestamp;
+
+use crate::Live;
+
+type Policies = Arc<HashMap<String, Arc<NoisePolicy>>>;
+
+/// Route policies and silences, shared by the dispatcher and the silences API.
+#[derive(Debug)]
+pub struct NoiseStage {
+    store: Arc<dyn Store>,
+    live: Arc<ArcSwap<Live>>,
+    /// The policies of the config they were built from.
+    policies: Mutex<(Option<Arc<Config>>, Policies)>,
+    silences: RwLock<Arc<Vec<Silence>>>,
+    silences_loaded: AtomicBool,
+}
+
+impl NoiseStage {
+    pub(crate) fn new(store: Arc<dyn Store>, live: Arc<ArcSwap<Live>>) -> NoiseStage {
+        NoiseStage {
+            store,
+            live,
+            policies: Mutex::new((None, Arc::default())),
+            silences: RwLock::new(Arc::default()),
+            silences_loaded: AtomicBool::new(false),
+        }
+    }
+
+    /// The policy of a route of the running config.
+    pub fn policy(&self, route: &str) -> Option<Arc<NoisePolicy>> {
+        let config = self.live.load().config.clone();
+        let policies = {
+            let mut cache = self.policies.lock().unwrap_or_else(|e| e.into_inner());
+            if !cache.0.as_ref().is_some_and(|c| Arc::ptr_eq(c, &config)) {
+                let map = config
+                    .routes
+                    .walk()
+                    .into_iter()
+                    .filter_map(|(_, r)| r.noise.clone().map(|p| (r.name.clone(), p)))
+                    .collect();
+                *cache = (Some(config), Arc::new(map));
+            }
+            cache.1.clone()
+        };
+        policies.get(route).cloned()
+    }
+
+    /// Replaces the cached silences with `records` (the ones not yet ended).
+    pub fn set_silences(&self, records: &[SilenceRecord]) {
+        let silences: Vec<Silence> = records
+            .iter()
+            .filter_map(|r| match herald_core::noise::parse_matchers(&r.matchers) {
+                Ok(matchers) => Some(Silence {
+                    id: r.id.clone(),
+                    matchers,
+                    starts_at: r.starts_at,
+                    ends_at: r.ends_at,
+                }),
+                Err(e) => {
+                    tracing::error!(silence = %r.id, error = %e, "a stored silence has matchers herald cannot read; it is not applied");
+                    None
+                }
+            })
+            .collect();
+        *self.silences.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(silences);
+        self.silences_loaded.store(true, Ordering::Release);
+    }
+
+    /// Reads the silences still to end at `now` from the store into the cache.
+    pub async fn reload_silences(&self, now: Timestamp) -> Result<(), StoreError> {
+        let records = self.store.silences(false, now).await?;
+        self.set_silences(&records);
+        Ok(())
+    }
+
+    /// The cached silences (some may have ended: `Silence::silences` checks the time).
+    pub fn silences(&self) -> Arc<Vec<Silence>> {
+        self.silences
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The notification to send for a leased delivery, or `None` when the noise stage held it
+    /// back (it is then recorded in the store: pending until later, or in `held_back`).
+    pub async fn gate(
+        &self,
+        leased: &LeasedDelivery,
+        now: Timestamp,
+    ) -> Result<Option<Notification>, StoreError> {
+        if !self.silences_loaded.load(Ordering::Acquire) {
+            self.reload_silences(now).await?;
+        }
+        let delivery = &leased.delivery;
+        let policy = self.policy(&delivery.route);
+        let silences = self.silences();
+        if policy.is_none() && silences.is_empty() {
+            return Ok(Some(leased.notification()));
+        }
+        let request = GateRequest {
+            delivery_id: delivery.id.clone(),
+            route: delivery.route.clone(),
+            sink: delivery.sink.clone(),
+            keys: GateKeys::of(policy.as_deref(), &leased.alert),
+            now,
+        };
+        let decide_one = |state: &GateState| {
+            decide(
+                &Gate {
+                    delivery: &delivery.id,
+                    alert: &leased.alert,
+                    now,
+                    policy: policy.as_deref(),
+                    silences: &silences,
+                },
+                state,
+            )
+        };
+        let result = self.store.noise_gate(&request, &decide_one).await?;
+        match result.verdict {
+            Verdict::Send { folded } => {
+                let mut notification = leased.notification();
+                fold_members(&mut notification, folded, &result.members);
+                Ok(Some(notification))
+            }
+            Verdict::Hold { until, reason } => {
+                tracing::info!(outcome = "held", until = %until, reason = %reason, "delivery held");
+                Ok(None)
+            }
+            Verdict::Join {
+                lead,
+                outcome,
+                reason,
+            } => {
+                tracing::info!(outcome = outcome.as_str(), folded_into = %lead, reason = %reason, "delivery folded into another");
+                Ok(None)
+            }
+            Verdict::Suppress { outcome, reason } => {
+                tracing::info!(outcome = outcome.as_str(), reason = %reason, "delivery held back");
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Adds a digest's members to the message: one line per distinct issue, and a count of the
+/// rest (repeats of a listed issue, throttled alerts) as `folded`.
+pub(crate) fn fold_members(
+    notification: &mut Notification,
+    folded: u64,
+    members: &[herald_store::Member],
+) {
+    let mut extra = folded;
+    let key = |a: &Alert| a.issue_id.clone().unwrap_or_else(|| a.title.clone());
+    let mut seen: Vec<String> = notification.alerts.iter().map(|a| key(a)).collect();
+    for member in members {
+        if member.outcome != "digest" {
+            extra += 1;
+            continue;
+        }
+        let k = key(&member.alert);
+        if seen.contains(&k) {
+            extra += 1;
+        } else {
+            seen.push(k);
+            notification.alerts.push(member.alert.clone());
+        }
+    }
+    notification.folded += extra;
+}
+
+#[cfg(test)]
+mod tests;
