@@ -1,0 +1,7 @@
+//! Operating herald-server: config reloads (applied, refused, a sink removed) and the admin
+//! API (auth, filters, paging, retries, routes, route-test). The metrics have their own test
+//! binary (`tests/metrics.rs`), since their recorder is global to a process.
+
+mod admin;
+mod reload;
+mod support;
