@@ -65,6 +65,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     let alert = Arc::new(parsed.into_alert());
     let (routing, steps) = app.config.routes.explain(&alert);
+    let noise = noise_notes(&app.config, &routing, &alert);
 
     let mut rendered = Vec::new();
     if args.render {
@@ -99,6 +100,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "sinks": routing.sinks,
             "explain": explain,
         });
+        if !noise.is_empty() {
+            out["noise"] = noise
+                .iter()
+                .map(|(route, notes)| json!({"route": route, "explain": notes}))
+                .collect();
+        }
         if args.render {
             out["rendered"] = rendered
                 .iter()
@@ -162,6 +169,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         println!("sinks: {}", routing.sinks.join(", "));
     }
+    if !noise.is_empty() {
+        println!("noise control:");
+        for (route, notes) in &noise {
+            for note in notes {
+                println!("  {route}: {note}");
+            }
+        }
+        println!("  silences are checked when herald serves (see `herald silence list`)");
+    }
     for (route, sink, r) in &rendered {
         println!("--- {sink} (route {route}) ---");
         match r {
@@ -170,4 +186,28 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// For each used route with noise settings, what they would do with this alert now: quiet
+/// hours are read at the current time; dedup, throttle and digests depend on what the
+/// running server has stored, so they are described as policy.
+fn noise_notes(
+    config: &herald_core::config::Config,
+    routing: &herald_core::Routing,
+    alert: &herald_core::Alert,
+) -> Vec<(String, Vec<String>)> {
+    let now = jiff::Timestamp::now();
+    config
+        .routes
+        .walk()
+        .into_iter()
+        .filter(|(_, r)| routing.routes.contains(&r.name))
+        .filter_map(|(_, r)| {
+            let policy = r.noise.as_ref()?;
+            Some((
+                r.name.clone(),
+                herald_core::noise::explain(policy, alert, now),
+            ))
+        })
+        .collect()
 }
