@@ -17,4 +17,4 @@ pub mod testing;
 pub use alert::{Alert, Level, Tags};
 pub use config::{ConfigError, ConfigErrors, Location, Secret};
 pub use route::{RouteTree, Routing};
-pub use sink::{Notification, Receipt, Sink, SinkError, SinkFactory, SinkRegistry};
+pub use sink::{Notification, Receipt, Sink, SinkError, SinkFactory, SinkRegistry, ThreadRef};

@@ -34,6 +34,18 @@ pub struct Notification {
     pub attempt: u32,
     /// How many further alerts were held back and folded into this message ("and 37 more").
     pub folded: u64,
+    /// The earlier message of the same issue on this sink, when the provider supports
+    /// conversations (Slack bot mode): the sink may update it and reply under it instead of
+    /// posting a new top-level message. Filled in by the dispatcher from the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread: Option<ThreadRef>,
+}
+
+/// Where an earlier message of an issue lives at the provider (Slack: channel id and `ts`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ThreadRef {
+    pub channel: String,
+    pub ts: String,
 }
 
 impl Notification {
@@ -51,6 +63,7 @@ impl Notification {
             idempotency_key: idempotency_key.into(),
             attempt: 1,
             folded: 0,
+            thread: None,
         }
     }
 
