@@ -49,6 +49,18 @@ pub struct SlackConfig {
     /// Templates replacing parts of the built-in message.
     #[serde(default)]
     pub template: TemplateConfig,
+    /// Bot-token mode: later events of a Sentry issue (resolved, assigned, a repeat) reply in
+    /// the thread of its first message and update that message (`chat.update`) instead of
+    /// posting a new one. Default true; ignored with `webhook_url`, which returns no `ts`.
+    #[serde(default = "yes")]
+    pub threads: bool,
+    /// With `threads`, also show each reply in the channel (Slack's `reply_broadcast`).
+    #[serde(default)]
+    pub reply_broadcast: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `template:` of a Slack sink. Printed values are escaped for Slack (mrkdwn entities, no

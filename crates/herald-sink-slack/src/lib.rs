@@ -31,6 +31,8 @@
 //! | `token` | bot token (a secret) for `chat.postMessage`; needs `channel` |
 //! | `channel` | template for the channel (bot mode only), e.g. `"#alerts-{{ tags.team \| default('general') }}"` |
 //! | `api_base` | Web API base, default `https://slack.com/api` (for gateways and tests) |
+//! | `threads` | bot mode, default `true`: when the dispatcher hands over an issue's first message ([`herald_core::Notification::thread`]), reply in its thread (`thread_ts`) and update it (`chat.update`, best effort) instead of posting anew |
+//! | `reply_broadcast` | with `threads`, also show replies in the channel (default `false`) |
 //! | `timeout_seconds` | per attempt, default 10 |
 //! | `template.text` | mrkdwn template for the main text (replaces the built-in fields) |
 //! | `template.title` | template for the header |

@@ -59,6 +59,9 @@ pub struct SlackSink {
     plain: Templates,
     /// `channel`: a JSON field, not markup, so values are printed as they are.
     raw: Templates,
+    /// Reply in an issue's thread and update its first message (bot mode).
+    threads: bool,
+    reply_broadcast: bool,
 }
 
 impl SlackSink {
@@ -97,6 +100,8 @@ impl SlackSink {
             name: name.to_owned(),
             mode: mode.filter(|_| ok)?,
             timeout: Duration::from_secs(config.timeout_seconds),
+            threads: config.threads,
+            reply_broadcast: config.reply_broadcast,
             mrkdwn,
             plain,
             raw,
@@ -148,12 +153,60 @@ impl Sink for SlackSink {
             status: 0,
             detail: format!("cannot render the message: {detail}"),
         })?;
+        if let (Mode::Bot { endpoint, .. }, Some(thread), true) =
+            (&self.mode, &n.thread, self.threads)
+        {
+            return self.converse(endpoint, body, thread).await;
+        }
+        let url = match &self.mode {
+            Mode::Webhook { url } => url.expose().to_owned(),
+            Mode::Bot { endpoint, .. } => endpoint.clone(),
+        };
+        self.post(&url, &body).await
+    }
+
+    fn preview(&self, n: &Notification) -> Result<String, String> {
+        let body = self.body(n)?;
+        serde_json::to_string_pretty(&body).map_err(|e| e.to_string())
+    }
+}
+
+impl SlackSink {
+    /// A later event of an issue: reply in the thread of its first message, then update that
+    /// message to the latest state. The reply is what must arrive, so its answer decides
+    /// retries; the update is best effort (a retry would post the reply twice), and its
+    /// failure is noted in the receipt.
+    async fn converse(
+        &self,
+        endpoint: &str,
+        body: Value,
+        thread: &herald_core::ThreadRef,
+    ) -> Result<Receipt, SinkError> {
+        let mut reply = body.clone();
+        reply["channel"] = Value::from(thread.channel.clone());
+        reply["thread_ts"] = Value::from(thread.ts.clone());
+        if self.reply_broadcast {
+            reply["reply_broadcast"] = Value::Bool(true);
+        }
+        let mut receipt = self.post(endpoint, &reply).await?;
+        let mut update = body;
+        update["channel"] = Value::from(thread.channel.clone());
+        update["ts"] = Value::from(thread.ts.clone());
+        let update_url = endpoint.replace("/chat.postMessage", "/chat.update");
+        if let Err(e) = self.post(&update_url, &update).await {
+            receipt.detail = Some(format!("ok; first message not updated: {e}"));
+        }
+        Ok(receipt)
+    }
+
+    /// One POST of a JSON body and the verdict on Slack's answer.
+    async fn post(&self, url: &str, body: &Value) -> Result<Receipt, SinkError> {
         let client = herald_http::client()?;
         let request = match &self.mode {
-            Mode::Webhook { url } => client.post(url.expose()),
-            Mode::Bot { token, endpoint } => client.post(endpoint).bearer_auth(token.expose()),
+            Mode::Webhook { .. } => client.post(url),
+            Mode::Bot { token, .. } => client.post(url).bearer_auth(token.expose()),
         };
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
         let response = request
             .timeout(self.timeout)
             // Without the charset, chat.postMessage answers with a `missing_charset` warning.
@@ -173,11 +226,6 @@ impl Sink for SlackSink {
             Mode::Bot { .. } => Api::Bot,
         };
         classify(api, status, retry_after, &text)
-    }
-
-    fn preview(&self, n: &Notification) -> Result<String, String> {
-        let body = self.body(n)?;
-        serde_json::to_string_pretty(&body).map_err(|e| e.to_string())
     }
 }
 

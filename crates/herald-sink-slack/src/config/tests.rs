@@ -19,7 +19,7 @@ fn misspelt_key_is_located_with_the_right_key_as_hint() {
     check(
         "sinks:\n  s:\n    type: slack\n    webhok_url: https://hooks.slack.com/services/T/B/x\n",
         expect![[
-            r##"herald.yaml:4:5: unknown key "webhok_url" (hint: did you mean "webhook_url"? (valid keys: type, webhook_url, token, channel, api_base, timeout_seconds, template))"##
+            r#"herald.yaml:4:5: unknown key "webhok_url" (hint: did you mean "webhook_url"? (valid keys: type, webhook_url, token, channel, api_base, timeout_seconds, template, threads, reply_broadcast))"#
         ]],
     );
 }

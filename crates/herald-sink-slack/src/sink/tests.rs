@@ -334,3 +334,100 @@ fn odd_answers_have_a_verdict_too() {
         expect!["unavailable 408 retry_after=None: timeout"],
     );
 }
+
+fn threaded(sink_yaml_extra: &str, addr: SocketAddr) -> Arc<dyn Sink> {
+    let yaml = format!(
+        "sinks:\n  s:\n    type: slack\n    token: ${{SLACK_TOKEN}}\n    api_base: http://{addr}/api/\n    channel: \"#alerts\"\n{sink_yaml_extra}"
+    );
+    let (sink, errors) = build(&yaml);
+    sink.unwrap_or_else(|| panic!("{errors:?}"))
+}
+
+fn resolved_in_thread() -> Notification {
+    let mut n = notification();
+    let mut alert = (*n.alerts[0]).clone();
+    alert.action = "resolved".into();
+    n.alerts[0] = Arc::new(alert);
+    n.thread = Some(herald_core::ThreadRef {
+        channel: "C0123".into(),
+        ts: "1700000000.000100".into(),
+    });
+    n
+}
+
+#[tokio::test]
+async fn a_later_event_replies_in_the_thread_and_updates_the_first_message() {
+    let server = stand_in(vec![
+        (
+            200,
+            vec![],
+            r#"{"ok":true,"channel":"C0123","ts":"1700000001.000200"}"#,
+        ),
+        (
+            200,
+            vec![],
+            r#"{"ok":true,"channel":"C0123","ts":"1700000000.000100"}"#,
+        ),
+    ])
+    .await;
+    let sink = threaded("    reply_broadcast: true\n", server.addr);
+    let receipt = sink.deliver(&resolved_in_thread()).await.unwrap();
+    assert_eq!(receipt.message_id.as_deref(), Some("1700000001.000200"));
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].path, "/api/chat.postMessage");
+    let reply: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(reply["thread_ts"], "1700000000.000100");
+    assert_eq!(
+        reply["channel"], "C0123",
+        "the thread's channel, not the template's"
+    );
+    assert_eq!(reply["reply_broadcast"], true);
+    assert_eq!(seen[1].path, "/api/chat.update");
+    let update: serde_json::Value = serde_json::from_str(&seen[1].body).unwrap();
+    assert_eq!(update["ts"], "1700000000.000100");
+    assert_eq!(update["channel"], "C0123");
+    assert!(update.get("thread_ts").is_none());
+}
+
+#[tokio::test]
+async fn a_failed_update_keeps_the_reply_and_says_so() {
+    let server = stand_in(vec![
+        (
+            200,
+            vec![],
+            r#"{"ok":true,"channel":"C0123","ts":"1700000001.000200"}"#,
+        ),
+        (200, vec![], r#"{"ok":false,"error":"message_not_found"}"#),
+    ])
+    .await;
+    let sink = threaded("", server.addr);
+    let receipt = sink.deliver(&resolved_in_thread()).await.unwrap();
+    assert!(
+        receipt
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("message_not_found")),
+        "{receipt:?}"
+    );
+    let reply: serde_json::Value =
+        serde_json::from_str(&server.seen.lock().unwrap()[0].body).unwrap();
+    assert!(reply.get("reply_broadcast").is_none());
+}
+
+#[tokio::test]
+async fn with_threads_off_a_later_event_is_a_new_message() {
+    let server = stand_in(vec![(
+        200,
+        vec![],
+        r#"{"ok":true,"channel":"C0999","ts":"1700000002.000300"}"#,
+    )])
+    .await;
+    let sink = threaded("    threads: false\n", server.addr);
+    sink.deliver(&resolved_in_thread()).await.unwrap();
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert!(body.get("thread_ts").is_none());
+    assert_eq!(body["channel"], "#alerts");
+}
