@@ -300,7 +300,10 @@ async fn attempt(
     let notification = match &shared.noise {
         None => leased.notification(),
         Some(noise) => match noise_gate(&shared, noise, &leased).await {
-            Some(notification) => notification,
+            Some(mut notification) => {
+                noise.attach_thread(sink.kind(), &mut notification).await;
+                notification
+            }
             None => return,
         },
     };
@@ -368,6 +371,11 @@ async fn record(
         Ok(receipt) => {
             tracing::info!(status = receipt.status, outcome = "delivered", "delivered");
             metrics::delivery(&delivery.sink, Outcome::Delivered, started.elapsed());
+            if let Some(noise) = &shared.noise {
+                noise
+                    .remember_thread(sink.kind(), notification, &receipt, now)
+                    .await;
+            }
             store.mark_delivered(&delivery.id, &receipt, now).await
         }
         Err(error) => {

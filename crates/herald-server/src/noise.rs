@@ -162,6 +162,63 @@ impl NoiseStage {
     }
 }
 
+impl NoiseStage {
+    /// For a Slack sink: the first message of the notification's issue on this sink, when one
+    /// was stored, so the sink replies in its thread. A store failure only costs the thread.
+    pub async fn attach_thread(&self, sink_kind: &str, notification: &mut Notification) {
+        if sink_kind != "slack" {
+            return;
+        }
+        let Some(issue) = notification.first().issue_id.clone() else {
+            return;
+        };
+        match self.store.slack_thread(&notification.sink, &issue).await {
+            Ok(Some(t)) => {
+                notification.thread = Some(herald_core::ThreadRef {
+                    channel: t.channel,
+                    ts: t.ts,
+                })
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %crate::hooks::error_chain(&e), "cannot read the issue's Slack thread; posting a new message")
+            }
+        }
+    }
+
+    /// After a Slack sink posted an issue's first message: keep its channel and `ts` for the
+    /// issue's later events.
+    pub async fn remember_thread(
+        &self,
+        sink_kind: &str,
+        notification: &Notification,
+        receipt: &herald_core::Receipt,
+        now: Timestamp,
+    ) {
+        if sink_kind != "slack" || notification.thread.is_some() {
+            return;
+        }
+        let (Some(issue), Some(channel), Some(ts)) = (
+            notification.first().issue_id.as_deref(),
+            receipt.channel.as_deref(),
+            receipt.message_id.as_deref(),
+        ) else {
+            return;
+        };
+        let thread = herald_store::ThreadRecord {
+            channel: channel.to_owned(),
+            ts: ts.to_owned(),
+        };
+        if let Err(e) = self
+            .store
+            .save_slack_thread(&notification.sink, issue, &thread, now)
+            .await
+        {
+            tracing::warn!(error = %crate::hooks::error_chain(&e), "cannot keep the issue's Slack thread; its next event posts a new message");
+        }
+    }
+}
+
 /// Adds a digest's members to the message: one line per distinct issue, and a count of the
 /// rest (repeats of a listed issue, throttled alerts) as `folded`.
 pub(crate) fn fold_members(
