@@ -140,11 +140,25 @@ pub struct Herald {
     pub dir: PathBuf,
     pub port: u16,
     child: Option<Child>,
+    /// Added to `herald serve`'s arguments and environment.
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Herald {
     /// Writes the config into `dir` and starts herald there; waits until `/readyz` answers.
     pub async fn start(dir: &Path, config: &str) -> Herald {
+        Herald::start_with(dir, config, &[], &[]).await
+    }
+
+    /// [`Herald::start`] with more arguments for `herald serve` and more environment variables
+    /// (which override the default `RUST_LOG=info`).
+    pub async fn start_with(
+        dir: &Path,
+        config: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Herald {
         std::fs::write(dir.join("herald.yaml"), config).unwrap();
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -154,6 +168,11 @@ impl Herald {
             dir: dir.to_owned(),
             port,
             child: None,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         h.spawn().await;
         h
@@ -170,6 +189,8 @@ impl Herald {
             .arg(format!("127.0.0.1:{}", self.port))
             .current_dir(&self.dir)
             .env("RUST_LOG", "info")
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -213,6 +234,17 @@ impl Herald {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("herald.log")).unwrap_or_default()
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`) to the running herald.
+    pub fn signal(&self, name: &str) {
+        let child = self.child.as_ref().expect("herald is running");
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{name} failed");
     }
 
     /// `kill -9`: no chance to clean up.

@@ -369,7 +369,7 @@ async fn record(
     let store = &shared.store;
     let recorded = match outcome {
         Ok(receipt) => {
-            tracing::info!(status = receipt.status, outcome = "delivered", "delivered");
+            tracing::info!(status = receipt.status, outcome = %"delivered", "delivered");
             metrics::delivery(&delivery.sink, Outcome::Delivered, started.elapsed());
             if let Some(noise) = &shared.noise {
                 noise
@@ -389,14 +389,14 @@ async fn record(
             );
             match decision {
                 Decision::Retry { at } => {
-                    tracing::warn!(error = %error, retry_at = %at, outcome = "retried", "delivery failed, will retry");
+                    tracing::warn!(error = %error, retry_at = %at, outcome = %"retried", "delivery failed, will retry");
                     metrics::delivery(&delivery.sink, Outcome::Retried, started.elapsed());
                     store
                         .mark_retry(&delivery.id, at, &error.to_string(), now)
                         .await
                 }
                 Decision::Dead { reason } => {
-                    tracing::error!(reason = %reason, outcome = "dead", "delivery given up: dead");
+                    tracing::error!(reason = %reason, outcome = %"dead", "delivery given up: dead");
                     metrics::delivery(&delivery.sink, Outcome::Dead, started.elapsed());
                     store.mark_dead(&delivery.id, &reason, now).await
                 }

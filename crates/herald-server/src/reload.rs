@@ -168,7 +168,7 @@ impl AppState {
             {
                 Ok(n) => {
                     if n > 0 {
-                        tracing::warn!(sink = %sink, deliveries = n, outcome = "dead", "queued deliveries of a removed sink are dead");
+                        tracing::warn!(sink = %sink, deliveries = n, outcome = %"dead", "queued deliveries of a removed sink are dead");
                     }
                     metrics::dead_without_attempt(sink, n);
                     report.deliveries_dead += n;

@@ -1,9 +1,12 @@
 //! The `herald` command: `check` validates a config, `route` shows where a Sentry payload would
-//! go and why, `send-test` proves a sink works, `serve` runs the server. `main` only parses
-//! arguments and sets up logging; each subcommand lives in its own module.
+//! go and why, `send-test` proves a sink works, `serve` runs the server, `deliveries` and
+//! `healthcheck` talk to a running one. `main` only parses arguments and sets up logging;
+//! each subcommand lives in its own module.
 
 mod app;
 mod check;
+mod deliveries;
+mod logging;
 mod route;
 mod send_test;
 mod serve;
@@ -21,6 +24,9 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Routes Sentry alerts to Slack, LINE, email and webhooks"
 )]
 struct Cli {
+    /// How log lines are written to stderr: `text`, or `json` (one object per line).
+    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -65,6 +71,102 @@ enum Command {
         /// The address to listen on, `host:port` (default: `server.listen` from the config).
         #[arg(long)]
         listen: Option<String>,
+        /// Reload the config when its file changes (checked every second). SIGHUP and
+        /// `POST /-/reload` reload it with or without this.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// List or retry deliveries of a running herald, through its admin API.
+    Deliveries {
+        #[command(subcommand)]
+        command: DeliveriesCommand,
+    },
+    /// Exit 0 when a running herald answers `/healthz` (for container health checks).
+    Healthcheck {
+        #[arg(long, short, default_value = "config/herald.yaml")]
+        config: PathBuf,
+        /// herald's base URL (default: from `server.listen` in the config).
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+/// Where the admin API is and the token for it.
+#[derive(Debug, clap::Args)]
+struct Remote {
+    /// The config the URL and token default from.
+    #[arg(long, short, default_value = "config/herald.yaml")]
+    config: PathBuf,
+    /// herald's base URL, e.g. `http://127.0.0.1:8080` (default: from `server.listen`).
+    #[arg(long)]
+    url: Option<String>,
+    /// The admin token (default: `server.admin_token` from the config).
+    #[arg(long, env = "HERALD_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+/// Which deliveries: every given filter must hold.
+#[derive(Debug, clap::Args)]
+struct FilterArgs {
+    /// pending, in_flight, delivered or dead.
+    #[arg(long)]
+    status: Option<String>,
+    #[arg(long)]
+    sink: Option<String>,
+    #[arg(long)]
+    route: Option<String>,
+    #[arg(long)]
+    project: Option<String>,
+    /// Created since: an RFC 3339 time or a duration before now (`90m`, `2h`, `1d`).
+    #[arg(long)]
+    since: Option<String>,
+    /// Created before: an RFC 3339 time or a duration before now.
+    #[arg(long)]
+    until: Option<String>,
+}
+
+impl FilterArgs {
+    fn into_filters(self) -> deliveries::Filters {
+        deliveries::Filters {
+            status: self.status,
+            sink: self.sink,
+            route: self.route,
+            project: self.project,
+            since: self.since,
+            until: self.until,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum DeliveriesCommand {
+    /// List deliveries, newest first.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(flatten)]
+        filters: FilterArgs,
+        /// At most this many (1 to 500, default 50).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Continue after the previous page (the cursor it printed).
+        #[arg(long)]
+        cursor: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Retry one dead delivery by id, or with --dead every dead delivery the filters match.
+    Retry {
+        #[command(flatten)]
+        remote: Remote,
+        /// The delivery id.
+        #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+        id: Option<String>,
+        /// Retry every dead delivery matching the filters.
+        #[arg(long)]
+        dead: bool,
+        #[command(flatten)]
+        filters: FilterArgs,
     },
 }
 
@@ -78,17 +180,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server logs one line per accepted alert and per delivery outcome at info; the
     // one-shot commands stay quiet unless something is wrong.
-    let default_filter = match cli.command {
-        Command::Serve { .. } => "info",
-        _ => "warn",
+    let (default_filter, config_level) = match &cli.command {
+        Command::Serve { config, .. } => ("info", serve::log_level(config)),
+        _ => ("warn", None),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let _sentry = logging::init(cli.log_format, config_level.as_deref(), default_filter);
     let result = match cli.command {
         Command::Check { config } => check::run(&config),
         Command::Route {
@@ -107,7 +203,39 @@ fn main() -> ExitCode {
             payload,
         }),
         Command::SendTest { config, sink } => send_test::run(&config, &sink),
-        Command::Serve { config, listen } => serve::run(&config, listen.as_deref()),
+        Command::Serve {
+            config,
+            listen,
+            watch,
+        } => serve::run(&config, listen.as_deref(), watch),
+        Command::Deliveries { command } => match command {
+            DeliveriesCommand::List {
+                remote,
+                filters,
+                limit,
+                cursor,
+                format,
+            } => deliveries::list(
+                &deliveries::target(&remote.config, remote.url, remote.token),
+                &filters.into_filters(),
+                limit,
+                cursor,
+                format == Format::Json,
+            ),
+            DeliveriesCommand::Retry {
+                remote,
+                id,
+                dead: _,
+                filters,
+            } => deliveries::retry(
+                &deliveries::target(&remote.config, remote.url, remote.token),
+                id.as_deref(),
+                &filters.into_filters(),
+            ),
+        },
+        Command::Healthcheck { config, url } => {
+            deliveries::healthcheck(&deliveries::target(&config, url, None))
+        }
     };
     match result {
         Ok(code) => code,

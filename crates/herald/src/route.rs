@@ -54,9 +54,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     if let herald_sentry::Parsed::Ignored { alert, reason } = &parsed {
         if args.json {
-            let out =
-                json!({"alert": alert.to_json(), "ignored": reason, "routes": [], "sinks": []});
-            println!("{out}");
+            println!("{}", herald_server::dry_run::ignored(alert, reason));
         } else {
             println!("ignored: {reason}");
             println!("herald does not route this payload; it would answer 200 and send nothing");
@@ -82,24 +80,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 
     if args.json {
-        let explain: Vec<_> = steps
-            .iter()
-            .map(|s| match &s.outcome {
-                Outcome::Matched { used } => {
-                    json!({"route": s.route, "matched": true, "used": used})
-                }
-                Outcome::Mismatched(why) => json!({"route": s.route, "matched": false, "why": why}),
-                Outcome::Skipped(why) => {
-                    json!({"route": s.route, "matched": false, "skipped": why})
-                }
-            })
-            .collect();
-        let mut out = json!({
-            "alert": alert.to_json(),
-            "routes": routing.routes,
-            "sinks": routing.sinks,
-            "explain": explain,
-        });
+        // The same object as the admin API's route-test.
+        let (mut out, _) = herald_server::dry_run::explained(&alert, &app.config.routes);
         if !noise.is_empty() {
             out["noise"] = noise
                 .iter()

@@ -1,6 +1,8 @@
 //! `herald serve`: loads the config, opens the store, binds the listener and hands them to
 //! `herald_server::serve` until SIGINT or SIGTERM. Everything about requests and deliveries
-//! lives in `herald-server`; this module only assembles it.
+//! lives in `herald-server`; this module only assembles it: the metrics recorder, the config
+//! loader that reloads use (the same [`App::load`] as a start, so a reload validates the
+//! whole file), and the reload triggers that belong to a process (SIGHUP, `--watch`).
 
 use std::future::Future;
 use std::path::Path;
@@ -8,12 +10,43 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use herald_server::AppState;
+use herald_server::{AppState, Loaded, Loader};
 use herald_store::{SqliteStore, Store};
 
 use crate::app::App;
 
-pub fn run(config: &Path, listen: Option<&str>) -> anyhow::Result<ExitCode> {
+/// How often `--watch` looks at the config file.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `server.log_level` from the config, read before logging starts (the config is read again,
+/// fully checked, once it has).
+pub fn log_level(config: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(config).ok()?;
+    let env = herald_core::config::Env::process();
+    herald_core::config::Config::parse_lenient(&text, &config.display().to_string(), &env)?
+        .server
+        .log_level
+}
+
+/// Reads and checks the whole config again, as a start does.
+fn loader(path: &Path) -> Loader {
+    let path = path.to_owned();
+    Loader::new(move || match App::load(&path) {
+        Ok(app) => {
+            for w in &app.warnings {
+                tracing::warn!(warning = %w, "config warning");
+            }
+            Ok(Loaded {
+                config: app.config,
+                sources: app.sources,
+                sinks: app.sinks,
+            })
+        }
+        Err(errors) => Err(errors.errors.iter().map(ToString::to_string).collect()),
+    })
+}
+
+pub fn run(config: &Path, listen: Option<&str>, watch: bool) -> anyhow::Result<ExitCode> {
     let app = match App::load(config) {
         Ok(app) => app,
         Err(errors) => {
@@ -33,12 +66,16 @@ pub fn run(config: &Path, listen: Option<&str>) -> anyhow::Result<ExitCode> {
         eprintln!("{w}");
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(serve(app, listen))?;
+    runtime.block_on(serve(app, config, listen, watch))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(app: App, listen: Option<&str>) -> anyhow::Result<()> {
+async fn serve(app: App, path: &Path, listen: Option<&str>, watch: bool) -> anyhow::Result<()> {
     let stop = shutdown_signal()?;
+    let hangup = hangup_signal()?;
+    if let Err(e) = herald_server::metrics::install() {
+        tracing::warn!(error = %e, "metrics are off");
+    }
     let storage = &app.config.storage;
     let store = SqliteStore::open(&storage.url, storage.sync)
         .await
@@ -61,11 +98,82 @@ async fn serve(app: App, listen: Option<&str>) -> anyhow::Result<()> {
         sinks = app.sinks.len(),
         "herald is serving"
     );
-    let state = AppState::new(Arc::new(app.config), app.sources, app.sinks, store.clone());
+    let state = AppState::new(Arc::new(app.config), app.sources, app.sinks, store.clone())
+        .with_loader(loader(path));
+    tokio::spawn(reload_on(hangup, state.clone()));
+    if watch {
+        tokio::spawn(watch_file(path.to_owned(), state.clone()));
+    }
     let result = herald_server::serve(listener, state, stop).await;
     store.close().await;
     tracing::info!("herald stopped");
     result
+}
+
+/// Reloads the config on every SIGHUP.
+async fn reload_on(mut hangups: Hangups, state: AppState) {
+    while hangups.next().await {
+        // The outcome is logged by the reload itself.
+        let _ = state.reload("SIGHUP").await;
+    }
+}
+
+/// `--watch`: reloads when the config file's modification time or size changes. Polling once
+/// a second bounds the cost and works on every filesystem, including bind mounts.
+async fn watch_file(path: std::path::PathBuf, state: AppState) {
+    let stamp = |path: &Path| {
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    let mut last = stamp(&path);
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = stamp(&path);
+        if now != last {
+            last = now;
+            if last.is_some() {
+                let _ = state.reload("watch").await;
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+struct Hangups(tokio::signal::unix::Signal);
+
+#[cfg(unix)]
+impl Hangups {
+    async fn next(&mut self) -> bool {
+        self.0.recv().await.is_some()
+    }
+}
+
+/// SIGHUP's handler, installed before the listener is bound so that an early SIGHUP reloads
+/// instead of ending the process (its default action).
+#[cfg(unix)]
+fn hangup_signal() -> anyhow::Result<Hangups> {
+    use tokio::signal::unix::{SignalKind, signal};
+    Ok(Hangups(
+        signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
+    ))
+}
+
+#[cfg(not(unix))]
+struct Hangups;
+
+#[cfg(not(unix))]
+impl Hangups {
+    async fn next(&mut self) -> bool {
+        std::future::pending::<bool>().await
+    }
+}
+
+#[cfg(not(unix))]
+fn hangup_signal() -> anyhow::Result<Hangups> {
+    Ok(Hangups)
 }
 
 /// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed here,

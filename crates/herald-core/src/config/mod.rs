@@ -64,6 +64,9 @@ pub struct ServerConfig {
     pub shutdown_grace_seconds: u64,
     /// Bearer token for the admin API; without one the admin API is off.
     pub admin_token: Option<Secret>,
+    /// Log filter when `RUST_LOG` is not set, in `RUST_LOG`'s syntax (`info`,
+    /// `warn,herald_server=debug`); default `info` for `herald serve`.
+    pub log_level: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +76,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             shutdown_grace_seconds: 10,
             admin_token: None,
+            log_level: None,
         }
     }
 }
