@@ -31,11 +31,15 @@
 //! | `token` | bot token (a secret) for `chat.postMessage`; needs `channel` |
 //! | `channel` | template for the channel (bot mode only), e.g. `"#alerts-{{ tags.team \| default('general') }}"` |
 //! | `api_base` | Web API base, default `https://slack.com/api` (for gateways and tests) |
-//! | `threads` | bot mode, default `true`: when the dispatcher hands over an issue's first message ([`herald_core::Notification::thread`]), reply in its thread (`thread_ts`) and update it (`chat.update`, best effort) instead of posting anew |
-//! | `reply_broadcast` | with `threads`, also show replies in the channel (default `false`) |
 //! | `timeout_seconds` | per attempt, default 10 |
 //! | `template.text` | mrkdwn template for the main text (replaces the built-in fields) |
 //! | `template.title` | template for the header |
+//! | `threads` | bot mode, default `true`: when the dispatcher hands over an issue's first message ([`herald_core::Notification::thread`]), reply in its thread (`thread_ts`) and update it (`chat.update`, best effort) instead of posting anew |
+//! | `reply_broadcast` | with `threads`, also show replies in the channel (default `false`) |
+//!
+//! Whatever the routes say, a sink posts to one channel at most about once a second (Slack's
+//! documented pace): a post waits for its slot, or, when that is more than 20 s away, is
+//! handed back to the dispatcher as unavailable with `retry_after` (see `pace.rs`).
 //!
 //! Exactly one of `webhook_url` and `token` must be set. For example:
 //!
@@ -71,6 +75,7 @@
 //! No error, log line or `Debug` output contains the token or the webhook URL.
 
 mod config;
+mod pace;
 mod render;
 mod sink;
 

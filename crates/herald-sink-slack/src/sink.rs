@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::{Mode, SlackConfig};
+use crate::pace::{Pacer, Slot};
 use crate::render::{Overrides, escape_mrkdwn, escape_plain, render};
 
 /// Web API errors that say "not now" rather than "never" (Slack's docs list these as
@@ -62,6 +63,8 @@ pub struct SlackSink {
     /// Reply in an issue's thread and update its first message (bot mode).
     threads: bool,
     reply_broadcast: bool,
+    /// Slack's one message per second per channel.
+    pacer: Pacer,
 }
 
 impl SlackSink {
@@ -102,6 +105,7 @@ impl SlackSink {
             timeout: Duration::from_secs(config.timeout_seconds),
             threads: config.threads,
             reply_broadcast: config.reply_broadcast,
+            pacer: Pacer::default(),
             mrkdwn,
             plain,
             raw,
@@ -201,6 +205,24 @@ impl SlackSink {
 
     /// One POST of a JSON body and the verdict on Slack's answer.
     async fn post(&self, url: &str, body: &Value) -> Result<Receipt, SinkError> {
+        // A webhook's channel is fixed, so the sink itself stands for it.
+        let channel = body
+            .get("channel")
+            .and_then(Value::as_str)
+            .unwrap_or(&self.name);
+        match self.pacer.reserve(channel, std::time::Instant::now()) {
+            Slot::After(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+            Slot::After(_) => {}
+            Slot::Later(wait) => {
+                return Err(SinkError::Unavailable {
+                    status: 429,
+                    retry_after: Some(wait),
+                    detail: format!(
+                        "holding back: Slack takes about one message per second in \"{channel}\""
+                    ),
+                });
+            }
+        }
         let client = herald_http::client()?;
         let request = match &self.mode {
             Mode::Webhook { .. } => client.post(url),
