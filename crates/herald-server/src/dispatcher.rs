@@ -200,60 +200,45 @@ impl Dispatcher {
             .any(|lane| lane.slots.available_permits() > 0)
     }
 
-    /// Leases, for every sink with free slots, up to that many due deliveries (the sinks'
-    /// leases run concurrently so the store commits them together) and starts their attempts.
+    /// Leases, for every sink with free slots, up to that many due deliveries, all sinks in
+    /// one store call (one statement for the SQLite store, however many sinks there are),
+    /// and starts their attempts.
     async fn start_due(&self, now: Timestamp, running: &mut Running) -> Result<usize, StoreError> {
-        let mut leases = JoinSet::new();
-        for (name, lane) in &self.shared.lanes {
-            let free = lane.slots.available_permits().min(self.shared.policy.batch);
-            if free == 0 {
-                continue;
-            }
-            let store = self.shared.store.clone();
-            let lease = self.shared.policy.lease;
-            let sinks = vec![name.clone()];
-            leases.spawn(async move { store.lease_due(now, free, lease, Some(&sinks)).await });
+        let batch = self.shared.policy.batch.max(1);
+        let limits: Vec<(String, usize)> = self
+            .shared
+            .lanes
+            .iter()
+            .map(|(name, lane)| (name.clone(), lane.slots.available_permits().min(batch)))
+            .filter(|(_, free)| *free > 0)
+            .collect();
+        if limits.is_empty() {
+            return Ok(0);
         }
+        let leased = self
+            .shared
+            .store
+            .lease_due_limited(now, batch, &limits, self.shared.policy.lease)
+            .await?;
         let mut started = 0;
-        let mut failure = None;
-        while let Some(joined) = leases.join_next().await {
-            let leased = match joined {
-                Ok(Ok(leased)) => leased,
-                Ok(Err(e)) => {
-                    failure = Some(e);
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "a lease task failed");
-                    continue;
-                }
+        for delivery in leased {
+            let Some(lane) = self.shared.lanes.get(&delivery.delivery.sink) else {
+                continue;
             };
-            for delivery in leased {
-                let Some(lane) = self.shared.lanes.get(&delivery.delivery.sink) else {
-                    continue;
-                };
-                // Only this loop takes slots and it leased no more than were free, so this
-                // resolves at once.
-                let Ok(permit) = lane.slots.clone().acquire_owned().await else {
-                    continue;
-                };
-                let shared = self.shared.clone();
-                let sink = lane.sink.clone();
-                running.spawn(
-                    delivery.delivery.id.clone(),
-                    attempt(shared, sink, delivery, permit),
-                );
-                started += 1;
-            }
+            // Only this loop takes slots and it leased no more than were free, so this
+            // resolves at once.
+            let Ok(permit) = lane.slots.clone().acquire_owned().await else {
+                continue;
+            };
+            let shared = self.shared.clone();
+            let sink = lane.sink.clone();
+            running.spawn(
+                delivery.delivery.id.clone(),
+                attempt(shared, sink, delivery, permit),
+            );
+            started += 1;
         }
-        match failure {
-            Some(e) if started == 0 => Err(e),
-            Some(e) => {
-                tracing::error!(error = %error_chain(&e), "cannot lease deliveries for a sink");
-                Ok(started)
-            }
-            None => Ok(started),
-        }
+        Ok(started)
     }
 
     /// Shutdown: running attempts get the grace period, then the rest are cancelled and

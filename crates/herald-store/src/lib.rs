@@ -102,6 +102,26 @@ pub trait Store: AdminStore + NoiseStore + Send + Sync + std::fmt::Debug {
         sinks: Option<&[String]>,
     ) -> Result<Vec<LeasedDelivery>, StoreError>;
 
+    /// Leases due deliveries of several sinks in one go: at most `limit` in all and at most
+    /// `n` for each `(sink, n)` of `limits`, oldest due first, as [`Store::lease_due`] would
+    /// one sink at a time (which is what this default does). A store that can do it in one
+    /// statement should: the dispatcher calls this with every sink that has free slots.
+    async fn lease_due_limited(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        limits: &[(String, usize)],
+        lease: Duration,
+    ) -> Result<Vec<LeasedDelivery>, StoreError> {
+        let mut leased = Vec::new();
+        for (sink, n) in limits {
+            let room = limit.saturating_sub(leased.len()).min(*n);
+            let one = std::slice::from_ref(sink);
+            leased.extend(self.lease_due(now, room, lease, Some(one)).await?);
+        }
+        Ok(leased)
+    }
+
     /// Records a successful delivery. Returns false when the delivery is unknown or already
     /// finished (delivered or dead), which leaves it unchanged.
     async fn mark_delivered(

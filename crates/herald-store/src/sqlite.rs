@@ -3,9 +3,9 @@
 
 mod admin;
 mod noise;
+mod recent;
 mod writer;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +47,8 @@ pub struct SqliteStore {
     counters: Arc<Counters>,
     /// The noise stage's own write connection (`noise.rs`).
     noise: noise::GateConnection,
+    /// Alerts just accepted, so leasing their deliveries does not read them back.
+    recent: Arc<recent::RecentAlerts>,
 }
 
 impl SqliteStore {
@@ -110,6 +112,7 @@ impl SqliteStore {
             reader,
             counters,
             noise: noise::GateConnection::default(),
+            recent: Arc::default(),
         })
     }
 
@@ -140,8 +143,23 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn accept(&self, new: NewAlert) -> Result<Accepted, StoreError> {
+        // Only an alert whose parsed body is in hand is cached; otherwise a lease reads the
+        // stored one, which has `raw` parsed back in. It goes in before the commit: the
+        // dispatcher may lease the new rows before this task runs again, and an entry whose
+        // rows never commit is never asked for.
+        let cache = !new.alert.raw.is_null() || new.raw.is_empty();
+        let alert = new.alert.clone();
         // Encoding happens here, on the caller's task, so the single writer only runs SQL.
-        self.write(Job::accept(AcceptJob::new(new))).await
+        let job = AcceptJob::new(new);
+        let id = job.alert_id.clone();
+        if cache {
+            self.recent.insert(&id, alert);
+        }
+        let accepted = self.write(Job::accept(job)).await;
+        if cache && accepted.as_ref().map_or(true, |a| a.duplicate) {
+            self.recent.remove(&id);
+        }
+        accepted
     }
 
     async fn lease_due(
@@ -161,6 +179,38 @@ impl Store for SqliteStore {
                 lease_until: now.saturating_add(duration_millis(lease)),
                 limit: i64::try_from(limit).unwrap_or(i64::MAX),
                 sinks: sinks.map(|s| serde_json::Value::from(s.to_vec()).to_string()),
+                limits: None,
+                known: Some(self.recent.clone()),
+            }))
+            .await?;
+        leased_from_rows(rows)
+    }
+
+    async fn lease_due_limited(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        limits: &[(String, usize)],
+        lease: Duration,
+    ) -> Result<Vec<LeasedDelivery>, StoreError> {
+        let limits: Vec<&(String, usize)> = limits.iter().filter(|(_, n)| *n > 0).collect();
+        let total: usize = limits.iter().map(|(_, n)| n).sum::<usize>().min(limit);
+        if total == 0 {
+            return Ok(Vec::new());
+        }
+        let object: serde_json::Map<String, serde_json::Value> = limits
+            .iter()
+            .map(|(sink, n)| (sink.clone(), (*n).into()))
+            .collect();
+        let now = to_millis(now);
+        let rows = self
+            .write(Job::lease(LeaseJob {
+                now,
+                lease_until: now.saturating_add(duration_millis(lease)),
+                limit: i64::try_from(total).unwrap_or(i64::MAX),
+                sinks: None,
+                limits: Some(serde_json::Value::Object(object).to_string()),
+                known: Some(self.recent.clone()),
             }))
             .await?;
         leased_from_rows(rows)
@@ -383,7 +433,8 @@ fn alert_from_json(id: &str, alert_json: &str, raw: &str) -> Result<Alert, Store
 }
 
 fn leased_from_rows(rows: LeaseRows) -> Result<Vec<LeasedDelivery>, StoreError> {
-    let mut alerts = HashMap::with_capacity(rows.alerts.len());
+    let mut alerts = rows.cached;
+    alerts.reserve(rows.alerts.len());
     for row in &rows.alerts {
         let id: String = row.try_get(0)?;
         let alert_json: String = row.try_get(1)?;

@@ -9,7 +9,7 @@ use herald_core::{Alert, Level, Receipt};
 use jiff::Timestamp;
 use tempfile::TempDir;
 
-use super::writer::{AcceptJob, Job, LeaseJob};
+use super::writer::{AcceptJob, Job, LeaseJob, Mark, MarkJob};
 use super::*;
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -464,6 +464,8 @@ async fn one_failing_write_does_not_fail_its_batch() {
         lease_until: to_millis(t(30)),
         limit: 10,
         sinks: Some("not json".into()),
+        limits: None,
+        known: None,
     });
     let (b, b_answer) = Job::accept(AcceptJob::new(new_alert("b", None, t(0), &["slack"])));
     for job in [a, bad, b] {
@@ -519,4 +521,162 @@ fn storage_urls_are_checked() {
     );
     assert!(message("sqlite://:memory:").contains("without ?options or :memory:"));
     assert!(message("data/herald.db").contains("use sqlite://PATH"));
+}
+
+#[tokio::test]
+async fn a_limited_lease_takes_each_sinks_share_in_one_commit() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let mut by_time = Vec::new();
+    for at in [3, 1, 2] {
+        let accepted = store
+            .accept(new_alert("boom", None, t(at), &["slack", "email", "pager"]))
+            .await
+            .unwrap();
+        by_time.push((at, accepted.delivery_ids));
+    }
+    by_time.sort();
+    let before = store.stats();
+    let limits = [("slack".to_string(), 2), ("email".to_string(), 1)];
+    let leased = store
+        .lease_due_limited(t(10), 10, &limits, LEASE)
+        .await
+        .unwrap();
+    let mut got = ids(&leased);
+    got.sort();
+    let mut expected = vec![
+        by_time[0].1[0].clone(),
+        by_time[1].1[0].clone(),
+        by_time[0].1[1].clone(),
+    ];
+    expected.sort();
+    assert_eq!(got, expected);
+    assert!(leased.iter().all(|l| l.delivery.status == Status::InFlight));
+    assert_eq!(store.stats().commits, before.commits + 1);
+    assert_eq!(store.count_by_status().await.unwrap().pending, 6);
+    // The overall limit caps the sinks' shares.
+    let all = [("pager".to_string(), 3), ("slack".to_string(), 3)];
+    assert_eq!(
+        store
+            .lease_due_limited(t(10), 2, &all, LEASE)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // A sink given no room gets nothing, and no room at all leases nothing.
+    let none = [("pager".to_string(), 0)];
+    assert!(
+        store
+            .lease_due_limited(t(10), 10, &none, LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn outcomes_that_end_together_are_written_in_one_commit() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    store
+        .accept(new_alert("boom", None, t(0), &["a", "b", "c"]))
+        .await
+        .unwrap();
+    let leased = lease(&store, t(1)).await;
+    assert_eq!(leased.len(), 3);
+    let id = |sink: &str| {
+        leased
+            .iter()
+            .find(|l| l.delivery.sink == sink)
+            .unwrap()
+            .delivery
+            .id
+            .clone()
+    };
+    let before = store.stats();
+    let receipt = Receipt {
+        status: Some(200),
+        message_id: None,
+        channel: None,
+        detail: Some("ok".into()),
+    };
+    // Queued before the writer runs (single-threaded runtime), so all four share a batch.
+    let mark = |mark, id: String| {
+        Job::mark(MarkJob {
+            id,
+            mark,
+            now: to_millis(t(2)),
+        })
+    };
+    let (a, a_answer) = mark(
+        Mark::Delivered {
+            receipt: serde_json::to_string(&receipt).unwrap(),
+        },
+        id("a"),
+    );
+    let (b, b_answer) = mark(
+        Mark::Retry {
+            next_attempt_at: to_millis(t(60)),
+            error: "503".into(),
+        },
+        id("b"),
+    );
+    let (c, c_answer) = mark(
+        Mark::Dead {
+            reason: "gone".into(),
+        },
+        id("c"),
+    );
+    let (unknown, unknown_answer) = mark(Mark::Dead { reason: "?".into() }, "nope".into());
+    for job in [a, b, c, unknown] {
+        store.jobs.try_send(job).unwrap();
+    }
+    assert!(a_answer.await.unwrap().unwrap());
+    assert!(b_answer.await.unwrap().unwrap());
+    assert!(c_answer.await.unwrap().unwrap());
+    assert!(!unknown_answer.await.unwrap().unwrap());
+    assert_eq!(store.stats().commits, before.commits + 1);
+
+    let a = store.delivery(&id("a")).await.unwrap().unwrap();
+    assert_eq!(
+        (a.status, a.receipt, a.last_error),
+        (Status::Delivered, Some(receipt), None)
+    );
+    assert_eq!(a.updated_at, t(2));
+    let b = store.delivery(&id("b")).await.unwrap().unwrap();
+    assert_eq!(b.status, Status::Pending);
+    assert_eq!(b.next_attempt_at, t(60));
+    assert_eq!(b.last_error.as_deref(), Some("503"));
+    assert_eq!(b.lease_until, None);
+    let c = store.delivery(&id("c")).await.unwrap().unwrap();
+    assert_eq!(
+        (c.status, c.last_error.as_deref()),
+        (Status::Dead, Some("gone"))
+    );
+    assert_eq!(c.next_attempt_at, t(0));
+}
+
+#[tokio::test]
+async fn a_just_accepted_alert_is_leased_from_memory_with_its_body() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let mut new = new_alert("boom", None, t(0), &["slack"]);
+    let mut parsed = (*new.alert).clone();
+    parsed.raw = serde_json::from_str(&new.raw).unwrap();
+    new.alert = Arc::new(parsed);
+    let kept = new.alert.clone();
+    store.accept(new).await.unwrap();
+    let leased = lease(&store, t(1)).await;
+    assert!(
+        Arc::ptr_eq(&leased[0].alert, &kept),
+        "read back instead of cached"
+    );
+
+    // After a restart the cache is empty and the same alert comes from the database.
+    store.close().await;
+    let store = open(&dir).await;
+    let leased = lease(&store, t(100)).await;
+    assert!(!Arc::ptr_eq(&leased[0].alert, &kept));
+    assert_eq!(*leased[0].alert, *kept);
 }

@@ -33,15 +33,20 @@ impl Counters {
 }
 
 /// An alert to insert, already encoded by the caller so the writer spends its time on SQL.
-/// A whole batch of these goes in with two statements (alerts, then deliveries): each statement
-/// is a round trip to SQLite's thread, the main cost of a commit.
+/// A whole batch of these goes in with few statements (alerts in chunks of [`ALERT_CHUNK`]
+/// rows, then all deliveries): each statement is a round trip to SQLite's thread, the main
+/// cost of a commit. The raw body is bound as a parameter, not embedded in JSON, so neither
+/// side escapes or re-parses its kilobytes.
 #[derive(Debug)]
 pub(crate) struct AcceptJob {
     pub alert_id: String,
     pub source: String,
     pub request_id: Option<String>,
-    /// `[id, source, request_id, received_at, alert json, raw]` as JSON.
-    pub alert_row: String,
+    pub received_at: i64,
+    /// [`herald_core::Alert::to_json`] as text.
+    pub alert_json: String,
+    /// The body as received.
+    pub raw: String,
     /// In the order of the request's deliveries.
     pub delivery_ids: Vec<String>,
     /// `[id, alert_id, route, sink, received_at]` JSON arrays, comma separated, one per delivery.
@@ -52,29 +57,29 @@ impl AcceptJob {
     pub(crate) fn new(new: NewAlert) -> AcceptJob {
         let alert_id = uuid::Uuid::now_v7().to_string();
         let received_at = crate::to_millis(new.received_at);
-        let alert_row = serde_json::json!([
-            alert_id,
-            new.source,
-            new.request_id,
-            received_at,
-            new.alert.to_json().to_string(),
-            new.raw,
-        ])
-        .to_string();
+        // Straight from the struct: the same text as `to_json().to_string()` without building
+        // a `serde_json::Value` first.
+        let alert_json =
+            serde_json::to_string(&*new.alert).unwrap_or_else(|_| new.alert.to_json().to_string());
         let mut delivery_ids = Vec::with_capacity(new.deliveries.len());
-        let mut rows = Vec::with_capacity(new.deliveries.len());
+        let mut rows = String::new();
         for (route, sink) in &new.deliveries {
             let id = uuid::Uuid::now_v7().to_string();
-            rows.push(serde_json::json!([id, alert_id, route, sink, received_at]).to_string());
+            if !rows.is_empty() {
+                rows.push(',');
+            }
+            rows.push_str(&serde_json::json!([id, alert_id, route, sink, received_at]).to_string());
             delivery_ids.push(id);
         }
         AcceptJob {
             alert_id,
             source: new.source,
             request_id: new.request_id,
-            alert_row,
+            received_at,
+            alert_json,
+            raw: new.raw,
             delivery_ids,
-            delivery_rows: rows.join(","),
+            delivery_rows: rows,
         }
     }
 }
@@ -86,13 +91,20 @@ pub(crate) struct LeaseJob {
     pub limit: i64,
     /// A JSON array of sink names, or `None` for every sink.
     pub sinks: Option<String>,
+    /// A JSON object `{sink: most to lease}`; when set it replaces `sinks` and the whole
+    /// lease is one statement, however many sinks have free slots.
+    pub limits: Option<String>,
+    /// Alerts the caller already holds: their rows (and bodies) are not read back.
+    pub known: Option<Arc<super::recent::RecentAlerts>>,
 }
 
 /// The rows a lease took, parsed by the caller rather than on the writer.
 pub(crate) struct LeaseRows {
     pub deliveries: Vec<SqliteRow>,
-    /// `id, alert, raw` of every alert those deliveries belong to.
+    /// `id, alert, raw` of every alert those deliveries belong to that was not cached.
     pub alerts: Vec<SqliteRow>,
+    /// The alerts found in [`LeaseJob::known`], by id.
+    pub cached: std::collections::HashMap<String, Arc<herald_core::Alert>>,
 }
 
 impl std::fmt::Debug for LeaseRows {
@@ -165,7 +177,12 @@ impl Job {
             // Accepts are run together by `accept_all` before the other jobs.
             Job::Accept(..) => {}
             Job::Lease(job, _, out) => *out = Some(lease(conn, job).await?),
-            Job::Mark(job, _, out) => *out = Some(mark(conn, job).await? > 0),
+            // Marks are run together by `mark_all`; one left unanswered ran alone.
+            Job::Mark(job, _, out) => {
+                if out.is_none() {
+                    *out = Some(mark(conn, job).await? > 0);
+                }
+            }
             Job::Release(job, _, out) => *out = Some(release(conn, job).await?),
             Job::Close(_) => {}
         }
@@ -277,6 +294,7 @@ async fn run_all(conn: &mut SqliteConnection, batch: &mut [Job]) -> Result<(), s
     // Reordering is harmless: a lease or mark can only name deliveries whose accept was
     // already answered, so none of them depends on an accept of the same batch.
     accept_all(conn, batch).await?;
+    mark_all(conn, batch).await?;
     for job in batch.iter_mut() {
         job.run(conn).await?;
     }
@@ -295,25 +313,22 @@ async fn accept_all(conn: &mut SqliteConnection, batch: &mut [Job]) -> Result<()
     if jobs.is_empty() {
         return Ok(());
     }
-    let alerts = json_list(jobs.iter().map(|(job, _)| job.alert_row.as_str()));
     // A repeated (source, request_id), in the table or earlier in this very batch, inserts
     // nothing and so is missing from RETURNING.
-    let inserted: std::collections::HashSet<String> = sqlx::query_scalar(
-        "INSERT INTO alerts (id, source, request_id, received_at, alert, raw)
-         SELECT json_extract(a.value, '$[0]'), json_extract(a.value, '$[1]'),
-                json_extract(a.value, '$[2]'), json_extract(a.value, '$[3]'),
-                json_extract(a.value, '$[4]'), json_extract(a.value, '$[5]')
-         FROM json_each(?1) AS a
-         WHERE true
-         ORDER BY a.key
-         ON CONFLICT (source, request_id) DO NOTHING
-         RETURNING id",
-    )
-    .bind(&alerts)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .collect();
+    let mut inserted = std::collections::HashSet::with_capacity(jobs.len());
+    for chunk in jobs.chunks(ALERT_CHUNK) {
+        let mut query = sqlx::query_scalar::<_, String>(insert_alerts_sql(chunk.len()));
+        for (job, _) in chunk {
+            query = query
+                .bind(&job.alert_id)
+                .bind(&job.source)
+                .bind(&job.request_id)
+                .bind(job.received_at)
+                .bind(&job.alert_json)
+                .bind(&job.raw);
+        }
+        inserted.extend(query.fetch_all(&mut *conn).await?);
+    }
 
     let deliveries = json_list(
         jobs.iter()
@@ -348,6 +363,28 @@ async fn accept_all(conn: &mut SqliteConnection, batch: &mut [Job]) -> Result<()
         });
     }
     Ok(())
+}
+
+/// Most alerts in one `INSERT`: six parameters each, and one cached statement per size.
+const ALERT_CHUNK: usize = 32;
+
+/// `INSERT INTO alerts ... VALUES` with `n` rows of parameters, built once per size.
+fn insert_alerts_sql(n: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (0..=ALERT_CHUNK)
+            .map(|rows| {
+                let values = vec!["(?, ?, ?, ?, ?, ?)"; rows.max(1)].join(", ");
+                format!(
+                    "INSERT INTO alerts (id, source, request_id, received_at, alert, raw)
+                     VALUES {values}
+                     ON CONFLICT (source, request_id) DO NOTHING
+                     RETURNING id"
+                )
+            })
+            .collect()
+    });
+    &all[n.clamp(1, ALERT_CHUNK)]
 }
 
 fn json_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
@@ -395,9 +432,101 @@ macro_rules! delivery_columns {
 }
 pub(crate) use delivery_columns;
 
+/// Due deliveries of the sinks named in the limits, at most that many per sink (the oldest
+/// first within each), taken among the oldest `?5` due rows of those sinks so the scan stays
+/// bounded however long the backlog is. Two arms so each uses its partial index.
+const LEASE_LIMITED: &str = concat!(
+    "UPDATE deliveries
+     SET status = 'in_flight', lease_until = ?2, attempts = attempts + 1, updated_at = ?1
+     WHERE id IN (
+         SELECT c.id FROM (
+             SELECT id, sink, due,
+                    ROW_NUMBER() OVER (PARTITION BY sink ORDER BY due, id) AS n
+             FROM (
+                 SELECT * FROM (
+                     SELECT id, sink, next_attempt_at AS due FROM deliveries
+                     WHERE status = 'pending' AND next_attempt_at <= ?1
+                       AND sink IN (SELECT key FROM json_each(?4))
+                     ORDER BY next_attempt_at LIMIT ?5)
+                 UNION ALL
+                 SELECT * FROM (
+                     SELECT id, sink, lease_until AS due FROM deliveries
+                     WHERE status = 'in_flight' AND lease_until <= ?1
+                       AND sink IN (SELECT key FROM json_each(?4))
+                     ORDER BY lease_until LIMIT ?5)
+             )
+         ) AS c JOIN json_each(?4) AS l ON l.key = c.sink
+         WHERE c.n <= l.value
+         ORDER BY c.due, c.id
+         LIMIT ?3
+     )
+     RETURNING ",
+    delivery_columns!()
+);
+
 async fn lease(conn: &mut SqliteConnection, job: &LeaseJob) -> Result<LeaseRows, sqlx::Error> {
-    // Two arms so each can use its partial index; an expired lease is as due as a pending row.
-    let deliveries = sqlx::query(concat!(
+    let deliveries = if let Some(limits) = &job.limits {
+        sqlx::query(LEASE_LIMITED)
+            .bind(job.now)
+            .bind(job.lease_until)
+            .bind(job.limit)
+            .bind(limits)
+            .bind(job.limit.saturating_mul(4))
+            .fetch_all(&mut *conn)
+            .await?
+    } else {
+        lease_filtered(conn, job).await?
+    };
+    if deliveries.is_empty() {
+        return Ok(LeaseRows {
+            deliveries,
+            alerts: Vec::new(),
+            cached: std::collections::HashMap::new(),
+        });
+    }
+    let mut alert_ids: Vec<String> = deliveries
+        .iter()
+        .map(|row| row.try_get::<String, _>(1))
+        .collect::<Result<_, _>>()?;
+    alert_ids.sort();
+    alert_ids.dedup();
+    // Taken out of the cache here, not looked up later: an eviction in between cannot lose one.
+    let mut cached = std::collections::HashMap::new();
+    if let Some(known) = &job.known {
+        alert_ids.retain(|id| match known.get(id) {
+            Some(alert) => {
+                cached.insert(id.clone(), alert);
+                false
+            }
+            None => true,
+        });
+    }
+    if alert_ids.is_empty() {
+        return Ok(LeaseRows {
+            deliveries,
+            alerts: Vec::new(),
+            cached,
+        });
+    }
+    let alerts = sqlx::query(
+        "SELECT id, alert, raw FROM alerts WHERE id IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(serde_json::Value::from(alert_ids).to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(LeaseRows {
+        deliveries,
+        alerts,
+        cached,
+    })
+}
+
+/// The lease of the sinks named in `sinks` (all when `None`), oldest due first.
+async fn lease_filtered(
+    conn: &mut SqliteConnection,
+    job: &LeaseJob,
+) -> Result<Vec<SqliteRow>, sqlx::Error> {
+    sqlx::query(concat!(
         "UPDATE deliveries
          SET status = 'in_flight', lease_until = ?2, attempts = attempts + 1, updated_at = ?1
          WHERE id IN (
@@ -421,27 +550,72 @@ async fn lease(conn: &mut SqliteConnection, job: &LeaseJob) -> Result<LeaseRows,
     .bind(job.limit)
     .bind(&job.sinks)
     .fetch_all(&mut *conn)
-    .await?;
+    .await
+}
 
-    if deliveries.is_empty() {
-        return Ok(LeaseRows {
-            deliveries,
-            alerts: Vec::new(),
-        });
-    }
-    let mut alert_ids: Vec<String> = deliveries
+/// Records every outcome of the batch with one statement: attempts that end together (the
+/// common case under load) cost one round trip to SQLite's thread, not one each. A delivery
+/// named twice in one batch is left to [`mark`], in order, so the last word wins as before.
+async fn mark_all(conn: &mut SqliteConnection, batch: &mut [Job]) -> Result<(), sqlx::Error> {
+    let mut marks: Vec<(&MarkJob, &mut Option<bool>)> = batch
+        .iter_mut()
+        .filter_map(|job| match job {
+            Job::Mark(job, _, out) => Some((&*job, out)),
+            _ => None,
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::with_capacity(marks.len());
+    let repeated: std::collections::HashSet<&str> = marks
         .iter()
-        .map(|row| row.try_get::<String, _>(1))
-        .collect::<Result<_, _>>()?;
-    alert_ids.sort();
-    alert_ids.dedup();
-    let alerts = sqlx::query(
-        "SELECT id, alert, raw FROM alerts WHERE id IN (SELECT value FROM json_each(?1))",
+        .filter(|(job, _)| !seen.insert(job.id.as_str()))
+        .map(|(job, _)| job.id.as_str())
+        .collect();
+    marks.retain(|(job, _)| !repeated.contains(job.id.as_str()));
+    if marks.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = marks
+        .iter()
+        .map(|(job, _)| {
+            let (status, next, text) = match &job.mark {
+                Mark::Delivered { receipt } => ("delivered", None, receipt),
+                Mark::Retry {
+                    next_attempt_at,
+                    error,
+                } => ("pending", Some(*next_attempt_at), error),
+                Mark::Dead { reason } => ("dead", None, reason),
+            };
+            serde_json::json!([job.id, job.now, status, next, text])
+        })
+        .collect();
+    // Finished deliveries stay finished (see `mark`). A receipt replaces nothing else; a
+    // retry or a death keeps its reason in `last_error`.
+    let updated: std::collections::HashSet<String> = sqlx::query_scalar(
+        "UPDATE deliveries
+         SET status = m.status,
+             receipt = CASE WHEN m.status = 'delivered' THEN m.text ELSE deliveries.receipt END,
+             last_error = CASE WHEN m.status = 'delivered' THEN deliveries.last_error
+                               ELSE m.text END,
+             next_attempt_at = CASE WHEN m.status = 'pending' THEN m.next
+                                    ELSE deliveries.next_attempt_at END,
+             lease_until = NULL,
+             updated_at = m.now
+         FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS now,
+                      json_extract(value, '$[2]') AS status, json_extract(value, '$[3]') AS next,
+                      json_extract(value, '$[4]') AS text
+               FROM json_each(?1)) AS m
+         WHERE deliveries.id = m.id AND deliveries.status IN ('pending', 'in_flight')
+         RETURNING deliveries.id",
     )
-    .bind(serde_json::Value::from(alert_ids).to_string())
+    .bind(serde_json::Value::from(rows).to_string())
     .fetch_all(&mut *conn)
-    .await?;
-    Ok(LeaseRows { deliveries, alerts })
+    .await?
+    .into_iter()
+    .collect();
+    for (job, out) in marks {
+        *out = Some(updated.contains(&job.id));
+    }
+    Ok(())
 }
 
 async fn mark(conn: &mut SqliteConnection, job: &MarkJob) -> Result<u64, sqlx::Error> {
