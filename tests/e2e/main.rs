@@ -3,6 +3,7 @@
 //! published payloads in `../shared/fixtures/sentry`, read in place).
 
 mod check;
+mod deploy;
 mod operate;
 mod route;
 mod send_test;
