@@ -2,7 +2,7 @@
 //! the binary's file watcher) ends in [`AppState::reload`]: the loader the binary gave
 //! ([`AppState::with_loader`]) reads and validates the whole file the same way a start does,
 //! and only a config without errors replaces the running one, in one atomic swap of
-//! [`Live`](crate::Live). A refused config leaves everything as it was; its located errors go
+//! [`Live`]. A refused config leaves everything as it was; its located errors go
 //! to the log and to the caller, and `herald_config_last_reload_successful` drops to 0.
 //!
 //! What a reload changes at once: routes, sources (secrets included), sinks and their
