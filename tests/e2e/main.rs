@@ -4,6 +4,7 @@
 
 mod check;
 mod deploy;
+mod noise;
 mod operate;
 mod route;
 mod send_test;

@@ -10,6 +10,7 @@ mod logging;
 mod route;
 mod send_test;
 mod serve;
+mod silence;
 mod sinks;
 
 use std::path::PathBuf;
@@ -80,6 +81,11 @@ enum Command {
     Deliveries {
         #[command(subcommand)]
         command: DeliveriesCommand,
+    },
+    /// Create, list or end silences of a running herald, through its admin API.
+    Silence {
+        #[command(subcommand)]
+        command: silence::Command,
     },
     /// Exit 0 when a running herald answers `/healthz` (for container health checks).
     Healthcheck {
@@ -233,6 +239,7 @@ fn main() -> ExitCode {
                 &filters.into_filters(),
             ),
         },
+        Command::Silence { command } => silence::run(command),
         Command::Healthcheck { config, url } => {
             deliveries::healthcheck(&deliveries::target(&config, url, None))
         }

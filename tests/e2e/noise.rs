@@ -1,0 +1,277 @@
+//! Noise control end to end: a running `herald serve` turns a flood of one issue into one
+//! message with every held-back alert listed by the admin API, `herald silence add|list|expire`
+//! mutes and unmutes through that API, and `herald route` explains a route's noise settings.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::standin::{Herald, SECRET, StandIn, event_alert, post_signed, wait_until};
+use crate::support::{herald, repo, stderr, stdout};
+
+const TOKEN: &str = "e2e-admin-token";
+
+fn config(url: &str) -> String {
+    format!(
+        "server:\n  shutdown_grace_seconds: 5\n  admin_token: \"{TOKEN}\"\nstorage:\n  url: \"sqlite://data/herald.db\"\nsources:\n  sentry: {{ type: sentry, client_secret: \"{SECRET}\", max_skew_seconds: 300 }}\nsinks:\n  hook: {{ type: webhook, url: \"{url}\" }}\nroutes:\n  - name: payments\n    sinks: [hook]\n    dedup_seconds: 600\n"
+    )
+}
+
+/// `event_alert` with another Sentry issue id.
+fn alert_of_issue(alert_id: &str, issue: &str) -> Vec<u8> {
+    let mut body: Value = serde_json::from_slice(&event_alert(alert_id)).unwrap();
+    body["data"]["event"]["issue_id"] = Value::from(issue);
+    serde_json::to_vec(&body).unwrap()
+}
+
+async fn admin(client: &reqwest::Client, h: &Herald, path: &str) -> Value {
+    client
+        .get(h.url(path))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn held_count(client: &reqwest::Client, h: &Herald, outcome: &str) -> usize {
+    let page = admin(
+        client,
+        h,
+        &format!("/api/v1/held-back?outcome={outcome}&limit=500"),
+    )
+    .await;
+    page["items"].as_array().map_or(0, Vec::len)
+}
+
+/// Runs the CLI on a blocking thread so the test's runtime keeps serving the stand-in.
+async fn cli(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        herald(&args)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_becomes_one_message_and_silences_mute_through_the_cli() {
+    let standin = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let h = Herald::start(dir.path(), &config(&standin.url("/hook"))).await;
+    let client = reqwest::Client::new();
+
+    for i in 0..100 {
+        let body = event_alert(&format!("flood-{i}"));
+        let r = post_signed(&client, &h, Some("event_alert"), &body)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let mut held = 0;
+    let all_decided = async {
+        for _ in 0..500 {
+            held = held_count(&client, &h, "duplicate").await;
+            if held == 99 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+    .await;
+    assert!(all_decided, "held back {held} of 99; log:\n{}", h.log());
+    assert_eq!(standin.hits().len(), 1, "one message for the whole flood");
+
+    // Silence the project through the CLI: the next alert of a new issue is held back.
+    let url = h.url("");
+    let base = |cmd: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = vec!["silence".into()];
+        v.extend(cmd.iter().map(|s| s.to_string()));
+        v.extend(["--url".into(), url.clone(), "--token".into(), TOKEN.into()]);
+        v
+    };
+    let out = cli(base(&[
+        "add",
+        "-m",
+        "project=payments-api",
+        "--duration",
+        "1h",
+        "--author",
+        "e2e",
+        "--comment",
+        "deploy",
+    ]))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    let listed = cli(base(&["list"])).await;
+    assert!(stdout(&listed).contains(&id), "{}", stdout(&listed));
+    assert!(stdout(&listed).contains("active"));
+
+    let body = alert_of_issue("silenced-1", "777");
+    post_signed(&client, &h, Some("event_alert"), &body)
+        .await
+        .unwrap();
+    let mut counted = 0;
+    for _ in 0..500 {
+        counted = held_count(&client, &h, "silenced").await;
+        if counted == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(counted, 1, "log:\n{}", h.log());
+    assert_eq!(standin.hits().len(), 1);
+
+    // Expired, it stops applying at once.
+    let out = cli(base(&["expire", &id])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let body = alert_of_issue("after-1", "888");
+    post_signed(&client, &h, Some("event_alert"), &body)
+        .await
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || standin.hits().len() == 2).await,
+        "log:\n{}",
+        h.log()
+    );
+    assert!(standin.alert_ids().contains("after-1"));
+}
+
+#[test]
+fn route_explains_the_noise_settings_of_the_matched_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("herald.yaml");
+    std::fs::write(
+        &config,
+        "sources: { sentry: { type: sentry, client_secret: x } }\nsinks: { log: { type: log } }\nroutes:\n  - name: payments\n    sinks: [log]\n    dedup_seconds: 600\n    throttle: { max: 10, per_seconds: 60 }\n",
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let payload = "tests/fixtures/sentry/event_alert.payments.json";
+    let out = herald(&[
+        "route",
+        "--config",
+        &config,
+        "--resource",
+        "event_alert",
+        payload,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "payments: dedup: issue 4410021 with action triggered is sent once per 600s per sink"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("payments: throttle: at most 10 messages per 60s per sink"),
+        "{text}"
+    );
+    assert!(
+        text.contains("silences are checked when herald serves"),
+        "{text}"
+    );
+    let out = herald(&[
+        "route",
+        "--config",
+        &config,
+        "--resource",
+        "event_alert",
+        "--format",
+        "json",
+        payload,
+    ]);
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["noise"][0]["route"], "payments");
+    assert!(json["noise"][0]["explain"].as_array().unwrap().len() >= 2);
+}
+
+/// A Slack Web API stand-in: records `(path, body)` and answers `ok` with a new `ts` each time.
+async fn slack_standin() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+) {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let app = {
+        let seen = seen.clone();
+        axum::Router::new().fallback(move |uri: axum::http::Uri, body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+                let mut seen = seen.lock().unwrap();
+                let ts = format!("1700000000.{:06}", seen.len() + 1);
+                seen.push((uri.path().to_owned(), body));
+                axum::Json(serde_json::json!({"ok": true, "channel": "C0123", "ts": ts}))
+            }
+        })
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/api"), seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolved_issue_updates_its_slack_message_and_replies_in_the_thread_after_a_restart() {
+    let (api, seen) = slack_standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "server:\n  shutdown_grace_seconds: 5\nstorage:\n  url: \"sqlite://data/herald.db\"\nsources:\n  sentry: {{ type: sentry, client_secret: \"{SECRET}\", max_skew_seconds: 300 }}\nsinks:\n  slack: {{ type: slack, token: xoxb-test, api_base: \"{api}\", channel: \"#alerts\" }}\nroutes:\n  - name: all\n    sinks: [slack]\n"
+    );
+    let mut h = Herald::start(dir.path(), &config).await;
+    let client = reqwest::Client::new();
+    let triggered =
+        std::fs::read(repo().join("tests/fixtures/sentry/event_alert.payments.json")).unwrap();
+    let r = post_signed(&client, &h, Some("event_alert"), &triggered)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let count = || seen.lock().unwrap().len();
+    assert!(
+        wait_until(Duration::from_secs(10), || count() == 1).await,
+        "log:\n{}",
+        h.log()
+    );
+    {
+        let first = &seen.lock().unwrap()[0];
+        assert_eq!(first.0, "/api/chat.postMessage");
+        assert!(
+            first.1.get("thread_ts").is_none(),
+            "the first message is top level"
+        );
+    }
+    // Wait for the delivery to be recorded (and its ts kept) before stopping.
+    let recorded = wait_until(Duration::from_secs(10), || h.log().contains("delivered")).await;
+    assert!(recorded, "log:\n{}", h.log());
+    assert!(h.terminate(Duration::from_secs(10)).success());
+    h.restart().await;
+
+    let resolved = std::fs::read(repo().join("tests/fixtures/sentry/issue.resolved.json")).unwrap();
+    let r = post_signed(&client, &h, Some("issue"), &resolved)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert!(
+        wait_until(Duration::from_secs(10), || count() == 3).await,
+        "log:\n{}",
+        h.log()
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[1].0, "/api/chat.postMessage");
+    assert_eq!(
+        seen[1].1["thread_ts"], "1700000000.000001",
+        "a reply in the first message's thread"
+    );
+    assert_eq!(seen[1].1["channel"], "C0123");
+    assert_eq!(seen[2].0, "/api/chat.update");
+    assert_eq!(
+        seen[2].1["ts"], "1700000000.000001",
+        "the first message is updated"
+    );
+}
