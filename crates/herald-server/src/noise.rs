@@ -9,10 +9,10 @@
 //! from the store once, then kept in step by the silences API).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use herald_core::config::Config;
 use herald_core::noise::{Gate, GateKeys, GateState, NoisePolicy, Silence, Verdict, decide};
 use herald_core::{Alert, Notification};
@@ -21,16 +21,22 @@ use jiff::Timestamp;
 
 use crate::Live;
 
-type Policies = Arc<HashMap<String, Arc<NoisePolicy>>>;
+/// The route policies of one config.
+#[derive(Debug)]
+struct Policies {
+    config: Arc<Config>,
+    by_route: HashMap<String, Arc<NoisePolicy>>,
+}
 
 /// Route policies and silences, shared by the dispatcher and the silences API.
 #[derive(Debug)]
 pub struct NoiseStage {
     store: Arc<dyn Store>,
     live: Arc<ArcSwap<Live>>,
-    /// The policies of the config they were built from.
-    policies: Mutex<(Option<Arc<Config>>, Policies)>,
-    silences: RwLock<Arc<Vec<Silence>>>,
+    /// The policies of the config they were built from; rebuilt when a reload swaps it.
+    /// Lock-free reads: every delivery looks here.
+    policies: ArcSwapOption<Policies>,
+    silences: ArcSwap<Vec<Silence>>,
     silences_loaded: AtomicBool,
 }
 
@@ -39,29 +45,35 @@ impl NoiseStage {
         NoiseStage {
             store,
             live,
-            policies: Mutex::new((None, Arc::default())),
-            silences: RwLock::new(Arc::default()),
+            policies: ArcSwapOption::empty(),
+            silences: ArcSwap::default(),
             silences_loaded: AtomicBool::new(false),
         }
     }
 
     /// The policy of a route of the running config.
     pub fn policy(&self, route: &str) -> Option<Arc<NoisePolicy>> {
-        let config = self.live.load().config.clone();
-        let policies = {
-            let mut cache = self.policies.lock().unwrap_or_else(|e| e.into_inner());
-            if !cache.0.as_ref().is_some_and(|c| Arc::ptr_eq(c, &config)) {
-                let map = config
-                    .routes
-                    .walk()
-                    .into_iter()
-                    .filter_map(|(_, r)| r.noise.clone().map(|p| (r.name.clone(), p)))
-                    .collect();
-                *cache = (Some(config), Arc::new(map));
-            }
-            cache.1.clone()
-        };
-        policies.get(route).cloned()
+        let live = self.live.load();
+        let cached = self.policies.load();
+        if let Some(p) = cached
+            .as_ref()
+            .filter(|p| Arc::ptr_eq(&p.config, &live.config))
+        {
+            return p.by_route.get(route).cloned();
+        }
+        let by_route: HashMap<_, _> = live
+            .config
+            .routes
+            .walk()
+            .into_iter()
+            .filter_map(|(_, r)| r.noise.clone().map(|p| (r.name.clone(), p)))
+            .collect();
+        let found = by_route.get(route).cloned();
+        self.policies.store(Some(Arc::new(Policies {
+            config: live.config.clone(),
+            by_route,
+        })));
+        found
     }
 
     /// Replaces the cached silences with `records` (the ones not yet ended).
@@ -81,7 +93,7 @@ impl NoiseStage {
                 }
             })
             .collect();
-        *self.silences.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(silences);
+        self.silences.store(Arc::new(silences));
         self.silences_loaded.store(true, Ordering::Release);
     }
 
@@ -94,10 +106,7 @@ impl NoiseStage {
 
     /// The cached silences (some may have ended: `Silence::silences` checks the time).
     pub fn silences(&self) -> Arc<Vec<Silence>> {
-        self.silences
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.silences.load_full()
     }
 
     /// The notification to send for a leased delivery, or `None` when the noise stage held it
@@ -112,10 +121,10 @@ impl NoiseStage {
         }
         let delivery = &leased.delivery;
         let policy = self.policy(&delivery.route);
-        let silences = self.silences();
-        if policy.is_none() && silences.is_empty() {
+        if policy.is_none() && self.silences.load().is_empty() {
             return Ok(Some(leased.notification()));
         }
+        let silences = self.silences();
         let request = GateRequest {
             delivery_id: delivery.id.clone(),
             route: delivery.route.clone(),
