@@ -275,3 +275,120 @@ async fn a_resolved_issue_updates_its_slack_message_and_replies_in_the_thread_af
         "the first message is updated"
     );
 }
+
+/// A webhook receiver that keeps every body.
+async fn body_standin() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let app = {
+        let seen = seen.clone();
+        axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+                seen.lock().unwrap().push(body);
+                "ok"
+            }
+        })
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_the_shared_fixtures_becomes_one_digest_per_project_with_nothing_lost() {
+    let Some(shared) = crate::support::shared_fixtures() else {
+        return;
+    };
+    // Every published integration-platform payload herald routes, by resource.
+    let fixtures: Vec<(&str, Vec<u8>)> = [
+        ("event_alert", "event_alert.triggered.json"),
+        ("issue", "issue.created.json"),
+        ("issue", "issue.created.2019-docs.json"),
+        ("metric_alert", "metric_alert.resolved.json"),
+        ("error", "error.created.json"),
+        ("comment", "comment.created.json"),
+    ]
+    .into_iter()
+    .map(|(resource, file)| {
+        let path = shared.join("integration-platform").join(file);
+        (
+            resource,
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        )
+    })
+    .collect();
+    // The groups a person would want: one per project, as `herald route` sees the payloads.
+    let mut projects = std::collections::BTreeSet::new();
+    for (resource, body) in &fixtures {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), body).unwrap();
+        let out = herald(&[
+            "route",
+            "--config",
+            "config/herald.yaml",
+            "--resource",
+            resource,
+            "--format",
+            "json",
+            &file.path().display().to_string(),
+        ]);
+        let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        projects.insert(json["alert"]["project"].as_str().unwrap_or("").to_owned());
+    }
+
+    let (url, seen) = body_standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "server:\n  shutdown_grace_seconds: 5\n  admin_token: \"{TOKEN}\"\nstorage:\n  url: \"sqlite://data/herald.db\"\nsources:\n  sentry: {{ type: sentry, client_secret: \"{SECRET}\", max_skew_seconds: 300 }}\nsinks:\n  hook: {{ type: webhook, url: \"{url}\" }}\nroutes:\n  - name: all\n    sinks: [hook]\n    group_by: [project]\n    group_wait_seconds: 4\n"
+    );
+    let h = Herald::start(dir.path(), &config).await;
+    let client = reqwest::Client::new();
+    const ROUNDS: usize = 25;
+    for _ in 0..ROUNDS {
+        for (resource, body) in &fixtures {
+            let r = post_signed(&client, &h, Some(resource), body)
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202, "{resource}");
+        }
+    }
+    let total = ROUNDS * fixtures.len();
+    assert!(
+        wait_until(Duration::from_secs(20), || seen.lock().unwrap().len()
+            >= projects.len())
+        .await,
+        "expected {} digests; log:\n{}",
+        projects.len(),
+        h.log()
+    );
+    // Every alert is in a message (listed or counted) or nowhere: nothing is lost.
+    let mut members = 0;
+    for _ in 0..500 {
+        members = held_count(&client, &h, "digest").await;
+        if members + projects.len() == total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(members + projects.len(), total);
+    let messages = seen.lock().unwrap().clone();
+    assert_eq!(
+        messages.len(),
+        projects.len(),
+        "one message per project: {messages:?}"
+    );
+    let accounted: u64 = messages
+        .iter()
+        .map(|m| {
+            let listed = m["alerts"].as_array().map_or(1, Vec::len) as u64;
+            listed + m["folded"].as_u64().unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(
+        accounted as usize, total,
+        "listed plus folded covers every alert"
+    );
+}
