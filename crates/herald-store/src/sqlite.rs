@@ -93,6 +93,23 @@ impl SqliteStore {
                 path: shown.clone(),
                 source,
             })?;
+        // Leases held when the last process died (kill -9, power loss) belong to nobody now:
+        // their work goes back to the queue at once instead of waiting out the lease, so a
+        // restart resumes delivery immediately. One herald process serves a SQLite database;
+        // a second one on the same file would only cause repeats, never a loss.
+        let now = to_millis(Timestamp::now());
+        sqlx::query(
+            "UPDATE deliveries SET status = 'pending', lease_until = NULL, \
+             next_attempt_at = MIN(next_attempt_at, ?1), updated_at = ?1 \
+             WHERE status = 'in_flight'",
+        )
+        .bind(now)
+        .execute(&mut conn)
+        .await
+        .map_err(|source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        })?;
         // Read-only connections make "one writer" a guarantee rather than a habit.
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
