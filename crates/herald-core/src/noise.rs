@@ -651,14 +651,34 @@ pub struct Gate<'a> {
     pub silences: &'a [Silence],
 }
 
+/// How long past its due time a held lead or carrier may still be waiting for the dispatcher
+/// before it counts as gone (made dead by a reload that removed its sink, say): later alerts
+/// then start afresh instead of joining a message that will never be sent.
+pub const STALE_AFTER: Duration = Duration::from_secs(3600);
+
 fn plus(at: Timestamp, d: Duration) -> Timestamp {
     at.checked_add(d).unwrap_or(Timestamp::MAX)
 }
 
 /// Decides one delivery and returns the state to store with it.
 pub fn decide(gate: &Gate<'_>, state: &GateState) -> (Verdict, GateState) {
-    let mut next = state.clone();
     let now = gate.now;
+    let mut state = state.clone();
+    if state
+        .group
+        .release_at
+        .is_some_and(|at| plus(at, STALE_AFTER) < now)
+    {
+        state.group.lead = None;
+        state.group.release_at = None;
+    }
+    if let (Some(start), Some(t)) = (state.window.start, gate.policy.and_then(|p| p.throttle))
+        && plus(plus(start, t.per), STALE_AFTER) < now
+    {
+        state.window.carrier = None;
+    }
+    let state = &state;
+    let mut next = state.clone();
     if let Some(s) = gate.silences.iter().find(|s| s.silences(gate.alert, now)) {
         let verdict = Verdict::Suppress {
             outcome: Outcome::Silenced {

@@ -430,3 +430,36 @@ fn bad_noise_settings_are_located_errors() {
         10:20 route "r": dedup_seconds must be a whole number of seconds, found "soon""#]]
     .assert_eq(&out);
 }
+
+#[test]
+fn a_lead_or_carrier_long_overdue_is_presumed_gone() {
+    let p = policy_of(
+        &format!(
+            "{BASE}routes:\n  - name: r\n    sinks: [s]\n    group_by: [project]\n    throttle: {{max: 1, per_seconds: 60}}\n"
+        ),
+        "r",
+    );
+    let a = alert("api", "1", Level::Error);
+    let state = GateState {
+        group: Group {
+            lead: Some("dead-lead".into()),
+            release_at: Some(ts("2026-01-05T10:00:30Z")),
+            last_sent_at: None,
+        },
+        ..GateState::default()
+    };
+    let at = |t: &str| {
+        let gate = Gate {
+            delivery: "d",
+            alert: &a,
+            now: ts(t),
+            policy: Some(&p),
+            silences: &[],
+        };
+        decide(&gate, &state).0
+    };
+    // Shortly after its release the lead may just be late: join it.
+    assert!(matches!(at("2026-01-05T10:05:00Z"), Verdict::Join { .. }));
+    // An hour later it is not coming: start a new digest.
+    assert!(matches!(at("2026-01-05T11:01:00Z"), Verdict::Hold { .. }));
+}
