@@ -56,6 +56,13 @@ impl IntoResponse for Refusal {
         response
             .headers_mut()
             .insert(HOOK_ERROR_HEADER, HeaderValue::from_static(self.code));
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the oversized body was never read, so this connection cannot carry
+            // another request; saying so keeps a client from reusing it and failing there.
+            response
+                .headers_mut()
+                .insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }
