@@ -112,6 +112,30 @@ async fn a_flood_becomes_one_message_and_silences_mute_through_the_cli() {
     assert!(stdout(&listed).contains("active"));
 
     let body = alert_of_issue("silenced-1", "777");
+    // `herald route` beside the running server reads the silence from its store.
+    std::fs::write(h.dir.join("payload.json"), &body).unwrap();
+    let dir = h.dir.clone();
+    let routed = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args([
+                "route",
+                "--config",
+                "herald.yaml",
+                "--resource",
+                "event_alert",
+                "payload.json",
+            ])
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        stdout(&routed).contains(&format!("silenced now by {id}")),
+        "{}",
+        stdout(&routed)
+    );
     post_signed(&client, &h, Some("event_alert"), &body)
         .await
         .unwrap();
@@ -173,7 +197,7 @@ fn route_explains_the_noise_settings_of_the_matched_route() {
         "{text}"
     );
     assert!(
-        text.contains("silences are checked when herald serves"),
+        text.contains("they are checked when herald serves"),
         "{text}"
     );
     let out = herald(&[

@@ -64,6 +64,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let alert = Arc::new(parsed.into_alert());
     let (routing, steps) = app.config.routes.explain(&alert);
     let noise = noise_notes(&app.config, &routing, &alert);
+    let silenced = if routing.sinks.is_empty() {
+        Ok(vec![])
+    } else {
+        silenced_by(&app.config.storage.url, &alert)
+    };
 
     let mut rendered = Vec::new();
     if args.render {
@@ -82,6 +87,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.json {
         // The same object as the admin API's route-test.
         let (mut out, _) = herald_server::dry_run::explained(&alert, &app.config.routes);
+        if let Ok(silences) = &silenced
+            && !silences.is_empty()
+        {
+            out["silenced_by"] = silences.iter().map(|(id, _)| json!(id)).collect();
+        }
         if !noise.is_empty() {
             out["noise"] = noise
                 .iter()
@@ -158,7 +168,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 println!("  {route}: {note}");
             }
         }
-        println!("  silences are checked when herald serves (see `herald silence list`)");
+    }
+    match &silenced {
+        Ok(silences) => {
+            for (_, line) in silences {
+                println!("{line}");
+            }
+        }
+        Err(why) if !noise.is_empty() => println!("  silences: {why}"),
+        Err(_) => {}
     }
     for (route, sink, r) in &rendered {
         println!("--- {sink} (route {route}) ---");
@@ -192,4 +210,42 @@ fn noise_notes(
             ))
         })
         .collect()
+}
+
+/// The active silences in the store at `storage.url` that hold this alert back now, as
+/// `(id, line to print)`; `Err` says why the store could not be read (it is only read, never
+/// created or migrated).
+fn silenced_by(url: &str, alert: &herald_core::Alert) -> Result<Vec<(String, String)>, String> {
+    let now = jiff::Timestamp::now();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let records = runtime
+        .block_on(herald_store::SqliteStore::read_silences(url, now))
+        .map_err(|e| {
+            format!("cannot read the store at \"{url}\" ({e}); they are checked when herald serves")
+        })?
+        .ok_or_else(|| {
+            format!("no store at \"{url}\" from here; they are checked when herald serves")
+        })?;
+    Ok(records
+        .into_iter()
+        .filter_map(|r| {
+            let matchers = herald_core::noise::parse_matchers(&r.matchers).ok()?;
+            let silence = herald_core::noise::Silence {
+                id: r.id.clone(),
+                matchers,
+                starts_at: r.starts_at,
+                ends_at: r.ends_at,
+            };
+            silence.silences(alert, now).then(|| {
+                let line = format!(
+                    "silenced now by {} until {} (by {}: {})",
+                    r.id, r.ends_at, r.author, r.comment
+                );
+                (r.id, line)
+            })
+        })
+        .collect())
 }

@@ -378,6 +378,50 @@ macro_rules! in_transaction {
     }};
 }
 
+impl SqliteStore {
+    /// The silences not yet ended at `now` in the database at `url` (`sqlite://PATH`), read
+    /// without opening the store (no migration, no writer, a read-only connection), for
+    /// `herald route`. `None` when no database file is there or it has no silences yet.
+    pub async fn read_silences(
+        url: &str,
+        now: Timestamp,
+    ) -> Result<Option<Vec<SilenceRecord>>, StoreError> {
+        let path = super::sqlite_path(url)?;
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let mut conn = SqliteConnectOptions::new()
+            .filename(&path)
+            .read_only(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .connect()
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        let has_table: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'silences'",
+        )
+        .fetch_optional(&mut conn)
+        .await?;
+        if has_table.is_none() {
+            return Ok(None);
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {SILENCE_COLUMNS} FROM silences WHERE ends_at > ?1 ORDER BY id DESC"
+        ))
+        .bind(to_millis(now))
+        .fetch_all(&mut conn)
+        .await?;
+        let _ = conn.close().await;
+        rows.iter()
+            .map(silence_from_row)
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+}
+
 #[async_trait]
 impl NoiseStore for SqliteStore {
     async fn noise_gate(

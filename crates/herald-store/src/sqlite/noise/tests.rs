@@ -284,3 +284,29 @@ async fn slack_threads_keep_the_first_message_across_a_restart() {
     );
     assert_eq!(store.slack_thread("slack", "43").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn silences_can_be_read_without_opening_the_store() {
+    let dir = TempDir::new().unwrap();
+    let url = format!("sqlite://{}/herald.db", dir.path().display());
+    assert_eq!(SqliteStore::read_silences(&url, t(0)).await.unwrap(), None);
+    let store = open(&dir).await;
+    let made = store
+        .create_silence(
+            NewSilence {
+                matchers: serde_json::json!({"project": "api"}),
+                starts_at: t(0),
+                ends_at: t(60),
+                author: "ana".into(),
+                comment: String::new(),
+            },
+            t(0),
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    let read = SqliteStore::read_silences(&url, t(10)).await.unwrap();
+    assert_eq!(read, Some(vec![made]));
+    let ended = SqliteStore::read_silences(&url, t(60)).await.unwrap();
+    assert_eq!(ended, Some(vec![]));
+}
