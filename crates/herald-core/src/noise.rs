@@ -305,6 +305,45 @@ pub struct NoisePolicy {
     pub let_through: Option<ValueMatcher>,
 }
 
+impl NoisePolicy {
+    /// The settings in one line, for `herald check`: `dedup 600s, digest by project (wait
+    /// 30s, interval 300s), muted during night, let through >=fatal`.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(d) = self.dedup {
+            parts.push(format!("dedup {}s", d.as_secs()));
+        }
+        if let Some(t) = self.throttle {
+            parts.push(format!("throttle {} per {}s", t.max, t.per.as_secs()));
+        }
+        if let Some(g) = &self.group {
+            let by: Vec<String> = g.by.iter().map(GroupBy::label).collect();
+            parts.push(format!(
+                "digest by {} (wait {}s, interval {}s)",
+                by.join(", "),
+                g.wait.as_secs(),
+                g.interval.as_secs()
+            ));
+        }
+        let names = |list: &[Arc<TimeInterval>]| {
+            list.iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !self.active_during.is_empty() {
+            parts.push(format!("active during {}", names(&self.active_during)));
+        }
+        if !self.muted_during.is_empty() {
+            parts.push(format!("muted during {}", names(&self.muted_during)));
+        }
+        if let Some(m) = &self.let_through {
+            parts.push(format!("let through {m}"));
+        }
+        parts.join(", ")
+    }
+}
+
 /// The inheritable form: each key set or not, so a child overrides only what it writes.
 #[derive(Clone, Debug, Default)]
 pub struct NoiseSpec {

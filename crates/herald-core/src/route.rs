@@ -189,9 +189,14 @@ impl RouteTree {
             } else {
                 r.sinks.join(", ")
             };
+            let noise = r
+                .noise
+                .as_ref()
+                .map(|p| format!(" {{{}}}", p.summary()))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{}- {} [{}] -> {}{}",
+                "{}- {} [{}] -> {}{}{}",
                 "  ".repeat(depth),
                 r.name,
                 conds,
@@ -200,7 +205,8 @@ impl RouteTree {
                     " (continue)"
                 } else {
                     ""
-                }
+                },
+                noise
             );
         }
         out

@@ -463,3 +463,22 @@ fn a_lead_or_carrier_long_overdue_is_presumed_gone() {
     // An hour later it is not coming: start a new digest.
     assert!(matches!(at("2026-01-05T11:01:00Z"), Verdict::Hold { .. }));
 }
+
+#[test]
+fn check_prints_each_route_noise_settings() {
+    let yaml = format!(
+        "{BASE}time_intervals:\n  night: {{times: [\"00:00-06:00\"]}}\nroutes:\n  - name: r\n    sinks: [s]\n    dedup_seconds: 600\n    group_by: [project, tags.team]\n    muted_during: [night]\n    let_through_at: \">=fatal\"\n  - name: plain\n    sinks: [s]\n"
+    );
+    let config = Config::parse(
+        &yaml,
+        "t.yaml",
+        &Env::from_pairs(Vec::<(String, String)>::new()),
+    )
+    .unwrap()
+    .0;
+    expect_test::expect![[r#"
+        - r [every alert] -> s {dedup 600s, digest by project, tags.team (wait 30s, interval 300s), muted during night, let through >=fatal}
+        - plain [every alert] -> s
+    "#]]
+    .assert_eq(&config.routes.render());
+}
