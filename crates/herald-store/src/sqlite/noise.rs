@@ -228,6 +228,36 @@ async fn members(tx: &mut SqliteConnection, lead: &str) -> Result<Vec<Member>, S
         .collect()
 }
 
+/// A little housekeeping with each send, so the noise tables do not grow without bound: a few
+/// expired dedup entries of this (route, sink) (those with an uncounted repeat are kept a
+/// day, for the issue's next message), and `noise_sends` rows older than a week (no retry
+/// of a delivery is that late).
+async fn prune(tx: &mut SqliteConnection, request: &GateRequest) -> Result<(), sqlx::Error> {
+    const DAY_MS: i64 = 86_400_000;
+    let now = to_millis(request.now);
+    sqlx::query(
+        "DELETE FROM noise_dedup WHERE (route, sink, key) IN (
+             SELECT route, sink, key FROM noise_dedup
+             WHERE route = ?1 AND sink = ?2 AND expires_at < ?3
+               AND (suppressed = 0 OR expires_at < ?3 - ?4)
+             LIMIT 16)",
+    )
+    .bind(&request.route)
+    .bind(&request.sink)
+    .bind(now)
+    .bind(DAY_MS)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "DELETE FROM noise_sends WHERE delivery_id IN (
+             SELECT delivery_id FROM noise_sends WHERE decided_at < ?1 LIMIT 16)",
+    )
+    .bind(now - 7 * DAY_MS)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 async fn gate(
     tx: &mut SqliteConnection,
     request: &GateRequest,
@@ -266,6 +296,7 @@ async fn gate(
             .execute(&mut *tx)
             .await?;
             result.members = members(tx, id).await?;
+            prune(tx, request).await?;
         }
         Verdict::Hold { until, reason } => {
             // Back to the queue until its time; the lease's attempt is given back since

@@ -310,3 +310,31 @@ async fn silences_can_be_read_without_opening_the_store() {
     let ended = SqliteStore::read_silences(&url, t(60)).await.unwrap();
     assert_eq!(ended, Some(vec![]));
 }
+
+#[tokio::test]
+async fn expired_dedup_entries_are_pruned_as_later_alerts_are_sent() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let policy = NoisePolicy {
+        dedup: Some(Duration::from_secs(60)),
+        ..NoisePolicy::default()
+    };
+    for i in 0..5 {
+        accept(&store, alert("api", &i.to_string()), t(0)).await;
+    }
+    gate_due(&store, &policy, &[], t(0)).await;
+    let count = |store: &SqliteStore| {
+        let reader = store.reader.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM noise_dedup")
+                .fetch_one(&reader)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count(&store).await, 5);
+    // Long after they expired, the next send clears them (its own entry stays).
+    accept(&store, alert("api", "new"), t(600)).await;
+    gate_due(&store, &policy, &[], t(600)).await;
+    assert_eq!(count(&store).await, 1);
+}
