@@ -41,6 +41,7 @@ pub const QUEUE_DEPTH: &str = "herald_queue_depth";
 pub const OLDEST_PENDING: &str = "herald_oldest_pending_delivery_age_seconds";
 pub const RELOAD_OK: &str = "herald_config_last_reload_successful";
 pub const RELOAD_TIME: &str = "herald_config_last_reload_success_timestamp_seconds";
+pub const HELD_BACK: &str = "herald_deliveries_held_back_total";
 
 /// Latency buckets (seconds) for one delivery attempt: webhooks answer in milliseconds, SMTP
 /// and slow providers in seconds, and the attempt timeout caps the rest.
@@ -116,6 +117,10 @@ fn describe() {
         Unit::Seconds,
         "Age of the oldest pending delivery."
     );
+    describe_counter!(
+        HELD_BACK,
+        "Deliveries the noise stage did not send on their own, by sink and outcome: held, digest, throttled, duplicate, silenced, muted."
+    );
     describe_gauge!(
         RELOAD_OK,
         "Whether the last config (re)load succeeded (1) or not (0)."
@@ -132,6 +137,7 @@ type Cache2 = RwLock<HashMap<String, HashMap<String, Counter>>>;
 
 static RECEIVED_BY: LazyLock<Cache2> = LazyLock::new(Cache2::default);
 static REJECTED_BY: LazyLock<Cache2> = LazyLock::new(Cache2::default);
+static HELD_BACK_BY: LazyLock<Cache2> = LazyLock::new(Cache2::default);
 static DUPLICATE_BY: LazyLock<RwLock<HashMap<String, Counter>>> = LazyLock::new(Default::default);
 static SINKS: LazyLock<RwLock<HashMap<String, SinkHandles>>> = LazyLock::new(Default::default);
 
@@ -197,6 +203,15 @@ pub fn alert_stored(source: &str, resource: &str, deliveries: usize, duplicate: 
 pub fn alert_rejected(source: &str, reason: &str) {
     if on() {
         counter2(&REJECTED_BY, REJECTED, ["source", "reason"], source, reason);
+    }
+}
+
+/// The noise stage held a delivery to `sink` back: `outcome` is `held` (waiting as a digest
+/// lead or throttle carrier) or the recorded outcome (`digest`, `throttled`, `duplicate`,
+/// `silenced`, `muted`).
+pub fn held_back(sink: &str, outcome: &'static str) {
+    if on() {
+        counter2(&HELD_BACK_BY, HELD_BACK, ["sink", "outcome"], sink, outcome);
     }
 }
 

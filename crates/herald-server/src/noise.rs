@@ -152,6 +152,7 @@ impl NoiseStage {
                 Ok(Some(notification))
             }
             Verdict::Hold { until, reason } => {
+                crate::metrics::held_back(&delivery.sink, "held");
                 tracing::info!(outcome = "held", until = %until, reason = %reason, "delivery held");
                 Ok(None)
             }
@@ -160,10 +161,12 @@ impl NoiseStage {
                 outcome,
                 reason,
             } => {
+                crate::metrics::held_back(&delivery.sink, outcome.as_str());
                 tracing::info!(outcome = outcome.as_str(), folded_into = %lead, reason = %reason, "delivery folded into another");
                 Ok(None)
             }
             Verdict::Suppress { outcome, reason } => {
+                crate::metrics::held_back(&delivery.sink, outcome.as_str());
                 tracing::info!(outcome = outcome.as_str(), reason = %reason, "delivery held back");
                 Ok(None)
             }

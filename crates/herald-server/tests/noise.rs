@@ -286,6 +286,7 @@ async fn a_silence_holds_alerts_back_until_it_ends() {
 
 #[tokio::test]
 async fn quiet_hours_record_muted_alerts_and_let_fatal_through() {
+    herald_server::metrics::install().unwrap();
     let s = setup().await;
     s.accept("quiet", "1", Level::Error, t(0)).await;
     s.accept("quiet", "2", Level::Fatal, t(0)).await;
@@ -296,4 +297,10 @@ async fn quiet_hours_record_muted_alerts_and_let_fatal_through() {
     let muted = s.held("muted").await;
     assert_eq!(muted.len(), 1);
     assert_eq!(muted[0].detail.as_deref(), Some("always"));
+    // Only this test mutes, so the count is its own.
+    let text = herald_server::metrics::render().unwrap();
+    assert!(
+        text.contains(r#"herald_deliveries_held_back_total{sink="rec",outcome="muted"} 1"#),
+        "{text}"
+    );
 }
