@@ -59,9 +59,10 @@ impl IntoResponse for Refusal {
         if self.status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the oversized body was never read, so this connection cannot carry
             // another request; saying so keeps a client from reusing it and failing there.
-            response
-                .headers_mut()
-                .insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
         }
         response
     }
