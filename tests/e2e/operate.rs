@@ -39,7 +39,7 @@ fn config(url: &str, route: &str) -> String {
     )
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let hook = StandIn::start().await;
@@ -124,7 +124,7 @@ async fn sentry_standin() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
     (addr, paths)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn herald_reports_its_own_errors_to_sentry_when_a_dsn_is_set() {
     let dir = tempfile::tempdir().unwrap();
     let hook = StandIn::start().await;
@@ -166,7 +166,46 @@ async fn herald_reports_its_own_errors_to_sentry_when_a_dsn_is_set() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentry_that_never_answers_does_not_hold_up_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = StandIn::start().await;
+    // Accepts connections and never answers them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    let dsn = format!("http://e2epublickey@{addr}/42");
+    let mut herald = Herald::start_with(
+        dir.path(),
+        &config(&hook.url("/hook"), "all"),
+        &[],
+        &[("SENTRY_DSN", &dsn)],
+    )
+    .await;
+    std::fs::write(
+        dir.path().join("herald.yaml"),
+        config(&hook.url("/hook"), "all").replace("sinks: [hook]", "sinks: [nosuch]"),
+    )
+    .unwrap();
+    let r = reqwest::Client::new()
+        .post(herald.url("/-/reload"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // The refused reload is an error report now stuck on its way; SIGTERM still ends herald
+    // within its grace period plus the two seconds it gives error reports.
+    let status = herald.terminate(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_dsn_nothing_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let hook = StandIn::start().await;
@@ -191,7 +230,7 @@ async fn without_a_dsn_nothing_is_sent() {
     assert!(paths.lock().unwrap().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_and_a_watched_file_reload_the_config() {
     let dir = tempfile::tempdir().unwrap();
     let hook = StandIn::start().await;
@@ -260,7 +299,7 @@ fn cli(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_lists_and_retries_a_dead_delivery() {
     let dir = tempfile::tempdir().unwrap();
     let hook = StandIn::start().await;

@@ -38,6 +38,20 @@ pub fn sentry_options(dsn: Option<&str>) -> Result<Option<sentry::ClientOptions>
     Ok(Some(options))
 }
 
+/// How long herald waits at exit for its own error reports to reach Sentry.
+const SENTRY_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Sends what is still queued for Sentry, waiting at most [`SENTRY_FLUSH`], then lets the
+/// process end. Dropping the guard instead would wait for the transport's thread, which hangs
+/// for as long as a Sentry endpoint that accepted the connection never answers: herald must
+/// not outlive a SIGTERM because its error reporting is stuck.
+pub fn finish(guard: Option<sentry::ClientInitGuard>) {
+    if let Some(guard) = guard {
+        guard.flush(Some(SENTRY_FLUSH));
+        std::mem::forget(guard);
+    }
+}
+
 /// The filter: `RUST_LOG`, else the config's level, else `default`.
 fn filter(config_level: Option<&str>, default: &str) -> EnvFilter {
     if let Ok(filter) = EnvFilter::try_from_default_env() {

@@ -190,7 +190,7 @@ fn main() -> ExitCode {
         Command::Serve { config, .. } => ("info", serve::log_level(config)),
         _ => ("warn", None),
     };
-    let _sentry = logging::init(cli.log_format, config_level.as_deref(), default_filter);
+    let sentry = logging::init(cli.log_format, config_level.as_deref(), default_filter);
     let result = match cli.command {
         Command::Check { config } => check::run(&config),
         Command::Route {
@@ -244,7 +244,7 @@ fn main() -> ExitCode {
             deliveries::healthcheck(&deliveries::target(&config, url, None))
         }
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
@@ -253,5 +253,7 @@ fn main() -> ExitCode {
             }
             ExitCode::from(1)
         }
-    }
+    };
+    logging::finish(sentry);
+    code
 }
