@@ -167,10 +167,15 @@ impl Config {
             );
         }
         diag.unknown_keys(root, TOP_LEVEL_KEYS, "top-level key");
-        let server = root
+        let mut server = root
             .get("server")
             .and_then(|n| diag.typed::<ServerConfig>(n))
             .unwrap_or_default();
+        // `admin_token: ${HERALD_ADMIN_TOKEN:-}` with the variable unset means "no admin API",
+        // never "the empty token opens it".
+        if server.admin_token.as_ref().is_some_and(Secret::is_empty) {
+            server.admin_token = None;
+        }
         let storage = root
             .get("storage")
             .and_then(|n| diag.typed::<StorageConfig>(n))

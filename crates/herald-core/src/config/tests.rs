@@ -139,3 +139,13 @@ fn duplicate_route_names_are_reported() {
         vec!["h.yaml:4:12: route name \"x\" is used twice (hint: give each route its own name)"]
     );
 }
+
+#[test]
+fn an_empty_admin_token_turns_the_admin_api_off() {
+    let text = "server: {admin_token: \"${EMPTY}\"}\n";
+    let (config, _) = Config::parse(text, "h.yaml", &env()).unwrap();
+    assert!(config.server.admin_token.is_none());
+    let text = "server: {admin_token: \"${PORT}\"}\n";
+    let (config, _) = Config::parse(text, "h.yaml", &env()).unwrap();
+    assert_eq!(config.server.admin_token.unwrap().expose(), "9000");
+}
