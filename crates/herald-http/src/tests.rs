@@ -4,21 +4,33 @@
 use super::*;
 
 #[test]
-fn retry_after_reads_seconds_and_dates() {
-    assert_eq!(parse_retry_after(" 30 "), Some(Duration::from_secs(30)));
-    assert_eq!(
-        parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-        Some(Duration::ZERO),
-        "a date in the past means now"
-    );
-    let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(120);
-    let text = jiff::fmt::rfc2822::to_string(&soon.to_zoned(jiff::tz::TimeZone::UTC)).unwrap();
+fn retry_after_takes_seconds() {
+    assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+    assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
+}
+
+#[test]
+fn retry_after_takes_an_http_date() {
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(90);
+    let text = jiff::fmt::rfc2822::DateTimePrinter::new()
+        .timestamp_to_rfc9110_string(&later)
+        .unwrap();
+    assert!(text.ends_with("GMT"), "{text}");
     let wait = parse_retry_after(&text).unwrap();
     assert!(
-        wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
+        wait > Duration::from_secs(80) && wait <= Duration::from_secs(90),
         "{wait:?}"
     );
+    assert_eq!(
+        parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+        Some(Duration::ZERO)
+    );
+}
+
+#[test]
+fn retry_after_ignores_nonsense() {
     assert_eq!(parse_retry_after("soon"), None);
+    assert_eq!(parse_retry_after("-3"), None);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! `WebhookSink`: one POST per attempt on a client shared by every webhook sink, then the
 //! response status sorted into a receipt or a [`SinkError`].
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,7 +15,7 @@ use crate::render::{compile_body, default_body, templated_body};
 use crate::signature::sign;
 
 /// `User-Agent` of every webhook request.
-pub const USER_AGENT: &str = concat!("herald/", env!("CARGO_PKG_VERSION"));
+pub use herald_http::USER_AGENT;
 
 /// How much of a response body goes into a receipt or an error.
 const DETAIL_CHARS: usize = 200;
@@ -87,26 +87,6 @@ impl std::fmt::Debug for WebhookSink {
     }
 }
 
-/// One client for every webhook sink: connections are kept alive and reused across sinks that
-/// post to the same host, which is what makes thousands of deliveries a second cheap.
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            // A 3xx to a POST is a configuration problem to report, not to follow.
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(256)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .tcp_keepalive(Duration::from_secs(60))
-            .build()
-            // Building fails only when the TLS backend cannot start; fall back to defaults
-            // rather than panic.
-            .unwrap_or_default()
-    })
-}
-
 impl WebhookSink {
     /// The body this sink sends for a notification.
     pub fn body(&self, n: &Notification) -> Result<Vec<u8>, String> {
@@ -138,7 +118,7 @@ impl Sink for WebhookSink {
                 n.idempotency_key
             ),
         })?;
-        let mut request = client()
+        let mut request = herald_http::client()?
             .post(self.url.clone())
             .timeout(self.timeout)
             .headers(self.headers.clone())
@@ -157,11 +137,7 @@ impl Sink for WebhookSink {
             .await
             .map_err(|e| unreachable(self.host(), e))?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+        let retry_after = herald_http::retry_after(response.headers());
         let text = match response.bytes().await {
             Ok(bytes) => excerpt(&bytes),
             Err(e) if (200..300).contains(&status) => {
@@ -208,18 +184,6 @@ fn unreachable(host: &str, e: reqwest::Error) -> SinkError {
 pub fn excerpt(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(DETAIL_CHARS * 4)]);
     text.trim().chars().take(DETAIL_CHARS).collect()
-}
-
-/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 section 10.2.3); a date in the past
-/// means "now".
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
-    let wait = at.duration_since(jiff::Timestamp::now());
-    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]

@@ -138,6 +138,23 @@ impl SqliteStore {
         &self.path
     }
 
+    /// A write connection beside the group-commit writer, for work that must not queue behind
+    /// webhooks nor hold them up: the operator's rare writes (`admin.rs`) and the noise
+    /// stage's transactions (`noise.rs`). SQLite serializes it with the writer.
+    async fn side_connection(&self) -> Result<sqlx::sqlite::SqliteConnection, StoreError> {
+        use sqlx::ConnectOptions;
+        SqliteConnectOptions::new()
+            .filename(&self.path)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .connect()
+            .await
+            .map_err(|source| StoreError::Open {
+                path: self.path.display().to_string(),
+                source,
+            })
+    }
+
     /// Hands a job to the writer and waits for its committed answer.
     async fn write<T>(
         &self,

@@ -6,10 +6,9 @@
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{ConnectOptions, Row};
+use sqlx::Row;
 
-use super::{BUSY_TIMEOUT, SqliteStore, alert_from_json, delivery_from_row};
+use super::{SqliteStore, alert_from_json, delivery_from_row};
 use crate::admin::{
     AdminStore, AlertFilter, DeliveryFilter, DeliveryView, Page, PageRequest, QueueDepth,
     RetryOutcome,
@@ -35,22 +34,6 @@ fn bind_filter<'q>(query: Query<'q>, filter: &'q DeliveryFilter) -> Query<'q> {
         .bind(filter.project.as_deref())
         .bind(filter.since.map(to_millis))
         .bind(filter.until.map(to_millis))
-}
-
-impl SqliteStore {
-    /// A write connection of its own, for the operator's rare writes.
-    async fn admin_connection(&self) -> Result<SqliteConnection, StoreError> {
-        SqliteConnectOptions::new()
-            .filename(&self.path)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            .connect()
-            .await
-            .map_err(|source| StoreError::Open {
-                path: self.path.display().to_string(),
-                source,
-            })
-    }
 }
 
 /// The rows of one page plus one: the extra row only tells that there is a next page.
@@ -148,7 +131,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn retry_delivery(&self, id: &str, now: Timestamp) -> Result<RetryOutcome, StoreError> {
-        let mut conn = self.admin_connection().await?;
+        let mut conn = self.side_connection().await?;
         let done = sqlx::query(
             "UPDATE deliveries
              SET status = 'pending', attempts = 0, next_attempt_at = ?2, lease_until = NULL,
@@ -198,7 +181,7 @@ impl AdminStore for SqliteStore {
                  WHERE {DELIVERY_WHERE})
              RETURNING id"
         );
-        let mut conn = self.admin_connection().await?;
+        let mut conn = self.side_connection().await?;
         let mut ids: Vec<String> = bind_filter(sqlx::query(&sql), &dead)
             .bind(to_millis(now))
             .fetch_all(&mut conn)
@@ -211,7 +194,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn kill_sink(&self, sink: &str, reason: &str, now: Timestamp) -> Result<u64, StoreError> {
-        let mut conn = self.admin_connection().await?;
+        let mut conn = self.side_connection().await?;
         let done = sqlx::query(
             "UPDATE deliveries
              SET status = 'dead', lease_until = NULL, last_error = ?2, updated_at = ?3

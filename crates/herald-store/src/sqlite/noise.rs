@@ -25,21 +25,6 @@ use crate::{StoreError, from_millis, to_millis};
 #[derive(Debug, Default)]
 pub(crate) struct GateConnection(Mutex<Option<SqliteConnection>>);
 
-impl SqliteStore {
-    async fn open_noise_connection(&self) -> Result<SqliteConnection, StoreError> {
-        SqliteConnectOptions::new()
-            .filename(&self.path)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            .connect()
-            .await
-            .map_err(|source| StoreError::Open {
-                path: self.path.display().to_string(),
-                source,
-            })
-    }
-}
-
 fn opt_ms(ms: Option<i64>, what: &'static str, id: &str) -> Result<Option<Timestamp>, StoreError> {
     ms.map(|ms| from_millis(ms, what, id)).transpose()
 }
@@ -364,7 +349,7 @@ impl SqliteStore {
     async fn noise_begin(&self) -> Result<MutexGuard<'_, Option<SqliteConnection>>, StoreError> {
         let mut slot = self.noise.0.lock().await;
         if slot.is_none() {
-            *slot = Some(self.open_noise_connection().await?);
+            *slot = Some(self.side_connection().await?);
         }
         let conn = slot.as_mut().ok_or(StoreError::Closed)?;
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
