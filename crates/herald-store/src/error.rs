@@ -24,6 +24,14 @@ pub enum StoreError {
         source: sqlx::Error,
     },
 
+    /// The writer thread or its connection could not be started.
+    #[error("cannot open the database \"{path}\" for writing (check the path and permissions)")]
+    OpenWriter {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The schema could not be brought up to date.
     #[error("cannot bring the database \"{path}\" up to date (was it written by a newer herald?)")]
     Migrate {
@@ -36,7 +44,11 @@ pub enum StoreError {
     #[error("database statement failed")]
     Database(#[from] sqlx::Error),
 
-    /// The writer task is gone: the store was closed, or the runtime is shutting down.
+    /// A group commit of the writer thread failed.
+    #[error("database write failed")]
+    Write(#[from] rusqlite::Error),
+
+    /// The writer thread is gone: the store was closed, or the runtime is shutting down.
     #[error("the store is closed; no more writes are taken (is herald shutting down?)")]
     Closed,
 

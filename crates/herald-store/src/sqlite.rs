@@ -1,7 +1,9 @@
 //! [`SqliteStore`]: the embedded [`Store`], one SQLite file in WAL mode. Writes go to the
-//! group-commit writer task (`writer.rs`); reads use a small pool of read-only connections.
+//! group-commit writer thread (`writer.rs`); reads use a small pool of read-only connections;
+//! WAL checkpoints run on a connection of their own (`checkpoint.rs`).
 
 mod admin;
+mod checkpoint;
 mod noise;
 mod recent;
 mod writer;
@@ -26,7 +28,8 @@ use crate::{
     StoreStats, StoredAlert, duration_millis, from_millis, to_millis,
 };
 use writer::{
-    AcceptJob, Counters, Job, LeaseJob, LeaseRows, Mark, MarkJob, ReleaseJob, delivery_columns,
+    AcceptJob, Counters, DeliveryRow, Job, LeaseJob, LeaseRows, Mark, MarkJob, ReleaseJob,
+    delivery_columns,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -54,8 +57,8 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating on first start) the database named by `sqlite://PATH`, PATH being
     /// relative to the working directory unless absolute (`sqlite:///var/lib/herald.db`).
-    /// Creates the parent folder, applies pending migrations and starts the writer task, so
-    /// it must be called inside a Tokio runtime.
+    /// Creates the parent folder, applies pending migrations, starts the writer thread and the
+    /// checkpointer task, so it must be called inside a Tokio runtime.
     pub async fn open(url: &str, sync: SyncMode) -> Result<SqliteStore, StoreError> {
         let path = sqlite_path(url)?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -122,7 +125,24 @@ impl SqliteStore {
 
         let (jobs, queue) = mpsc::channel(QUEUE);
         let counters = Arc::new(Counters::default());
-        tokio::spawn(writer::run(conn, queue, counters.clone()));
+        let opened = writer::spawn(path.clone(), sync, queue, counters.clone()).map_err(|e| {
+            StoreError::OpenWriter {
+                path: shown.clone(),
+                source: e.into(),
+            }
+        })?;
+        match opened.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(StoreError::OpenWriter {
+                    path: shown,
+                    source: e.into(),
+                });
+            }
+            Err(_) => return Err(StoreError::Closed),
+        }
+        // The migration connection, done with, copies the WAL back from now on.
+        tokio::spawn(checkpoint::run(conn, Arc::downgrade(&counters)));
         Ok(SqliteStore {
             path,
             jobs,
@@ -422,34 +442,50 @@ fn sqlite_path(url: &str) -> Result<PathBuf, StoreError> {
 }
 
 fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, StoreError> {
-    let id: String = row.try_get(0)?;
+    delivery_from_parts(DeliveryRow {
+        id: row.try_get(0)?,
+        alert_id: row.try_get(1)?,
+        route: row.try_get(2)?,
+        sink: row.try_get(3)?,
+        status: row.try_get(4)?,
+        attempts: row.try_get(5)?,
+        next_attempt_at: row.try_get(6)?,
+        lease_until: row.try_get(7)?,
+        last_error: row.try_get(8)?,
+        receipt: row.try_get(9)?,
+        created_at: row.try_get(10)?,
+        updated_at: row.try_get(11)?,
+    })
+}
+
+fn delivery_from_parts(row: DeliveryRow) -> Result<Delivery, StoreError> {
+    let id = row.id;
     let corrupt = |detail: String| StoreError::Corrupt {
         what: "delivery",
         id: id.clone(),
         detail,
     };
-    let status: String = row.try_get(4)?;
-    let attempts: i64 = row.try_get(5)?;
-    let lease_until: Option<i64> = row.try_get(7)?;
-    let receipt: Option<String> = row.try_get(9)?;
+    let attempts = row.attempts;
     Ok(Delivery {
-        alert_id: row.try_get(1)?,
-        route: row.try_get(2)?,
-        sink: row.try_get(3)?,
-        status: status.parse().map_err(corrupt)?,
+        alert_id: row.alert_id,
+        route: row.route,
+        sink: row.sink,
+        status: row.status.parse().map_err(corrupt)?,
         attempts: u32::try_from(attempts)
             .map_err(|e| corrupt(format!("attempts {attempts}: {e}")))?,
-        next_attempt_at: from_millis(row.try_get(6)?, "delivery", &id)?,
-        lease_until: lease_until
+        next_attempt_at: from_millis(row.next_attempt_at, "delivery", &id)?,
+        lease_until: row
+            .lease_until
             .map(|ms| from_millis(ms, "delivery", &id))
             .transpose()?,
-        last_error: row.try_get(8)?,
-        receipt: receipt
+        last_error: row.last_error,
+        receipt: row
+            .receipt
             .map(|text| serde_json::from_str(&text))
             .transpose()
             .map_err(|e| corrupt(format!("receipt: {e}")))?,
-        created_at: from_millis(row.try_get(10)?, "delivery", &id)?,
-        updated_at: from_millis(row.try_get(11)?, "delivery", &id)?,
+        created_at: from_millis(row.created_at, "delivery", &id)?,
+        updated_at: from_millis(row.updated_at, "delivery", &id)?,
         id,
     })
 }
@@ -469,18 +505,15 @@ fn alert_from_json(id: &str, alert_json: &str, raw: &str) -> Result<Alert, Store
 fn leased_from_rows(rows: LeaseRows) -> Result<Vec<LeasedDelivery>, StoreError> {
     let mut alerts = rows.cached;
     alerts.reserve(rows.alerts.len());
-    for row in &rows.alerts {
-        let id: String = row.try_get(0)?;
-        let alert_json: String = row.try_get(1)?;
-        let raw: String = row.try_get(2)?;
-        let alert = alert_from_json(&id, &alert_json, &raw)?;
-        alerts.insert(id, Arc::new(alert));
+    for row in rows.alerts {
+        let alert = alert_from_json(&row.id, &row.alert, &row.raw)?;
+        alerts.insert(row.id, Arc::new(alert));
     }
     let mut leased = rows
         .deliveries
-        .iter()
+        .into_iter()
         .map(|row| {
-            let delivery = delivery_from_row(row)?;
+            let delivery = delivery_from_parts(row)?;
             let alert =
                 alerts
                     .get(&delivery.alert_id)

@@ -458,9 +458,8 @@ async fn deliveries_of_a_crashed_process_are_taken_again_as_soon_as_it_restarts(
 async fn one_failing_write_does_not_fail_its_batch() {
     let dir = TempDir::new().unwrap();
     let store = open(&dir).await;
-    // Queued before the writer runs (this is a single-threaded runtime and sending to a
-    // channel with room does not yield), so all three land in one batch. The sink filter is
-    // not JSON, which makes SQLite's json_each fail.
+    // Queued while the writer is held at its gate, so all three land in one batch. The sink
+    // filter is not JSON, which makes SQLite's json_each fail.
     let (a, a_answer) = Job::accept(AcceptJob::new(new_alert("a", None, t(0), &["slack"])));
     let (bad, bad_answer) = Job::lease(LeaseJob {
         now: to_millis(t(0)),
@@ -471,13 +470,15 @@ async fn one_failing_write_does_not_fail_its_batch() {
         known: None,
     });
     let (b, b_answer) = Job::accept(AcceptJob::new(new_alert("b", None, t(0), &["slack"])));
+    let held = store.counters.gate.lock().unwrap();
     for job in [a, bad, b] {
         store.jobs.try_send(job).unwrap();
     }
+    drop(held);
     assert!(a_answer.await.unwrap().is_ok());
     assert!(matches!(
         bad_answer.await.unwrap(),
-        Err(StoreError::Database(_))
+        Err(StoreError::Write(_))
     ));
     assert!(b_answer.await.unwrap().is_ok());
     assert_eq!(store.count_by_status().await.unwrap().pending, 2);
@@ -604,7 +605,7 @@ async fn outcomes_that_end_together_are_written_in_one_commit() {
         channel: None,
         detail: Some("ok".into()),
     };
-    // Queued before the writer runs (single-threaded runtime), so all four share a batch.
+    // Queued while the writer is held at its gate, so all four share a batch.
     let mark = |mark, id: String| {
         Job::mark(MarkJob {
             id,
@@ -632,9 +633,11 @@ async fn outcomes_that_end_together_are_written_in_one_commit() {
         id("c"),
     );
     let (unknown, unknown_answer) = mark(Mark::Dead { reason: "?".into() }, "nope".into());
+    let held = store.counters.gate.lock().unwrap();
     for job in [a, b, c, unknown] {
         store.jobs.try_send(job).unwrap();
     }
+    drop(held);
     assert!(a_answer.await.unwrap().unwrap());
     assert!(b_answer.await.unwrap().unwrap());
     assert!(c_answer.await.unwrap().unwrap());

@@ -1,13 +1,18 @@
-//! The group-commit writer: the one task that owns SQLite's write connection. Callers send it
-//! jobs; it takes everything queued, runs it in one transaction, commits once, and answers each
-//! caller only after the commit, so an answer always means "on disk as far as the sync mode
-//! promises". Keeping a single writer also means SQLite never returns `SQLITE_BUSY` to herald.
+//! The group-commit writer: one OS thread that owns SQLite's write connection (`rusqlite`, not
+//! sqlx). Callers send it jobs; it takes everything queued, runs it in one transaction with
+//! cached prepared statements, commits once, and answers each caller only after the commit, so
+//! an answer always means "on disk as far as the sync mode promises". Running the statements on
+//! the thread that owns the connection makes a batch cost one hand-off in and one answer out,
+//! instead of a round trip to a connection thread per statement (BEGIN and COMMIT included).
+//! Keeping a single writer also means SQLite never returns `SQLITE_BUSY` to herald.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{Connection, Row};
+use herald_core::config::SyncMode;
+use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Accepted, NewAlert, StoreError, StoreStats};
@@ -16,11 +21,17 @@ use crate::{Accepted, NewAlert, StoreError, StoreStats};
 /// caller of a batch does not wait long behind the others.
 const MAX_BATCH: usize = 256;
 
+/// Prepared statements kept on the write connection: every statement below, with room.
+const STATEMENT_CACHE: usize = 32;
+
 /// Counters shared between the writer and [`SqliteStore::stats`](super::SqliteStore).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     operations: AtomicU64,
     commits: AtomicU64,
+    /// Held by a test while it queues jobs, so that the writer takes them as one batch.
+    #[cfg(test)]
+    pub(crate) gate: std::sync::Mutex<()>,
 }
 
 impl Counters {
@@ -33,10 +44,8 @@ impl Counters {
 }
 
 /// An alert to insert, already encoded by the caller so the writer spends its time on SQL.
-/// A whole batch of these goes in with few statements (alerts in chunks of [`ALERT_CHUNK`]
-/// rows, then all deliveries): each statement is a round trip to SQLite's thread, the main
-/// cost of a commit. The raw body is bound as a parameter, not embedded in JSON, so neither
-/// side escapes or re-parses its kilobytes.
+/// The raw body is bound as a parameter, not embedded in JSON, so neither side escapes or
+/// re-parses its kilobytes.
 #[derive(Debug)]
 pub(crate) struct AcceptJob {
     pub alert_id: String,
@@ -47,10 +56,8 @@ pub(crate) struct AcceptJob {
     pub alert_json: String,
     /// The body as received.
     pub raw: String,
-    /// In the order of the request's deliveries.
-    pub delivery_ids: Vec<String>,
-    /// `[id, alert_id, route, sink, received_at]` JSON arrays, comma separated, one per delivery.
-    pub delivery_rows: String,
+    /// `(id, route, sink)` in the order of the request's deliveries.
+    pub deliveries: Vec<(String, String, String)>,
 }
 
 impl AcceptJob {
@@ -61,16 +68,11 @@ impl AcceptJob {
         // a `serde_json::Value` first.
         let alert_json =
             serde_json::to_string(&*new.alert).unwrap_or_else(|_| new.alert.to_json().to_string());
-        let mut delivery_ids = Vec::with_capacity(new.deliveries.len());
-        let mut rows = String::new();
-        for (route, sink) in &new.deliveries {
-            let id = uuid::Uuid::now_v7().to_string();
-            if !rows.is_empty() {
-                rows.push(',');
-            }
-            rows.push_str(&serde_json::json!([id, alert_id, route, sink, received_at]).to_string());
-            delivery_ids.push(id);
-        }
+        let deliveries = new
+            .deliveries
+            .into_iter()
+            .map(|(route, sink)| (uuid::Uuid::now_v7().to_string(), route, sink))
+            .collect();
         AcceptJob {
             alert_id,
             source: new.source,
@@ -78,8 +80,7 @@ impl AcceptJob {
             received_at,
             alert_json,
             raw: new.raw,
-            delivery_ids,
-            delivery_rows: rows,
+            deliveries,
         }
     }
 }
@@ -98,13 +99,58 @@ pub(crate) struct LeaseJob {
     pub known: Option<Arc<super::recent::RecentAlerts>>,
 }
 
+/// A delivery row as stored, in the columns of [`delivery_columns`]; turned into a
+/// [`crate::Delivery`] by the caller, off the writer thread.
+#[derive(Debug)]
+pub(crate) struct DeliveryRow {
+    pub id: String,
+    pub alert_id: String,
+    pub route: String,
+    pub sink: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub lease_until: Option<i64>,
+    pub last_error: Option<String>,
+    pub receipt: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl DeliveryRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
+        Ok(DeliveryRow {
+            id: row.get(0)?,
+            alert_id: row.get(1)?,
+            route: row.get(2)?,
+            sink: row.get(3)?,
+            status: row.get(4)?,
+            attempts: row.get(5)?,
+            next_attempt_at: row.get(6)?,
+            lease_until: row.get(7)?,
+            last_error: row.get(8)?,
+            receipt: row.get(9)?,
+            created_at: row.get(10)?,
+            updated_at: row.get(11)?,
+        })
+    }
+}
+
+/// An alert read back for a lease: `id`, the alert JSON and the raw body.
+#[derive(Debug)]
+pub(crate) struct AlertRow {
+    pub id: String,
+    pub alert: String,
+    pub raw: String,
+}
+
 /// The rows a lease took, parsed by the caller rather than on the writer.
 pub(crate) struct LeaseRows {
-    pub deliveries: Vec<SqliteRow>,
-    /// `id, alert, raw` of every alert those deliveries belong to that was not cached.
-    pub alerts: Vec<SqliteRow>,
+    pub deliveries: Vec<DeliveryRow>,
+    /// Every alert those deliveries belong to that was not cached.
+    pub alerts: Vec<AlertRow>,
     /// The alerts found in [`LeaseJob::known`], by id.
-    pub cached: std::collections::HashMap<String, Arc<herald_core::Alert>>,
+    pub cached: HashMap<String, Arc<herald_core::Alert>>,
 }
 
 impl std::fmt::Debug for LeaseRows {
@@ -171,24 +217,6 @@ impl Job {
         (Job::Release(job, tx, None), rx)
     }
 
-    /// Runs the job's statements inside the open transaction and keeps the outcome.
-    async fn run(&mut self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-        match self {
-            // Accepts are run together by `accept_all` before the other jobs.
-            Job::Accept(..) => {}
-            Job::Lease(job, _, out) => *out = Some(lease(conn, job).await?),
-            // Marks are run together by `mark_all`; one left unanswered ran alone.
-            Job::Mark(job, _, out) => {
-                if out.is_none() {
-                    *out = Some(mark(conn, job).await? > 0);
-                }
-            }
-            Job::Release(job, _, out) => *out = Some(release(conn, job).await?),
-            Job::Close(_) => {}
-        }
-        Ok(())
-    }
-
     /// Forgets an outcome from a transaction that was rolled back.
     fn reset(&mut self) {
         match self {
@@ -227,22 +255,72 @@ impl Job {
     }
 }
 
-/// The writer loop; ends when every sender is gone or a [`Job::Close`] arrives.
-pub(crate) async fn run(
-    mut conn: SqliteConnection,
-    mut jobs: mpsc::Receiver<Job>,
+/// Opens the write connection and starts the writer thread on it. The answer says whether the
+/// connection opened; the thread ends when every sender is gone or a [`Job::Close`] arrives.
+pub(crate) fn spawn(
+    path: PathBuf,
+    sync: SyncMode,
+    jobs: mpsc::Receiver<Job>,
     counters: Arc<Counters>,
-) {
+) -> Result<oneshot::Receiver<Result<(), rusqlite::Error>>, std::io::Error> {
+    let (ready, opened) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("herald-store-writer".into())
+        .spawn(move || match connect(&path, sync) {
+            Ok(conn) => {
+                let _ = ready.send(Ok(()));
+                run(conn, jobs, &counters);
+            }
+            Err(e) => {
+                let _ = ready.send(Err(e));
+            }
+        })?;
+    Ok(opened)
+}
+
+/// The write connection: WAL, the configured sync mode, foreign keys on, and no automatic
+/// checkpoint, which would otherwise run inside a commit every thousand pages or so and hold up
+/// every caller queued behind it; the store's checkpointer (`checkpoint.rs`) does that work on
+/// a connection of its own.
+fn connect(path: &Path, sync: SyncMode) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(super::BUSY_TIMEOUT)?;
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
+    let synchronous = match sync {
+        SyncMode::Normal => "NORMAL",
+        SyncMode::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update_and_check(None, "wal_autocheckpoint", 0, |row| row.get::<_, i64>(0))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// The writer loop: wait for one job, take whatever else is queued, commit, answer.
+fn run(conn: Connection, mut jobs: mpsc::Receiver<Job>, counters: &Counters) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut closing = false;
-    while !closing && jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while !closing {
+        let Some(first) = jobs.blocking_recv() else {
+            break;
+        };
+        #[cfg(test)]
+        drop(counters.gate.lock());
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
         closing = batch.iter().any(Job::is_close);
         if closing {
             // Later senders fail at once instead of queueing work nobody will run.
             jobs.close();
         }
         let writes = batch.iter().filter(|job| !job.is_close()).count() as u64;
-        match commit(&mut conn, &mut batch).await {
+        match commit(&conn, &mut batch) {
             Ok(()) => {
                 if writes > 0 {
                     counters.commits.fetch_add(1, Ordering::Relaxed);
@@ -257,7 +335,7 @@ pub(crate) async fn run(
                 for mut job in batch.drain(..) {
                     job.reset();
                     let mut one = [job];
-                    let result = commit(&mut conn, &mut one).await;
+                    let result = commit(&conn, &mut one);
                     let [job] = one;
                     if !job.is_close() {
                         counters.operations.fetch_add(1, Ordering::Relaxed);
@@ -265,156 +343,106 @@ pub(crate) async fn run(
                             counters.commits.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    job.answer(result.err().map(StoreError::Database));
+                    job.answer(result.err().map(StoreError::Write));
                 }
             }
         }
     }
-    if let Err(e) = conn.close().await {
+    if let Err((_, e)) = conn.close() {
         tracing::warn!(error = %e, "closing the database write connection failed");
     }
 }
 
 /// Runs the jobs in one transaction; on any error nothing of it is kept.
-async fn commit(conn: &mut SqliteConnection, batch: &mut [Job]) -> Result<(), sqlx::Error> {
+fn commit(conn: &Connection, batch: &mut [Job]) -> rusqlite::Result<()> {
     if batch.iter().all(Job::is_close) {
         return Ok(());
     }
-    let mut tx = conn.begin().await?;
-    match run_all(&mut tx, batch).await {
-        Ok(()) => tx.commit().await,
-        Err(e) => {
-            tx.rollback().await?;
-            Err(e)
-        }
-    }
-}
-
-async fn run_all(conn: &mut SqliteConnection, batch: &mut [Job]) -> Result<(), sqlx::Error> {
-    // Reordering is harmless: a lease or mark can only name deliveries whose accept was
-    // already answered, so none of them depends on an accept of the same batch.
-    accept_all(conn, batch).await?;
-    mark_all(conn, batch).await?;
-    for job in batch.iter_mut() {
-        job.run(conn).await?;
-    }
-    Ok(())
-}
-
-/// Inserts every alert of the batch with one statement and all their deliveries with another.
-async fn accept_all(conn: &mut SqliteConnection, batch: &mut [Job]) -> Result<(), sqlx::Error> {
-    let jobs: Vec<(&AcceptJob, &mut Option<Accepted>)> = batch
-        .iter_mut()
-        .filter_map(|job| match job {
-            Job::Accept(job, _, out) => Some((&*job, out)),
-            _ => None,
-        })
-        .collect();
-    if jobs.is_empty() {
-        return Ok(());
-    }
-    // A repeated (source, request_id), in the table or earlier in this very batch, inserts
-    // nothing and so is missing from RETURNING.
-    let mut inserted = std::collections::HashSet::with_capacity(jobs.len());
-    for chunk in jobs.chunks(ALERT_CHUNK) {
-        let mut query = sqlx::query_scalar::<_, String>(insert_alerts_sql(chunk.len()));
-        for (job, _) in chunk {
-            query = query
-                .bind(&job.alert_id)
-                .bind(&job.source)
-                .bind(&job.request_id)
-                .bind(job.received_at)
-                .bind(&job.alert_json)
-                .bind(&job.raw);
-        }
-        inserted.extend(query.fetch_all(&mut *conn).await?);
-    }
-
-    let deliveries = json_list(
-        jobs.iter()
-            .filter(|(job, _)| inserted.contains(&job.alert_id) && !job.delivery_rows.is_empty())
-            .map(|(job, _)| job.delivery_rows.as_str()),
-    );
-    if deliveries != "[]" {
-        sqlx::query(
-            "INSERT INTO deliveries
-                 (id, alert_id, route, sink, status, attempts, next_attempt_at, created_at, updated_at)
-             SELECT json_extract(d.value, '$[0]'), json_extract(d.value, '$[1]'),
-                    json_extract(d.value, '$[2]'), json_extract(d.value, '$[3]'), 'pending', 0,
-                    json_extract(d.value, '$[4]'), json_extract(d.value, '$[4]'),
-                    json_extract(d.value, '$[4]')
-             FROM json_each(?1) AS d
-             ORDER BY d.key",
-        )
-        .bind(&deliveries)
-        .execute(&mut *conn)
-        .await?;
-    }
-
-    for (job, out) in jobs {
-        *out = Some(if inserted.contains(&job.alert_id) {
-            Accepted {
-                alert_id: job.alert_id.clone(),
-                delivery_ids: job.delivery_ids.clone(),
-                duplicate: false,
-            }
-        } else {
-            duplicate_of(conn, job).await?
-        });
-    }
-    Ok(())
-}
-
-/// Most alerts in one `INSERT`: six parameters each, and one cached statement per size.
-const ALERT_CHUNK: usize = 32;
-
-/// `INSERT INTO alerts ... VALUES` with `n` rows of parameters, built once per size.
-fn insert_alerts_sql(n: usize) -> &'static str {
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let all = SQL.get_or_init(|| {
-        (0..=ALERT_CHUNK)
-            .map(|rows| {
-                let values = vec!["(?, ?, ?, ?, ?, ?)"; rows.max(1)].join(", ");
-                format!(
-                    "INSERT INTO alerts (id, source, request_id, received_at, alert, raw)
-                     VALUES {values}
-                     ON CONFLICT (source, request_id) DO NOTHING
-                     RETURNING id"
-                )
-            })
-            .collect()
+    // IMMEDIATE: the write lock is taken (waiting out a side connection's transaction, within
+    // the busy timeout) before any statement, so none of them can fail half-way for it.
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let done = run_all(conn, batch).and_then(|()| {
+        conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(())
     });
-    &all[n.clamp(1, ALERT_CHUNK)]
+    if done.is_err() && !conn.is_autocommit() {
+        // Some errors end the transaction by themselves; only an open one is rolled back. A
+        // failing rollback leaves the connection unusable, which the next BEGIN reports.
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::warn!(error = %e, "rolling back a failed group commit failed");
+        }
+    }
+    done
 }
 
-fn json_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
-    let mut list = String::from("[");
-    for (i, item) in items.enumerate() {
-        if i > 0 {
-            list.push(',');
+fn run_all(conn: &Connection, batch: &mut [Job]) -> rusqlite::Result<()> {
+    // Accepts first, then outcomes, then the rest in order. Reordering is harmless: a lease or
+    // mark can only name deliveries whose accept was already answered, so none of them
+    // depends on an accept of the same batch.
+    for job in batch.iter_mut() {
+        if let Job::Accept(job, _, out) = job {
+            *out = Some(accept(conn, job)?);
         }
-        list.push_str(item);
     }
-    list.push(']');
-    list
+    for job in batch.iter_mut() {
+        if let Job::Mark(job, _, out) = job {
+            *out = Some(mark(conn, job)? > 0);
+        }
+    }
+    for job in batch.iter_mut() {
+        match job {
+            Job::Lease(job, _, out) => *out = Some(lease(conn, job)?),
+            Job::Release(job, _, out) => *out = Some(release(conn, job)?),
+            Job::Accept(..) | Job::Mark(..) | Job::Close(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Inserts one alert and its deliveries. A repeated `(source, request_id)`, in the table or
+/// earlier in this very batch, inserts nothing and answers with the first request's ids.
+fn accept(conn: &Connection, job: &AcceptJob) -> rusqlite::Result<Accepted> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO alerts (id, source, request_id, received_at, alert, raw)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (source, request_id) DO NOTHING",
+        )?
+        .execute(params![
+            job.alert_id,
+            job.source,
+            job.request_id,
+            job.received_at,
+            job.alert_json,
+            job.raw
+        ])?;
+    if inserted == 0 {
+        return duplicate_of(conn, job);
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO deliveries
+             (id, alert_id, route, sink, status, attempts, next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5)",
+    )?;
+    for (id, route, sink) in &job.deliveries {
+        insert.execute(params![id, job.alert_id, route, sink, job.received_at])?;
+    }
+    Ok(Accepted {
+        alert_id: job.alert_id.clone(),
+        delivery_ids: job.deliveries.iter().map(|(id, _, _)| id.clone()).collect(),
+        duplicate: false,
+    })
 }
 
 /// The answer for a repeated request: the first request's alert and deliveries.
-async fn duplicate_of(
-    conn: &mut SqliteConnection,
-    job: &AcceptJob,
-) -> Result<Accepted, sqlx::Error> {
-    let first: String =
-        sqlx::query_scalar("SELECT id FROM alerts WHERE source = ?1 AND request_id = ?2")
-            .bind(&job.source)
-            .bind(&job.request_id)
-            .fetch_one(&mut *conn)
-            .await?;
-    let delivery_ids: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM deliveries WHERE alert_id = ?1 ORDER BY rowid")
-            .bind(&first)
-            .fetch_all(&mut *conn)
-            .await?;
+fn duplicate_of(conn: &Connection, job: &AcceptJob) -> rusqlite::Result<Accepted> {
+    let first: String = conn
+        .prepare_cached("SELECT id FROM alerts WHERE source = ?1 AND request_id = ?2")?
+        .query_row(params![job.source, job.request_id], |row| row.get(0))?;
+    let delivery_ids = conn
+        .prepare_cached("SELECT id FROM deliveries WHERE alert_id = ?1 ORDER BY rowid")?
+        .query_map([&first], |row| row.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
     Ok(Accepted {
         alert_id: first,
         delivery_ids,
@@ -464,56 +492,76 @@ const LEASE_LIMITED: &str = concat!(
     delivery_columns!()
 );
 
-async fn lease(conn: &mut SqliteConnection, job: &LeaseJob) -> Result<LeaseRows, sqlx::Error> {
+/// The lease of the sinks named in `sinks` (all when `None`), oldest due first.
+const LEASE_FILTERED: &str = concat!(
+    "UPDATE deliveries
+     SET status = 'in_flight', lease_until = ?2, attempts = attempts + 1, updated_at = ?1
+     WHERE id IN (
+         SELECT id FROM (
+             SELECT id, next_attempt_at AS due FROM deliveries
+             WHERE status = 'pending' AND next_attempt_at <= ?1
+               AND (?4 IS NULL OR sink IN (SELECT value FROM json_each(?4)))
+             UNION ALL
+             SELECT id, lease_until AS due FROM deliveries
+             WHERE status = 'in_flight' AND lease_until <= ?1
+               AND (?4 IS NULL OR sink IN (SELECT value FROM json_each(?4)))
+         )
+         ORDER BY due, id
+         LIMIT ?3
+     )
+     RETURNING ",
+    delivery_columns!()
+);
+
+fn lease(conn: &Connection, job: &LeaseJob) -> rusqlite::Result<LeaseRows> {
     let deliveries = if let Some(limits) = &job.limits {
-        sqlx::query(LEASE_LIMITED)
-            .bind(job.now)
-            .bind(job.lease_until)
-            .bind(job.limit)
-            .bind(limits)
-            .bind(job.limit.saturating_mul(4))
-            .fetch_all(&mut *conn)
-            .await?
+        conn.prepare_cached(LEASE_LIMITED)?
+            .query_map(
+                params![
+                    job.now,
+                    job.lease_until,
+                    job.limit,
+                    limits,
+                    job.limit.saturating_mul(4)
+                ],
+                DeliveryRow::read,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?
     } else {
-        lease_filtered(conn, job).await?
+        conn.prepare_cached(LEASE_FILTERED)?
+            .query_map(
+                params![job.now, job.lease_until, job.limit, job.sinks],
+                DeliveryRow::read,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?
     };
-    if deliveries.is_empty() {
-        return Ok(LeaseRows {
-            deliveries,
-            alerts: Vec::new(),
-            cached: std::collections::HashMap::new(),
-        });
-    }
-    let mut alert_ids: Vec<String> = deliveries
-        .iter()
-        .map(|row| row.try_get::<String, _>(1))
-        .collect::<Result<_, _>>()?;
-    alert_ids.sort();
+    let mut alert_ids: Vec<&str> = deliveries.iter().map(|d| d.alert_id.as_str()).collect();
+    alert_ids.sort_unstable();
     alert_ids.dedup();
     // Taken out of the cache here, not looked up later: an eviction in between cannot lose one.
-    let mut cached = std::collections::HashMap::new();
+    let mut cached = HashMap::new();
     if let Some(known) = &job.known {
         alert_ids.retain(|id| match known.get(id) {
             Some(alert) => {
-                cached.insert(id.clone(), alert);
+                cached.insert((*id).to_owned(), alert);
                 false
             }
             None => true,
         });
     }
-    if alert_ids.is_empty() {
-        return Ok(LeaseRows {
-            deliveries,
-            alerts: Vec::new(),
-            cached,
-        });
+    let mut alerts = Vec::with_capacity(alert_ids.len());
+    if !alert_ids.is_empty() {
+        let mut select = conn.prepare_cached("SELECT id, alert, raw FROM alerts WHERE id = ?1")?;
+        for id in alert_ids {
+            alerts.push(select.query_row([id], |row| {
+                Ok(AlertRow {
+                    id: row.get(0)?,
+                    alert: row.get(1)?,
+                    raw: row.get(2)?,
+                })
+            })?);
+        }
     }
-    let alerts = sqlx::query(
-        "SELECT id, alert, raw FROM alerts WHERE id IN (SELECT value FROM json_each(?1))",
-    )
-    .bind(serde_json::Value::from(alert_ids).to_string())
-    .fetch_all(&mut *conn)
-    .await?;
     Ok(LeaseRows {
         deliveries,
         alerts,
@@ -521,150 +569,47 @@ async fn lease(conn: &mut SqliteConnection, job: &LeaseJob) -> Result<LeaseRows,
     })
 }
 
-/// The lease of the sinks named in `sinks` (all when `None`), oldest due first.
-async fn lease_filtered(
-    conn: &mut SqliteConnection,
-    job: &LeaseJob,
-) -> Result<Vec<SqliteRow>, sqlx::Error> {
-    sqlx::query(concat!(
-        "UPDATE deliveries
-         SET status = 'in_flight', lease_until = ?2, attempts = attempts + 1, updated_at = ?1
-         WHERE id IN (
-             SELECT id FROM (
-                 SELECT id, next_attempt_at AS due FROM deliveries
-                 WHERE status = 'pending' AND next_attempt_at <= ?1
-                   AND (?4 IS NULL OR sink IN (SELECT value FROM json_each(?4)))
-                 UNION ALL
-                 SELECT id, lease_until AS due FROM deliveries
-                 WHERE status = 'in_flight' AND lease_until <= ?1
-                   AND (?4 IS NULL OR sink IN (SELECT value FROM json_each(?4)))
-             )
-             ORDER BY due, id
-             LIMIT ?3
-         )
-         RETURNING ",
-        delivery_columns!()
-    ))
-    .bind(job.now)
-    .bind(job.lease_until)
-    .bind(job.limit)
-    .bind(&job.sinks)
-    .fetch_all(&mut *conn)
-    .await
-}
-
-/// Records every outcome of the batch with one statement: attempts that end together (the
-/// common case under load) cost one round trip to SQLite's thread, not one each. A delivery
-/// named twice in one batch is left to [`mark`], in order, so the last word wins as before.
-async fn mark_all(conn: &mut SqliteConnection, batch: &mut [Job]) -> Result<(), sqlx::Error> {
-    let mut marks: Vec<(&MarkJob, &mut Option<bool>)> = batch
-        .iter_mut()
-        .filter_map(|job| match job {
-            Job::Mark(job, _, out) => Some((&*job, out)),
-            _ => None,
-        })
-        .collect();
-    let mut seen = std::collections::HashSet::with_capacity(marks.len());
-    let repeated: std::collections::HashSet<&str> = marks
-        .iter()
-        .filter(|(job, _)| !seen.insert(job.id.as_str()))
-        .map(|(job, _)| job.id.as_str())
-        .collect();
-    marks.retain(|(job, _)| !repeated.contains(job.id.as_str()));
-    if marks.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<serde_json::Value> = marks
-        .iter()
-        .map(|(job, _)| {
-            let (status, next, text) = match &job.mark {
-                Mark::Delivered { receipt } => ("delivered", None, receipt),
-                Mark::Retry {
-                    next_attempt_at,
-                    error,
-                } => ("pending", Some(*next_attempt_at), error),
-                Mark::Dead { reason } => ("dead", None, reason),
-            };
-            serde_json::json!([job.id, job.now, status, next, text])
-        })
-        .collect();
-    // Finished deliveries stay finished (see `mark`). A receipt replaces nothing else; a
-    // retry or a death keeps its reason in `last_error`.
-    let updated: std::collections::HashSet<String> = sqlx::query_scalar(
-        "UPDATE deliveries
-         SET status = m.status,
-             receipt = CASE WHEN m.status = 'delivered' THEN m.text ELSE deliveries.receipt END,
-             last_error = CASE WHEN m.status = 'delivered' THEN deliveries.last_error
-                               ELSE m.text END,
-             next_attempt_at = CASE WHEN m.status = 'pending' THEN m.next
-                                    ELSE deliveries.next_attempt_at END,
-             lease_until = NULL,
-             updated_at = m.now
-         FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS now,
-                      json_extract(value, '$[2]') AS status, json_extract(value, '$[3]') AS next,
-                      json_extract(value, '$[4]') AS text
-               FROM json_each(?1)) AS m
-         WHERE deliveries.id = m.id AND deliveries.status IN ('pending', 'in_flight')
-         RETURNING deliveries.id",
-    )
-    .bind(serde_json::Value::from(rows).to_string())
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .collect();
-    for (job, out) in marks {
-        *out = Some(updated.contains(&job.id));
-    }
-    Ok(())
-}
-
-async fn mark(conn: &mut SqliteConnection, job: &MarkJob) -> Result<u64, sqlx::Error> {
+fn mark(conn: &Connection, job: &MarkJob) -> rusqlite::Result<usize> {
     // Finished deliveries stay finished: a worker whose lease expired and was re-taken must
-    // not turn a delivered row back into a retry.
-    let query = match &job.mark {
-        Mark::Delivered { receipt } => sqlx::query(
-            "UPDATE deliveries
-             SET status = 'delivered', receipt = ?3, lease_until = NULL, updated_at = ?2
-             WHERE id = ?1 AND status IN ('pending', 'in_flight')",
-        )
-        .bind(&job.id)
-        .bind(job.now)
-        .bind(receipt),
+    // not turn a delivered row back into a retry. Marks of one batch run in their queue
+    // order, so of two outcomes for one delivery the first that finishes it wins.
+    match &job.mark {
+        Mark::Delivered { receipt } => conn
+            .prepare_cached(
+                "UPDATE deliveries
+                 SET status = 'delivered', receipt = ?3, lease_until = NULL, updated_at = ?2
+                 WHERE id = ?1 AND status IN ('pending', 'in_flight')",
+            )?
+            .execute(params![job.id, job.now, receipt]),
         Mark::Retry {
             next_attempt_at,
             error,
-        } => sqlx::query(
-            "UPDATE deliveries
-             SET status = 'pending', next_attempt_at = ?3, last_error = ?4, lease_until = NULL,
-                 updated_at = ?2
-             WHERE id = ?1 AND status IN ('pending', 'in_flight')",
-        )
-        .bind(&job.id)
-        .bind(job.now)
-        .bind(next_attempt_at)
-        .bind(error),
-        Mark::Dead { reason } => sqlx::query(
-            "UPDATE deliveries
-             SET status = 'dead', last_error = ?3, lease_until = NULL, updated_at = ?2
-             WHERE id = ?1 AND status IN ('pending', 'in_flight')",
-        )
-        .bind(&job.id)
-        .bind(job.now)
-        .bind(reason),
-    };
-    Ok(query.execute(&mut *conn).await?.rows_affected())
+        } => conn
+            .prepare_cached(
+                "UPDATE deliveries
+                 SET status = 'pending', next_attempt_at = ?3, last_error = ?4,
+                     lease_until = NULL, updated_at = ?2
+                 WHERE id = ?1 AND status IN ('pending', 'in_flight')",
+            )?
+            .execute(params![job.id, job.now, next_attempt_at, error]),
+        Mark::Dead { reason } => conn
+            .prepare_cached(
+                "UPDATE deliveries
+                 SET status = 'dead', last_error = ?3, lease_until = NULL, updated_at = ?2
+                 WHERE id = ?1 AND status IN ('pending', 'in_flight')",
+            )?
+            .execute(params![job.id, job.now, reason]),
+    }
 }
 
-async fn release(conn: &mut SqliteConnection, job: &ReleaseJob) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE deliveries
-         SET status = 'pending', lease_until = NULL, attempts = MAX(attempts - 1, 0),
-             updated_at = ?2
-         WHERE status = 'in_flight' AND id IN (SELECT value FROM json_each(?1))",
-    )
-    .bind(&job.ids)
-    .bind(job.now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(done.rows_affected())
+fn release(conn: &Connection, job: &ReleaseJob) -> rusqlite::Result<u64> {
+    let released = conn
+        .prepare_cached(
+            "UPDATE deliveries
+             SET status = 'pending', lease_until = NULL, attempts = MAX(attempts - 1, 0),
+                 updated_at = ?2
+             WHERE status = 'in_flight' AND id IN (SELECT value FROM json_each(?1))",
+        )?
+        .execute(params![job.ids, job.now])?;
+    Ok(released as u64)
 }

@@ -1,0 +1,50 @@
+//! The checkpointer copies what the writer commits back into the database file, which the
+//! writer's own connection never does.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use herald_core::Alert;
+use herald_core::config::SyncMode;
+use tempfile::TempDir;
+
+use super::EVERY;
+use crate::sqlite::SqliteStore;
+use crate::{NewAlert, Store};
+
+#[tokio::test]
+async fn committed_pages_reach_the_database_file() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("herald.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = SqliteStore::open(&url, SyncMode::Normal).await.unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    // About 64 pages: far fewer than SQLite's automatic checkpoint waits for (1,000), so only
+    // the background checkpointer can copy them into the file while the store is open.
+    let body = 256 * 1024;
+    let raw = format!(r#"{{"padding":"{}"}}"#, "x".repeat(body));
+    store
+        .accept(NewAlert {
+            source: "sentry".into(),
+            request_id: None,
+            received_at: jiff::Timestamp::now(),
+            alert: Arc::new(Alert::default()),
+            raw,
+            deliveries: vec![("prod".into(), "slack".into())],
+        })
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let size = std::fs::metadata(&path).unwrap().len();
+        if size >= before + body as u64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the database file stayed at {size} bytes (it was {before})"
+        );
+        tokio::time::sleep(EVERY / 4).await;
+    }
+    store.close().await;
+}
