@@ -44,12 +44,17 @@
 //!
 //! # Checkpoints
 //!
-//! The writer's connection has SQLite's automatic checkpoint turned off
-//! (`wal_autocheckpoint=0`): left on, every thousand pages or so one commit would also copy the
-//! WAL back into the database file and wait for its `fsync`s, holding up every webhook queued
-//! behind it. Instead a background task runs a `PASSIVE` checkpoint on a connection of its own
-//! every 100 ms after any round in which the writer committed; it takes no lock the writer
-//! needs. The WAL holds committed data either way, so checkpoints change no durability promise.
+//! Copying the WAL back into the database file is the job of a background task: every 100 ms
+//! after any round in which the writer committed, it runs a `PASSIVE` checkpoint on a
+//! connection of its own, which takes no lock the writer needs. At SQLite's default the
+//! writer's connection would do it itself inside a commit every 1,000 pages, with its
+//! `fsync`s, holding up every webhook queued behind that commit. The writer keeps SQLite's
+//! automatic checkpoint only as a backstop at 4,096 pages (16 MiB): the WAL can start over
+//! from its beginning only when a checkpoint has caught up while the writer is idle, which
+//! under sustained load may never happen (the WAL grew to hundreds of MB without it); past
+//! the backstop the writer copies the few pages the checkpointer has not yet, so the next
+//! transaction starts the WAL over. The WAL holds committed data either way, so checkpoints
+//! change no durability promise.
 //!
 //! # Durability
 //!

@@ -686,3 +686,25 @@ async fn a_just_accepted_alert_is_leased_from_memory_with_its_body() {
     assert!(!Arc::ptr_eq(&leased[0].alert, &kept));
     assert_eq!(*leased[0].alert, *kept);
 }
+
+#[tokio::test]
+async fn the_write_connection_leaves_checkpoints_to_the_checkpointer_up_to_the_backstop() {
+    use rusqlite::types::Value;
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    for (sync, level) in [(SyncMode::Normal, 1), (SyncMode::Full, 2)] {
+        let conn = writer::connect(store.path(), sync).unwrap();
+        let pragma = |name| {
+            conn.pragma_query_value(None, name, |row| row.get::<_, Value>(0))
+                .unwrap()
+        };
+        assert_eq!(pragma("journal_mode"), Value::Text("wal".into()));
+        assert_eq!(pragma("synchronous"), Value::Integer(level));
+        assert_eq!(pragma("foreign_keys"), Value::Integer(1));
+        assert_eq!(
+            pragma("wal_autocheckpoint"),
+            Value::Integer(writer::WAL_BACKSTOP_PAGES)
+        );
+    }
+    store.close().await;
+}
