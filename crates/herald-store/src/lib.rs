@@ -48,12 +48,14 @@
 //! after any round in which the writer committed, it runs a `PASSIVE` checkpoint on a
 //! connection of its own, which takes no lock the writer needs. At SQLite's default the
 //! writer's connection would do it itself inside a commit every 1,000 pages, with its
-//! `fsync`s, holding up every webhook queued behind that commit. The writer keeps SQLite's
-//! automatic checkpoint only as a backstop at 4,096 pages (16 MiB): the WAL can start over
-//! from its beginning only when a checkpoint has caught up while the writer is idle, which
-//! under sustained load may never happen (the WAL grew to hundreds of MB without it); past
-//! the backstop the writer copies the few pages the checkpointer has not yet, so the next
-//! transaction starts the WAL over. The WAL holds committed data either way, so checkpoints
+//! `fsync`s, holding up every webhook queued behind that commit. The WAL starts over from its
+//! beginning only when a transaction begins with every page already copied, which under steady
+//! load never happens by chance (the writer commits again while the checkpoint waits for its
+//! `fsync`s; the WAL grew to hundreds of MB that way). So once the WAL passes 4,096 pages
+//! (16 MiB) the task asks the writer, between two of its transactions and after answering its
+//! callers, to copy the few pages written since; the next transaction then starts the WAL
+//! over. SQLite's own automatic checkpoint stays on the writer as a backstop at 16,384 pages
+//! in case the task falls behind. The WAL holds committed data either way, so checkpoints
 //! change no durability promise.
 //!
 //! # Durability

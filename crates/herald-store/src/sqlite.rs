@@ -142,7 +142,11 @@ impl SqliteStore {
             Err(_) => return Err(StoreError::Closed),
         }
         // The migration connection, done with, copies the WAL back from now on.
-        tokio::spawn(checkpoint::run(conn, Arc::downgrade(&counters)));
+        tokio::spawn(checkpoint::run(
+            conn,
+            Arc::downgrade(&counters),
+            jobs.downgrade(),
+        ));
         Ok(SqliteStore {
             path,
             jobs,

@@ -708,3 +708,42 @@ async fn the_write_connection_leaves_checkpoints_to_the_checkpointer_up_to_the_b
     }
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_checkpoint_job_makes_the_writer_copy_the_wal_into_the_file() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let path = store.path().to_path_buf();
+    store.close().await;
+    // No store, so no background checkpointer: only the writer started here writes the file.
+    drop(store);
+    let (jobs, queue) = tokio::sync::mpsc::channel(8);
+    let opened = writer::spawn(path.clone(), SyncMode::Normal, queue, Arc::default()).unwrap();
+    opened.await.unwrap().unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    let body = 256 * 1024;
+    let mut new = new_alert("big", None, t(0), &["slack"]);
+    new.raw = format!(r#"{{"padding":"{}"}}"#, "x".repeat(body));
+    let (accept, accepted) = Job::accept(AcceptJob::new(new));
+    jobs.send(accept).await.unwrap();
+    accepted.await.unwrap().unwrap();
+    // Committed to the WAL only: far below the backstop.
+    assert!(std::fs::metadata(&path).unwrap().len() < before + body as u64);
+
+    jobs.send(Job::Checkpoint).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let size = std::fs::metadata(&path).unwrap().len();
+        if size >= before + body as u64 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file stayed at {size} bytes (it was {before})"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (done, closed) = tokio::sync::oneshot::channel();
+    jobs.send(Job::Close(done)).await.unwrap();
+    closed.await.unwrap();
+}
