@@ -72,6 +72,11 @@ impl Running {
     /// Waits for one attempt to end; `None` when none is running.
     async fn next(&mut self) -> Option<()> {
         let ended = self.tasks.join_next_with_id().await?;
+        self.forget(ended);
+        Some(())
+    }
+
+    fn forget(&mut self, ended: Result<(Id, ()), tokio::task::JoinError>) {
         let id = match &ended {
             Ok((id, ())) => *id,
             Err(e) => {
@@ -84,11 +89,19 @@ impl Running {
             }
         };
         self.ids.remove(&id);
-        Some(())
     }
 
     async fn all(&mut self) {
         while self.next().await.is_some() {}
+    }
+
+    /// Forgets every attempt that has ended, without waiting. A `JoinSet` keeps a finished
+    /// task until it is joined, so without this a busy loop that rarely reaches its `select!`
+    /// would hold every attempt it ever started (about 2 KB each) until shutdown.
+    fn reap(&mut self) {
+        while let Some(ended) = self.tasks.try_join_next_with_id() {
+            self.forget(ended);
+        }
     }
 }
 
@@ -146,6 +159,7 @@ impl Dispatcher {
         tokio::pin!(stop);
         let mut running = Running::default();
         loop {
+            running.reap();
             let now = self.shared.clock.now();
             let wait = match self.start_due(now, &mut running).await {
                 // More may be due right away: a full batch, or slots still free.
@@ -395,3 +409,6 @@ async fn record(
         );
     }
 }
+
+#[cfg(test)]
+mod tests;
