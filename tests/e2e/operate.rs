@@ -124,22 +124,23 @@ async fn sentry_standin() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
     (addr, paths)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn herald_reports_its_own_errors_to_sentry_when_a_dsn_is_set() {
-    let dir = tempfile::tempdir().unwrap();
+/// Starts herald with `SENTRY_DSN` pointing at `sentry`, then has it log an error: a reload of
+/// a config that does not validate is refused and logged as one.
+async fn herald_with_an_error_to_report(
+    dir: &std::path::Path,
+    sentry: std::net::SocketAddr,
+) -> (Herald, StandIn) {
     let hook = StandIn::start().await;
-    let (addr, paths) = sentry_standin().await;
-    let dsn = format!("http://e2epublickey@{addr}/42");
-    let mut herald = Herald::start_with(
-        dir.path(),
+    let dsn = format!("http://e2epublickey@{sentry}/42");
+    let herald = Herald::start_with(
+        dir,
         &config(&hook.url("/hook"), "all"),
         &[],
         &[("SENTRY_DSN", &dsn)],
     )
     .await;
-    // A config that does not validate: the refused reload is logged as an error.
     std::fs::write(
-        dir.path().join("herald.yaml"),
+        dir.join("herald.yaml"),
         config(&hook.url("/hook"), "all").replace("sinks: [hook]", "sinks: [nosuch]"),
     )
     .unwrap();
@@ -150,6 +151,14 @@ async fn herald_reports_its_own_errors_to_sentry_when_a_dsn_is_set() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    (herald, hook)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_reports_its_own_errors_to_sentry_when_a_dsn_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, paths) = sentry_standin().await;
+    let (mut herald, _hook) = herald_with_an_error_to_report(dir.path(), addr).await;
     let arrived = wait_until(LIMIT, || {
         paths
             .lock()
@@ -169,7 +178,6 @@ async fn herald_reports_its_own_errors_to_sentry_when_a_dsn_is_set() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sentry_that_never_answers_does_not_hold_up_shutdown() {
     let dir = tempfile::tempdir().unwrap();
-    let hook = StandIn::start().await;
     // Accepts connections and never answers them.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -179,28 +187,9 @@ async fn a_sentry_that_never_answers_does_not_hold_up_shutdown() {
             held.push(conn);
         }
     });
-    let dsn = format!("http://e2epublickey@{addr}/42");
-    let mut herald = Herald::start_with(
-        dir.path(),
-        &config(&hook.url("/hook"), "all"),
-        &[],
-        &[("SENTRY_DSN", &dsn)],
-    )
-    .await;
-    std::fs::write(
-        dir.path().join("herald.yaml"),
-        config(&hook.url("/hook"), "all").replace("sinks: [hook]", "sinks: [nosuch]"),
-    )
-    .unwrap();
-    let r = reqwest::Client::new()
-        .post(herald.url("/-/reload"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    // The refused reload is an error report now stuck on its way; SIGTERM still ends herald
-    // within its grace period plus the two seconds it gives error reports.
+    let (mut herald, _hook) = herald_with_an_error_to_report(dir.path(), addr).await;
+    // The error report is now stuck on its way; SIGTERM still ends herald within its grace
+    // period plus the two seconds it gives error reports.
     let status = herald.terminate(Duration::from_secs(10));
     assert!(status.success(), "{status}");
 }
