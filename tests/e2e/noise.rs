@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::standin::{Herald, SECRET, StandIn, event_alert, post_signed, wait_until};
+use crate::standin::{Herald, SECRET, StandIn, event_alert, poll_until, post_signed, wait_until};
 use crate::support::{herald, repo, stderr, stdout};
 
 const TOKEN: &str = "e2e-admin-token";
@@ -70,18 +70,14 @@ async fn a_flood_becomes_one_message_and_silences_mute_through_the_cli() {
             .unwrap();
         assert_eq!(r.status(), 202);
     }
-    let mut held = 0;
-    let all_decided = async {
-        for _ in 0..500 {
-            held = held_count(&client, &h, "duplicate").await;
-            if held == 99 {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        false
-    }
+    let held = std::sync::atomic::AtomicUsize::new(0);
+    let all_decided = poll_until(Duration::from_secs(10), || async {
+        let n = held_count(&client, &h, "duplicate").await;
+        held.store(n, std::sync::atomic::Ordering::SeqCst);
+        n == 99
+    })
     .await;
+    let held = held.into_inner();
     assert!(all_decided, "held back {held} of 99; log:\n{}", h.log());
     assert_eq!(standin.hits().len(), 1, "one message for the whole flood");
 
@@ -139,15 +135,11 @@ async fn a_flood_becomes_one_message_and_silences_mute_through_the_cli() {
     post_signed(&client, &h, Some("event_alert"), &body)
         .await
         .unwrap();
-    let mut counted = 0;
-    for _ in 0..500 {
-        counted = held_count(&client, &h, "silenced").await;
-        if counted == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(counted, 1, "log:\n{}", h.log());
+    let silenced = poll_until(Duration::from_secs(10), || async {
+        held_count(&client, &h, "silenced").await == 1
+    })
+    .await;
+    assert!(silenced, "log:\n{}", h.log());
     assert_eq!(standin.hits().len(), 1);
 
     // Expired, it stops applying at once.
@@ -389,14 +381,11 @@ async fn a_flood_of_the_shared_fixtures_becomes_one_digest_per_project_with_noth
         h.log()
     );
     // Every alert is in a message (listed or counted) or nowhere: nothing is lost.
-    let mut members = 0;
-    for _ in 0..500 {
-        members = held_count(&client, &h, "digest").await;
-        if members + projects.len() == total {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll_until(Duration::from_secs(10), || async {
+        held_count(&client, &h, "digest").await + projects.len() == total
+    })
+    .await;
+    let members = held_count(&client, &h, "digest").await;
     assert_eq!(members + projects.len(), total);
     let messages = seen.lock().unwrap().clone();
     assert_eq!(

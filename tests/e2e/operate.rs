@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::standin::{Herald, SECRET, StandIn, event_alert, post_signed, wait_until};
+use crate::standin::{Herald, SECRET, StandIn, event_alert, poll_until, post_signed, wait_until};
 
 const ADMIN: &str = "e2e-admin-token-5c1d";
 const LIMIT: Duration = Duration::from_secs(20);
@@ -237,14 +237,10 @@ async fn sighup_and_a_watched_file_reload_the_config() {
         config(&hook.url("/hook"), "watched"),
     )
     .unwrap();
-    let mut watched = false;
-    for _ in 0..200 {
-        if route_names(&herald).await == ["watched"] {
-            watched = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let watched = poll_until(Duration::from_secs(10), || async {
+        route_names(&herald).await == ["watched"]
+    })
+    .await;
     assert!(
         watched,
         "the watched change was not applied; log:\n{}",
@@ -268,14 +264,10 @@ async fn sighup_and_a_watched_file_reload_the_config() {
     )
     .unwrap();
     herald.signal("HUP");
-    let mut hung_up = false;
-    for _ in 0..200 {
-        if route_names(&herald).await == ["hangup"] {
-            hung_up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let hung_up = poll_until(Duration::from_secs(10), || async {
+        route_names(&herald).await == ["hangup"]
+    })
+    .await;
     assert!(hung_up, "SIGHUP did not reload; log:\n{}", herald.log());
     herald.terminate(LIMIT);
 }
@@ -355,19 +347,8 @@ async fn the_cli_lists_and_retries_a_dead_delivery() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 dead deliveries are pending again"));
     assert!(wait_until(LIMIT, || hook.hits().len() == 2).await);
-    let out = cli(&[
-        "deliveries",
-        "list",
-        "--url",
-        &url,
-        "--token",
-        ADMIN,
-        "--format",
-        "json",
-    ]);
-    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut delivered = false;
-    for _ in 0..100 {
+    let mut page = serde_json::Value::Null;
+    let delivered = poll_until(Duration::from_secs(5), || {
         let out = cli(&[
             "deliveries",
             "list",
@@ -378,13 +359,11 @@ async fn the_cli_lists_and_retries_a_dead_delivery() {
             "--format",
             "json",
         ]);
-        let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        if page["items"][0]["status"] == "delivered" {
-            delivered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        page = serde_json::from_slice(&out.stdout).unwrap();
+        let done = page["items"][0]["status"] == "delivered";
+        async move { done }
+    })
+    .await;
     assert!(delivered, "{page}");
 
     let out = cli(&["healthcheck", "--url", &url]);

@@ -126,6 +126,26 @@ pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool
     }
 }
 
+/// Like [`wait_until`] for a check that must itself wait (an HTTP call, a CLI run): polls
+/// every 20 ms until it holds or `limit` passes; returns whether it held.
+pub async fn poll_until<F, Fut>(limit: Duration, mut done: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        if done().await {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+    }
+}
+
 pub const SECRET: &str = "e2e-client-secret";
 
 /// A config with one Sentry source and one webhook sink `hook` at `url`, catching everything.
