@@ -110,6 +110,21 @@ pub trait Store: AdminStore + NoiseStore + Send + Sync + std::fmt::Debug {
     /// `duplicate: true`.
     async fn accept(&self, new: NewAlert) -> Result<Accepted, StoreError>;
 
+    /// [`Store::accept`], with each new delivery's first lease taken in the same commit: the
+    /// rows are stored `in_flight` until `received_at + lease` with one attempt counted, and
+    /// come back ready to send, so the server hands them straight to its dispatcher instead of
+    /// leasing them back from the store a moment later. A duplicate comes back with none.
+    /// A store that cannot do this returns none either (this default): its deliveries stay
+    /// pending and are leased as usual.
+    async fn accept_leased(
+        &self,
+        new: NewAlert,
+        lease: Duration,
+    ) -> Result<(Accepted, Vec<LeasedDelivery>), StoreError> {
+        let _ = lease;
+        Ok((self.accept(new).await?, Vec::new()))
+    }
+
     /// Leases up to `limit` deliveries that are pending and due at `now`, or in flight with an
     /// expired lease, oldest due first: each becomes `in_flight` until `now + lease` and its
     /// `attempts` grows by one. `sinks` restricts the lease to those sink names.

@@ -220,6 +220,50 @@ impl Store for SqliteStore {
         accepted
     }
 
+    async fn accept_leased(
+        &self,
+        new: NewAlert,
+        lease: Duration,
+    ) -> Result<(Accepted, Vec<LeasedDelivery>), StoreError> {
+        // Deliveries handed on must carry the parsed body, as a lease read back would.
+        if new.alert.raw.is_null() && !new.raw.is_empty() {
+            return Ok((self.accept(new).await?, Vec::new()));
+        }
+        let alert = new.alert.clone();
+        let mut job = AcceptJob::new(new);
+        let lease_until = job.received_at.saturating_add(duration_millis(lease));
+        job.lease_until = Some(lease_until);
+        let at = job.received_at;
+        let deliveries: Vec<(String, String, String)> = job.deliveries.clone();
+        let accepted = self.write(Job::accept(job)).await?;
+        if accepted.duplicate {
+            return Ok((accepted, Vec::new()));
+        }
+        let at = from_millis(at, "alert", &accepted.alert_id)?;
+        let until = from_millis(lease_until, "alert", &accepted.alert_id)?;
+        let leased = deliveries
+            .into_iter()
+            .map(|(id, route, sink)| LeasedDelivery {
+                delivery: Delivery {
+                    id,
+                    alert_id: accepted.alert_id.clone(),
+                    route,
+                    sink,
+                    status: Status::InFlight,
+                    attempts: 1,
+                    next_attempt_at: at,
+                    lease_until: Some(until),
+                    last_error: None,
+                    receipt: None,
+                    created_at: at,
+                    updated_at: at,
+                },
+                alert: alert.clone(),
+            })
+            .collect();
+        Ok((accepted, leased))
+    }
+
     async fn lease_due(
         &self,
         now: Timestamp,

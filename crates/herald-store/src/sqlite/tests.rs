@@ -266,6 +266,85 @@ async fn an_expired_lease_is_taken_again_with_the_same_id() {
     );
 }
 
+/// An accept whose alert carries its parsed body, as the webhook handler's does.
+fn parsed(mut new: NewAlert) -> NewAlert {
+    let mut alert = (*new.alert).clone();
+    alert.raw = serde_json::from_str(&new.raw).unwrap();
+    new.alert = Arc::new(alert);
+    new
+}
+
+#[tokio::test]
+async fn an_accept_can_take_the_first_lease_in_the_same_commit() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let commits = store.stats().commits;
+    let new = parsed(new_alert("boom", Some("req-1"), t(0), &["slack", "email"]));
+    let (accepted, leased) = store.accept_leased(new.clone(), LEASE).await.unwrap();
+    assert_eq!(
+        store.stats().commits,
+        commits + 1,
+        "one commit for the accept and its lease"
+    );
+    assert_eq!(ids(&leased), accepted.delivery_ids);
+    for got in &leased {
+        // What the handler hands on is the row as stored, as a lease would read it back.
+        let row = store.delivery(&got.delivery.id).await.unwrap().unwrap();
+        assert_eq!(row, got.delivery);
+        assert_eq!(row.status, Status::InFlight);
+        assert_eq!(row.attempts, 1);
+        assert_eq!(row.lease_until, Some(t(30)));
+        assert_eq!(got.alert.raw["action"], "created");
+        assert_eq!(got.notification().attempt, 1);
+    }
+    // Nobody else takes them while the lease holds; they come back, same ids, when it ends.
+    assert!(lease(&store, t(29)).await.is_empty());
+    assert_eq!(store.next_due_at().await.unwrap(), Some(t(30)));
+    let again = lease(&store, t(30)).await;
+    assert_eq!(ids(&again), accepted.delivery_ids);
+    assert_eq!(again[0].delivery.attempts, 2);
+
+    // A repeated request stores nothing and hands nothing on.
+    let (duplicate, none) = store.accept_leased(new, LEASE).await.unwrap();
+    assert!(duplicate.duplicate);
+    assert_eq!(duplicate.delivery_ids, accepted.delivery_ids);
+    assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn an_accept_without_its_parsed_body_is_stored_pending_instead_of_leased() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let (accepted, leased) = store
+        .accept_leased(new_alert("boom", None, t(0), &["slack"]), LEASE)
+        .await
+        .unwrap();
+    assert!(leased.is_empty());
+    assert_eq!(
+        status_of(&store, &accepted.delivery_ids[0]).await,
+        Status::Pending
+    );
+    assert_eq!(ids(&lease(&store, t(0)).await), accepted.delivery_ids);
+}
+
+#[tokio::test]
+async fn deliveries_leased_at_accept_are_given_back_when_the_process_dies() {
+    let dir = TempDir::new().unwrap();
+    let (accepted, _) = {
+        let store = open(&dir).await;
+        let new = parsed(new_alert("boom", None, t(0), &["slack"]));
+        let out = store.accept_leased(new, LEASE).await.unwrap();
+        store.close().await;
+        out
+    };
+    let reopened = open(&dir).await;
+    assert_eq!(
+        status_of(&reopened, &accepted.delivery_ids[0]).await,
+        Status::Pending
+    );
+    assert_eq!(ids(&lease(&reopened, t(1)).await), accepted.delivery_ids);
+}
+
 #[tokio::test]
 async fn a_retry_waits_for_its_next_attempt_time() {
     let dir = TempDir::new().unwrap();

@@ -65,6 +65,9 @@ pub(crate) struct AcceptJob {
     pub raw: String,
     /// `(id, route, sink)` in the order of the request's deliveries.
     pub deliveries: Vec<(String, String, String)>,
+    /// Set: the deliveries are stored already leased, `in_flight` until then, one attempt
+    /// counted ([`crate::Store::accept_leased`]).
+    pub lease_until: Option<i64>,
 }
 
 impl AcceptJob {
@@ -88,6 +91,7 @@ impl AcceptJob {
             alert_json,
             raw: new.raw,
             deliveries,
+            lease_until: None,
         }
     }
 }
@@ -447,11 +451,20 @@ fn accept(conn: &Connection, job: &AcceptJob) -> rusqlite::Result<Accepted> {
     }
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries
-             (id, alert_id, route, sink, status, attempts, next_attempt_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5)",
+             (id, alert_id, route, sink, status, attempts, next_attempt_at, lease_until,
+              created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, CASE WHEN ?6 IS NULL THEN 'pending' ELSE 'in_flight' END,
+                 ?6 IS NOT NULL, ?5, ?6, ?5, ?5)",
     )?;
     for (id, route, sink) in &job.deliveries {
-        insert.execute(params![id, job.alert_id, route, sink, job.received_at])?;
+        insert.execute(params![
+            id,
+            job.alert_id,
+            route,
+            sink,
+            job.received_at,
+            job.lease_until
+        ])?;
     }
     Ok(Accepted {
         alert_id: job.alert_id.clone(),
