@@ -6,7 +6,7 @@
 //! ends, and the store's group commit folds the writes of attempts that end together into one
 //! transaction, which is where the batching pays.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,7 @@ use tokio::task::{Id, JoinSet};
 use tracing::Instrument;
 
 use crate::backoff::{Decision, decide};
+use crate::handoff::Handoff;
 use crate::hooks::error_chain;
 use crate::metrics::{self, Outcome};
 use crate::{Clock, DeliveryPolicy};
@@ -47,6 +48,9 @@ struct Shared {
     /// Dedup, throttle, digests, quiet hours and silences (`noise.rs`); `None` sends every
     /// leased delivery as it is.
     noise: Option<Arc<crate::noise::NoiseStage>>,
+    /// Deliveries the webhook handler leased at accept and passes on in memory; `None` for a
+    /// dispatcher that only leases from the store.
+    handoff: Option<Arc<Handoff>>,
 }
 
 /// One sink and its free attempt slots.
@@ -132,6 +136,7 @@ impl Dispatcher {
                 wake,
                 clock,
                 noise: None,
+                handoff: None,
             }),
         }
     }
@@ -140,6 +145,14 @@ impl Dispatcher {
     pub fn with_noise(mut self, noise: Arc<crate::noise::NoiseStage>) -> Dispatcher {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.noise = Some(noise);
+        }
+        self
+    }
+
+    /// Also takes the deliveries the handler leased at accept (while [`Dispatcher::run`] runs).
+    pub(crate) fn with_handoff(mut self, handoff: Arc<Handoff>) -> Dispatcher {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.handoff = Some(handoff);
         }
         self
     }
@@ -155,36 +168,129 @@ impl Dispatcher {
 
     /// Delivers until `stop` resolves, then lets running attempts finish within the shutdown
     /// grace, cancels the rest and gives their leases back.
+    ///
+    /// Two sources of work: deliveries the handler leased at accept and handed over in memory
+    /// (started without a store call), and the store, which is asked only when it may hold due
+    /// work: at start, when woken (a delivery stored pending, an operator's retry, a retry or
+    /// hold scheduled here), while its leases keep finding work, and at its next due time.
     pub async fn run(self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
         let mut running = Running::default();
+        let mut handed = VecDeque::new();
+        let handoff = self.shared.handoff.clone();
+        if let Some(handoff) = &handoff {
+            handoff.open();
+        }
+        let mut ask_store = true;
+        let mut next_look: Option<tokio::time::Instant> = None;
         loop {
             running.reap();
-            let now = self.shared.clock.now();
-            let wait = match self.start_due(now, &mut running).await {
-                // More may be due right away: a full batch, or slots still free.
-                Ok(started) if started > 0 => Duration::ZERO,
-                Ok(_) => self.until_next_due(now).await,
-                Err(e) => {
-                    tracing::error!(error = %error_chain(&e), "cannot lease deliveries; trying again shortly");
-                    PAUSE
+            if let Some(handoff) = &handoff {
+                handed.extend(handoff.take());
+                let foreign = self.start_handed(handoff, &mut handed, &mut running);
+                if !foreign.is_empty() {
+                    self.release(
+                        &foreign,
+                        "handed-over deliveries for a sink this dispatcher does not run",
+                    )
+                    .await;
                 }
-            };
-            if wait.is_zero() {
+            }
+            let due = next_look.is_some_and(|at| at <= tokio::time::Instant::now());
+            let mut more = false;
+            // With every slot taken a lease finds nothing to do: wait for an attempt to end.
+            if (ask_store || due) && self.has_free_slots() {
+                let now = self.shared.clock.now();
+                next_look = None;
+                match self.start_due(now, &mut running).await {
+                    // More may be due right away: a full batch, or slots still free.
+                    Ok(started) if started > 0 => {
+                        more = true;
+                        ask_store = true;
+                    }
+                    Ok(_) => {
+                        ask_store = false;
+                        let wait = self.until_next_due(now).await;
+                        next_look = Some(tokio::time::Instant::now() + wait);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %error_chain(&e), "cannot lease deliveries; trying again shortly");
+                        ask_store = false;
+                        next_look = Some(tokio::time::Instant::now() + PAUSE);
+                    }
+                }
+            }
+            if more {
                 // Yield so a flood of work cannot starve the attempts' own tasks.
                 tokio::task::yield_now().await;
                 if self.has_free_slots() {
                     continue;
                 }
             }
+            let handed_off = async {
+                match &handoff {
+                    Some(handoff) => handoff.ready().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let sleep = async {
+                match next_look {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = &mut stop => break,
-                () = self.shared.wake.notified() => {}
+                () = self.shared.wake.notified() => ask_store = true,
+                () = handed_off => {}
                 Some(()) = running.next(), if !running.tasks.is_empty() => {}
-                () = tokio::time::sleep(wait), if !wait.is_zero() => {}
+                () = sleep => {}
             }
         }
-        self.drain(running).await;
+        if let Some(handoff) = &handoff {
+            let taken = handed.len();
+            handed.extend(handoff.close());
+            handoff.done(taken);
+        }
+        self.drain(running, handed).await;
+    }
+
+    /// Starts the handed-over deliveries whose sinks have a free slot, oldest first; the rest
+    /// wait in `handed` for a slot. Returns the ids of those for a sink this dispatcher does
+    /// not run (a reload added it and a new dispatcher is starting), to give back to the store.
+    fn start_handed(
+        &self,
+        handoff: &Handoff,
+        handed: &mut VecDeque<LeasedDelivery>,
+        running: &mut Running,
+    ) -> Vec<String> {
+        let mut waiting = VecDeque::new();
+        let mut foreign = Vec::new();
+        let mut started = 0;
+        for delivery in handed.drain(..) {
+            let Some(lane) = self.shared.lanes.get(&delivery.delivery.sink) else {
+                started += 1;
+                foreign.push(delivery.delivery.id);
+                continue;
+            };
+            match lane.slots.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let shared = self.shared.clone();
+                    let sink = lane.sink.clone();
+                    running.spawn(
+                        delivery.delivery.id.clone(),
+                        attempt(shared, sink, delivery, permit),
+                    );
+                    started += 1;
+                }
+                Err(_) => waiting.push_back(delivery),
+            }
+        }
+        *handed = waiting;
+        if started > 0 {
+            handoff.done(started);
+        }
+        foreign
     }
 
     /// How long to sleep before the next lease: until the store's next due time, at most
@@ -255,9 +361,14 @@ impl Dispatcher {
         Ok(started)
     }
 
-    /// Shutdown: running attempts get the grace period, then the rest are cancelled and
-    /// released back to pending.
-    async fn drain(&self, mut running: Running) {
+    /// Shutdown: handed-over deliveries not started go back to pending at once; running
+    /// attempts get the grace period, then the rest are cancelled and released back too.
+    async fn drain(&self, mut running: Running, handed: VecDeque<LeasedDelivery>) {
+        if !handed.is_empty() {
+            let ids: Vec<String> = handed.into_iter().map(|l| l.delivery.id).collect();
+            self.release(&ids, "handed-over deliveries not started before the stop")
+                .await;
+        }
         let grace = self.shared.policy.shutdown_grace;
         if !running.tasks.is_empty() {
             tracing::info!(
@@ -272,17 +383,27 @@ impl Dispatcher {
         let ids: Vec<String> = running.ids.values().cloned().collect();
         running.tasks.abort_all();
         running.all().await;
+        self.release(&ids, "deliveries still running after the shutdown grace")
+            .await;
+    }
+
+    /// Gives leased deliveries that were not (or not fully) attempted back to `pending`, with
+    /// their attempt, and wakes whichever dispatcher runs next (a reload may have started one).
+    async fn release(&self, ids: &[String], what: &str) {
         let now = self.shared.clock.now();
-        match self.shared.store.release_in_flight(&ids, now).await {
-            Ok(released) => tracing::warn!(
-                cancelled = ids.len(),
-                released,
-                "deliveries still running after the shutdown grace were cancelled and will be sent after the next start"
-            ),
+        match self.shared.store.release_in_flight(ids, now).await {
+            Ok(released) => {
+                tracing::warn!(
+                    count = ids.len(),
+                    released,
+                    "{what} went back to the queue, to be sent by the next dispatcher with the same delivery ids"
+                );
+                self.shared.wake.notify_one();
+            }
             Err(e) => tracing::error!(
                 error = %error_chain(&e),
-                cancelled = ids.len(),
-                "cannot release cancelled deliveries; they will be taken again when their lease expires"
+                count = ids.len(),
+                "cannot give back {what}; they will be taken again when their lease ends"
             ),
         }
     }
@@ -303,7 +424,12 @@ async fn attempt(
                 noise.attach_thread(sink.kind(), &mut notification).await;
                 notification
             }
-            None => return,
+            None => {
+                // Held for later, folded into a lead that now waits, or put back after an
+                // error: the store has work with a due time the dispatcher must look up.
+                shared.wake.notify_one();
+                return;
+            }
         },
     };
     let alert = &leased.alert;
@@ -390,9 +516,12 @@ async fn record(
                 Decision::Retry { at } => {
                     tracing::warn!(error = %error, retry_at = %at, outcome = %"retried", "delivery failed, will retry");
                     metrics::delivery(&delivery.sink, Outcome::Retried, started.elapsed());
-                    store
+                    let marked = store
                         .mark_retry(&delivery.id, at, &error.to_string(), now)
-                        .await
+                        .await;
+                    // The dispatcher asks the store only when told: this sets its next look.
+                    shared.wake.notify_one();
+                    marked
                 }
                 Decision::Dead { reason } => {
                     tracing::error!(reason = %reason, outcome = %"dead", "delivery given up: dead");

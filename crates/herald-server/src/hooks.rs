@@ -187,14 +187,9 @@ async fn handle(
         raw,
         deliveries,
     };
-    let accepted = state
-        .store()
-        .accept(new)
+    let accepted = store(&state, new)
         .await
         .map_err(|e| store_refusal(&source, &e))?;
-    if !accepted.duplicate && !accepted.delivery_ids.is_empty() {
-        state.inner.wake.notify_one();
-    }
     crate::metrics::alert_stored(
         &source,
         &alert.resource,
@@ -219,6 +214,46 @@ async fn handle(
         answer["duplicate"] = json!(true);
     }
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+/// Stores the alert. When the dispatcher has room, its deliveries are leased in the same
+/// commit and handed to it in memory; otherwise they are stored pending and the dispatcher is
+/// woken to lease them.
+async fn store(state: &AppState, new: NewAlert) -> Result<herald_store::Accepted, StoreError> {
+    let wanted = new.deliveries.len();
+    let Some(reservation) = state.inner.handoff.reserve(wanted) else {
+        let accepted = state.store().accept(new).await?;
+        if !accepted.duplicate && wanted > 0 {
+            state.inner.wake.notify_one();
+        }
+        return Ok(accepted);
+    };
+    // On a task of its own: once committed, the leased deliveries must reach the dispatcher
+    // even if Sentry hangs up and this request's future is dropped.
+    let store = state.store().clone();
+    let wake = state.inner.wake.clone();
+    let lease = state.policy().lease;
+    let clock = state.clock();
+    let task = tokio::spawn(async move {
+        let (accepted, leased) = store.accept_leased(new, lease).await?;
+        if let Err(back) = reservation.push(leased) {
+            // No dispatcher any more (shutdown): the leases go back for the next one.
+            let ids: Vec<String> = back.into_iter().map(|l| l.delivery.id).collect();
+            if let Err(e) = store.release_in_flight(&ids, clock.now()).await {
+                tracing::warn!(error = %error_chain(&e), "cannot give back deliveries leased during shutdown; the next start takes them");
+            }
+            wake.notify_one();
+        }
+        Ok(accepted)
+    });
+    match task.await {
+        Ok(result) => result,
+        // Only a panic in the store gets here; the writer's answer is lost, not the data.
+        Err(e) => {
+            tracing::error!(error = %e, "storing an alert failed unexpectedly");
+            Err(StoreError::Closed)
+        }
+    }
 }
 
 /// A header as text; absent is `None`, trimmed. A value that is not visible ASCII is a `400`.

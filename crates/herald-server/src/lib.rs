@@ -26,9 +26,12 @@
 //!    wrong; a payload herald does not route (an installation, an unknown resource or action)
 //!    is `200 {"ignored": "<why>"}` and is not stored;
 //! 5. the routing tree picks `(route, sink)` pairs, and the alert is stored with one delivery
-//!    per pair by [`herald_store::Store::accept`];
-//! 6. only once that is committed: `202 {"id": "<alert id>", "deliveries": n}`, and the
-//!    workers are woken.
+//!    per pair by [`herald_store::Store::accept`], or, when the running dispatcher has room,
+//!    by [`herald_store::Store::accept_leased`], which takes each delivery's first lease in the
+//!    same commit (`handoff.rs`);
+//! 6. only once that is committed: `202 {"id": "<alert id>", "deliveries": n}`; the leased
+//!    deliveries go to the dispatcher in memory, or the dispatcher is woken to lease the
+//!    pending ones.
 //!
 //! An alert that no route matches is still stored (with no delivery) and answered `202` with
 //! `"deliveries": 0`, so it can be looked up later and a routing mistake loses nothing. A
@@ -51,8 +54,12 @@
 //! (never before the sink's `retry_after`) until `max_attempts` or `max_age`, then `dead`,
 //! the reason kept ([`backoff`]). Each attempt carries the delivery id as idempotency key, so
 //! a redelivery after a crash (the store hands out leases whose holder vanished) can be
-//! recognised by the provider. The dispatcher sleeps until the store's next due time and is
-//! woken at once by the handler when new work is stored.
+//! recognised by the provider. Deliveries handed over at accept start without a store call;
+//! the store is asked for due work only at start, when woken (work stored pending, an
+//! operator's retry, a retry or hold scheduled by an attempt), while its leases keep finding
+//! work, and at its next due time. So a healthy delivery costs two commits (the accept with
+//! its lease, the outcome) instead of three plus a read. The hand-off is bounded
+//! (`handoff::CAPACITY`); beyond it, deliveries are stored pending and leased as before.
 //!
 //! # Shutdown ([`serve`])
 //!
@@ -65,6 +72,7 @@ pub mod admin;
 pub mod backoff;
 pub mod dispatcher;
 pub mod dry_run;
+mod handoff;
 mod hooks;
 pub mod metrics;
 pub mod noise;
@@ -178,6 +186,8 @@ struct Inner {
     reloads: Arc<watch::Sender<u64>>,
     /// Route noise policies and the silences cache.
     noise: Arc<noise::NoiseStage>,
+    /// Deliveries leased at accept, on their way from the handler to the dispatcher.
+    handoff: Arc<handoff::Handoff>,
 }
 
 /// The part of the state a config reload replaces, swapped as one value so a request never
@@ -219,6 +229,7 @@ impl AppState {
                 loader: None,
                 reloading: Arc::default(),
                 reloads: Arc::new(watch::channel(0).0),
+                handoff: Arc::default(),
             }),
         }
     }
@@ -298,6 +309,7 @@ impl AppState {
             self.inner.clock,
         )
         .with_noise(self.inner.noise.clone())
+        .with_handoff(self.inner.handoff.clone())
     }
 }
 
