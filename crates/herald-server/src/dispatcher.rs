@@ -275,12 +275,7 @@ impl Dispatcher {
             };
             match lane.slots.clone().try_acquire_owned() {
                 Ok(permit) => {
-                    let shared = self.shared.clone();
-                    let sink = lane.sink.clone();
-                    running.spawn(
-                        delivery.delivery.id.clone(),
-                        attempt(shared, sink, delivery, permit),
-                    );
+                    self.spawn_attempt(lane, delivery, permit, running);
                     started += 1;
                 }
                 Err(_) => waiting.push_back(delivery),
@@ -350,15 +345,22 @@ impl Dispatcher {
             let Ok(permit) = lane.slots.clone().acquire_owned().await else {
                 continue;
             };
-            let shared = self.shared.clone();
-            let sink = lane.sink.clone();
-            running.spawn(
-                delivery.delivery.id.clone(),
-                attempt(shared, sink, delivery, permit),
-            );
+            self.spawn_attempt(lane, delivery, permit, running);
             started += 1;
         }
         Ok(started)
+    }
+
+    fn spawn_attempt(
+        &self,
+        lane: &Lane,
+        delivery: LeasedDelivery,
+        permit: OwnedSemaphorePermit,
+        running: &mut Running,
+    ) {
+        let id = delivery.delivery.id.clone();
+        let attempt = attempt(self.shared.clone(), lane.sink.clone(), delivery, permit);
+        running.spawn(id, attempt);
     }
 
     /// Shutdown: handed-over deliveries not started go back to pending at once; running

@@ -9,7 +9,30 @@ use herald_server::DeliveryPolicy;
 use herald_store::Status;
 use jiff::Timestamp;
 
-use crate::support::{Answer, Options, SECRET, event_alert, eventually, setup, setup_with};
+use crate::support::{Answer, Options, SECRET, Setup, event_alert, eventually, setup, setup_with};
+
+type Server = tokio::task::JoinHandle<anyhow::Result<()>>;
+
+/// `serve` on a free local port, stopped by sending on the returned channel.
+async fn serve(s: &Setup) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, Server) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(herald_server::serve(listener, s.state.clone(), async {
+        let _ = stopped.await;
+    }));
+    (address, stop, server)
+}
+
+/// Stops a server from [`serve`] and waits for it to end, within 10 s.
+async fn shut_down(stop: tokio::sync::oneshot::Sender<()>, server: Server) {
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("serve did not stop")
+        .unwrap()
+        .unwrap();
+}
 
 /// Posts one signed `event_alert` over HTTP and returns the answer's JSON.
 async fn post(address: SocketAddr, title: &str, request_id: &str) -> serde_json::Value {
@@ -46,12 +69,7 @@ async fn a_webhook_reaches_the_running_dispatcher_with_two_commits_and_is_given_
     })
     .await;
     s.fake.script([Answer::Hang]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(herald_server::serve(listener, s.state.clone(), async {
-        let _ = stopped.await;
-    }));
+    let (address, stop, server) = serve(&s).await;
 
     // The first attempt hangs, so the dispatcher is surely running before the second alert.
     let first = post(address, "hangs", "r1").await;
@@ -85,12 +103,7 @@ async fn a_webhook_reaches_the_running_dispatcher_with_two_commits_and_is_given_
     assert_eq!(call.attempt, 1);
     assert_ne!(first["id"], second["id"]);
 
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .expect("serve did not stop")
-        .unwrap()
-        .unwrap();
+    shut_down(stop, server).await;
     // The hanging attempt was cancelled at the end of the grace and given back, attempt and all.
     let hung = s.fake.calls()[0].key.clone();
     let row = s.store.delivery(&hung).await.unwrap().unwrap();
@@ -102,33 +115,9 @@ async fn a_webhook_reaches_the_running_dispatcher_with_two_commits_and_is_given_
 #[tokio::test]
 async fn serve_accepts_delivers_and_stops() {
     let s = setup().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(herald_server::serve(listener, s.state.clone(), async {
-        let _ = stopped.await;
-    }));
+    let (address, stop, server) = serve(&s).await;
 
-    let body = event_alert("over the wire", "warning");
-    let response = reqwest::Client::new()
-        .post(format!("http://{address}/hooks/sentry"))
-        .header("Content-Type", "application/json")
-        .header("Sentry-Hook-Resource", "event_alert")
-        .header(
-            "Sentry-Hook-Timestamp",
-            Timestamp::now().as_second().to_string(),
-        )
-        .header(
-            "Sentry-Hook-Signature",
-            herald_sentry::sign(&Secret::new(SECRET), &body),
-        )
-        .header("Request-ID", "a1")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 202);
-    let answer: serde_json::Value = response.json().await.unwrap();
+    let answer = post(address, "over the wire", "a1").await;
     assert_eq!(answer["deliveries"], serde_json::json!(1));
 
     let arrived = eventually(500, Duration::from_millis(10), || async {
@@ -137,12 +126,7 @@ async fn serve_accepts_delivers_and_stops() {
     .await;
     assert!(arrived, "the alert did not reach the sink within 5s");
 
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .expect("serve did not stop")
-        .unwrap()
-        .unwrap();
+    shut_down(stop, server).await;
     assert!(
         reqwest::get(format!("http://{address}/healthz"))
             .await
