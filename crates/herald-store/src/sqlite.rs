@@ -125,11 +125,16 @@ impl SqliteStore {
 
         let (jobs, queue) = mpsc::channel(QUEUE);
         let counters = Arc::new(Counters::default());
-        let opened = writer::spawn(path.clone(), sync, queue, counters.clone()).map_err(|e| {
-            StoreError::OpenWriter {
-                path: shown.clone(),
-                source: e.into(),
-            }
+        let opened = writer::spawn(
+            path.clone(),
+            sync,
+            queue,
+            counters.clone(),
+            writer::OUTCOME_WAIT,
+        )
+        .map_err(|e| StoreError::OpenWriter {
+            path: shown.clone(),
+            source: e.into(),
         })?;
         match opened.await {
             Ok(Ok(())) => {}

@@ -797,7 +797,14 @@ async fn a_checkpoint_job_makes_the_writer_copy_the_wal_into_the_file() {
     // No store, so no background checkpointer: only the writer started here writes the file.
     drop(store);
     let (jobs, queue) = tokio::sync::mpsc::channel(8);
-    let opened = writer::spawn(path.clone(), SyncMode::Normal, queue, Arc::default()).unwrap();
+    let opened = writer::spawn(
+        path.clone(),
+        SyncMode::Normal,
+        queue,
+        Arc::default(),
+        writer::OUTCOME_WAIT,
+    )
+    .unwrap();
     opened.await.unwrap().unwrap();
     let before = std::fs::metadata(&path).unwrap().len();
     let body = 256 * 1024;
@@ -822,6 +829,61 @@ async fn a_checkpoint_job_makes_the_writer_copy_the_wal_into_the_file() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let (done, closed) = tokio::sync::oneshot::channel();
+    jobs.send(Job::Close(done)).await.unwrap();
+    closed.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_outcome_waits_for_the_next_write_and_shares_its_commit() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let path = store.path().to_path_buf();
+    store.close().await;
+    drop(store);
+    // A wait far longer than the test, so only the accept can end it.
+    let counters = Arc::new(writer::Counters::default());
+    let (jobs, queue) = tokio::sync::mpsc::channel(8);
+    let opened = writer::spawn(
+        path,
+        SyncMode::Normal,
+        queue,
+        counters.clone(),
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    opened.await.unwrap().unwrap();
+    let (accept, accepted) = Job::accept(AcceptJob::new(new_alert("one", None, t(0), &["slack"])));
+    jobs.send(accept).await.unwrap();
+    let first = accepted.await.unwrap().unwrap();
+    let commits = counters.snapshot().commits;
+
+    let (mark, marked) = Job::mark(MarkJob {
+        id: first.delivery_ids[0].clone(),
+        mark: Mark::Dead {
+            reason: "gone".into(),
+        },
+        now: 1,
+    });
+    jobs.send(mark).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while counters.waited.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the outcome never waited"
+        );
+        tokio::task::yield_now().await;
+    }
+    let (accept, accepted) = Job::accept(AcceptJob::new(new_alert("two", None, t(1), &["slack"])));
+    jobs.send(accept).await.unwrap();
+    assert!(marked.await.unwrap().unwrap());
+    accepted.await.unwrap().unwrap();
+    assert_eq!(
+        counters.snapshot().commits,
+        commits + 1,
+        "one commit for both"
+    );
+
     let (done, closed) = tokio::sync::oneshot::channel();
     jobs.send(Job::Close(done)).await.unwrap();
     closed.await.unwrap();

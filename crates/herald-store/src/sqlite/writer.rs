@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use herald_core::config::SyncMode;
 use rusqlite::{Connection, params};
@@ -20,6 +21,13 @@ use crate::{Accepted, NewAlert, StoreError, StoreStats};
 /// Most jobs in one transaction: large enough to absorb bursts, small enough that the first
 /// caller of a batch does not wait long behind the others.
 const MAX_BATCH: usize = 256;
+
+/// How long a batch of delivery outcomes alone waits for another write to share its commit.
+/// At a steady trickle (each alert its own commit) the next accept comes within about a
+/// millisecond and the outcome rides along, on the very pages that accept writes anyway, so
+/// an outcome costs neither a commit nor WAL pages of its own; when nothing comes, the wait
+/// bounds how late an outcome is recorded (a crash in that window resends, never loses).
+pub(crate) const OUTCOME_WAIT: Duration = Duration::from_millis(5);
 
 /// Prepared statements kept on the write connection: every statement below, with room.
 const STATEMENT_CACHE: usize = 32;
@@ -36,6 +44,8 @@ pub(super) const WAL_BACKSTOP_PAGES: i64 = 16_384;
 pub(crate) struct Counters {
     operations: AtomicU64,
     commits: AtomicU64,
+    /// Batches of outcomes alone that waited for company ([`OUTCOME_WAIT`]).
+    pub(crate) waited: AtomicU64,
     /// Held by a test while it queues jobs, so that the writer takes them as one batch.
     #[cfg(test)]
     pub(crate) gate: std::sync::Mutex<()>,
@@ -265,6 +275,10 @@ impl Job {
         }
     }
 
+    fn is_mark(&self) -> bool {
+        matches!(self, Job::Mark(..))
+    }
+
     fn is_close(&self) -> bool {
         matches!(self, Job::Close(_))
     }
@@ -282,6 +296,7 @@ pub(crate) fn spawn(
     sync: SyncMode,
     jobs: mpsc::Receiver<Job>,
     counters: Arc<Counters>,
+    outcome_wait: Duration,
 ) -> Result<oneshot::Receiver<Result<(), rusqlite::Error>>, std::io::Error> {
     let (ready, opened) = oneshot::channel();
     std::thread::Builder::new()
@@ -289,7 +304,7 @@ pub(crate) fn spawn(
         .spawn(move || match connect(&path, sync) {
             Ok(conn) => {
                 let _ = ready.send(Ok(()));
-                run(conn, jobs, &counters);
+                run(conn, jobs, &counters, outcome_wait);
             }
             Err(e) => {
                 let _ = ready.send(Err(e));
@@ -319,8 +334,21 @@ pub(super) fn connect(path: &Path, sync: SyncMode) -> Result<Connection, rusqlit
     Ok(conn)
 }
 
-/// The writer loop: wait for one job, take whatever else is queued, commit, answer.
-fn run(conn: Connection, mut jobs: mpsc::Receiver<Job>, counters: &Counters) {
+/// The writer loop: wait for one job, take whatever else is queued, commit, answer. A batch
+/// of outcomes alone first waits up to `outcome_wait` for another job to share its commit.
+fn run(
+    conn: Connection,
+    mut jobs: mpsc::Receiver<Job>,
+    counters: &Counters,
+    outcome_wait: Duration,
+) {
+    // Only for that bounded wait: `blocking_recv` has no timeout. Without a timer the writer
+    // commits outcomes at once, as it did before the wait existed.
+    let timer = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| tracing::warn!(error = %e, "no timer for the store writer; delivery outcomes are committed one batch each"))
+        .ok();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut closing = false;
     while !closing {
@@ -330,10 +358,18 @@ fn run(conn: Connection, mut jobs: mpsc::Receiver<Job>, counters: &Counters) {
         #[cfg(test)]
         drop(counters.gate.lock());
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        take_queued(&mut jobs, &mut batch);
+        if let Some(timer) = timer.as_ref().filter(|_| !outcome_wait.is_zero()) {
+            if batch.iter().all(Job::is_mark) {
+                counters.waited.fetch_add(1, Ordering::Relaxed);
+                // The timeout is made inside `block_on`: its timer needs that runtime.
+                let next =
+                    timer.block_on(async { tokio::time::timeout(outcome_wait, jobs.recv()).await });
+                // Senders gone (`Ok(None)`) or the wait over: commit what there is.
+                if let Ok(Some(job)) = next {
+                    batch.push(job);
+                    take_queued(&mut jobs, &mut batch);
+                }
             }
         }
         closing = batch.iter().any(Job::is_close);
@@ -380,6 +416,16 @@ fn run(conn: Connection, mut jobs: mpsc::Receiver<Job>, counters: &Counters) {
     }
     if let Err((_, e)) = conn.close() {
         tracing::warn!(error = %e, "closing the database write connection failed");
+    }
+}
+
+/// Adds whatever is queued to the batch, up to [`MAX_BATCH`].
+fn take_queued(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
+    while batch.len() < MAX_BATCH {
+        match jobs.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
     }
 }
 
