@@ -359,17 +359,19 @@ fn run(
         drop(counters.gate.lock());
         batch.push(first);
         take_queued(&mut jobs, &mut batch);
-        if let Some(timer) = timer.as_ref().filter(|_| !outcome_wait.is_zero()) {
-            if batch.iter().all(Job::is_mark) {
-                counters.waited.fetch_add(1, Ordering::Relaxed);
-                // The timeout is made inside `block_on`: its timer needs that runtime.
-                let next =
-                    timer.block_on(async { tokio::time::timeout(outcome_wait, jobs.recv()).await });
-                // Senders gone (`Ok(None)`) or the wait over: commit what there is.
-                if let Ok(Some(job)) = next {
-                    batch.push(job);
-                    take_queued(&mut jobs, &mut batch);
-                }
+        let only_outcomes = batch.iter().all(Job::is_mark);
+        if let Some(timer) = timer
+            .as_ref()
+            .filter(|_| only_outcomes && !outcome_wait.is_zero())
+        {
+            counters.waited.fetch_add(1, Ordering::Relaxed);
+            // The timeout is made inside `block_on`: its timer needs that runtime.
+            let next =
+                timer.block_on(async { tokio::time::timeout(outcome_wait, jobs.recv()).await });
+            // Senders gone (`Ok(None)`) or the wait over: commit what there is.
+            if let Ok(Some(job)) = next {
+                batch.push(job);
+                take_queued(&mut jobs, &mut batch);
             }
         }
         closing = batch.iter().any(Job::is_close);
