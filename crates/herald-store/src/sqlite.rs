@@ -210,7 +210,7 @@ impl Store for SqliteStore {
         // stored one, which has `raw` parsed back in. It goes in before the commit: the
         // dispatcher may lease the new rows before this task runs again, and an entry whose
         // rows never commit is never asked for.
-        let cache = !new.alert.raw.is_null() || new.raw.is_empty();
+        let cache = has_parsed_body(&new);
         let alert = new.alert.clone();
         // Encoding happens here, on the caller's task, so the single writer only runs SQL.
         let job = AcceptJob::new(new);
@@ -231,7 +231,7 @@ impl Store for SqliteStore {
         lease: Duration,
     ) -> Result<(Accepted, Vec<LeasedDelivery>), StoreError> {
         // Deliveries handed on must carry the parsed body, as a lease read back would.
-        if new.alert.raw.is_null() && !new.raw.is_empty() {
+        if !has_parsed_body(&new) {
             return Ok((self.accept(new).await?, Vec::new()));
         }
         let alert = new.alert.clone();
@@ -463,6 +463,12 @@ impl Store for SqliteStore {
         }
         self.reader.close().await;
     }
+}
+
+/// Whether the alert carries its body parsed (or there is none), as an alert leased back from
+/// the store would: only such an alert may skip that read.
+fn has_parsed_body(new: &NewAlert) -> bool {
+    !new.alert.raw.is_null() || new.raw.is_empty()
 }
 
 /// The file path in a `sqlite://PATH` url.
