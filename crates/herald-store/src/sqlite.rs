@@ -149,6 +149,7 @@ impl SqliteStore {
         // The migration connection, done with, copies the WAL back from now on.
         tokio::spawn(checkpoint::run(
             conn,
+            path.clone(),
             Arc::downgrade(&counters),
             jobs.downgrade(),
         ));

@@ -8,7 +8,10 @@ use herald_core::Alert;
 use herald_core::config::SyncMode;
 use tempfile::TempDir;
 
-use super::EVERY;
+use sqlx::Connection;
+use sqlx::sqlite::SqliteConnection;
+
+use super::{CATCH_UP_PAGES, EVERY, catch_up};
 use crate::sqlite::SqliteStore;
 use crate::{NewAlert, Store};
 
@@ -46,5 +49,40 @@ async fn committed_pages_reach_the_database_file() {
         );
         tokio::time::sleep(EVERY / 4).await;
     }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_catch_up_leaves_the_writer_a_few_pages_at_most() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("herald.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = SqliteStore::open(&url, SyncMode::Normal).await.unwrap();
+    // Far more than CATCH_UP_PAGES (each alert ~64 pages), committed just before the catch-up.
+    for _ in 0..8 {
+        store
+            .accept(NewAlert {
+                source: "sentry".into(),
+                request_id: None,
+                received_at: jiff::Timestamp::now(),
+                alert: Arc::new(Alert::default()),
+                raw: format!(r#"{{"padding":"{}"}}"#, "x".repeat(256 * 1024)),
+                deliveries: vec![("prod".into(), "slack".into())],
+            })
+            .await
+            .unwrap();
+    }
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    let wal = catch_up(&mut conn, &path)
+        .await
+        .expect("the catch-up checkpointed");
+    assert!(wal.pages >= 8 * 64, "the WAL held only {} pages", wal.pages);
+    assert!(
+        wal.pages - wal.copied <= CATCH_UP_PAGES,
+        "{} of {} pages were left to the writer",
+        wal.pages - wal.copied,
+        wal.pages
+    );
+    conn.close().await.unwrap();
     store.close().await;
 }
