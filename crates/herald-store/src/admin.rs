@@ -133,4 +133,11 @@ pub trait AdminStore: Send + Sync {
 
     /// When the oldest pending delivery was created; `None` when none is pending.
     async fn oldest_pending(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Deletes up to `max` alerts received before `before`, oldest first, with their
+    /// deliveries and held-back records: only alerts that are finished, that is with no
+    /// delivery pending or in flight and not listed by a digest still waiting to be sent.
+    /// Returns how many alerts were deleted; fewer than `max` means none is left to delete.
+    /// One short transaction, so callers prune a large backlog in several calls.
+    async fn prune(&self, before: Timestamp, max: usize) -> Result<usize, StoreError>;
 }

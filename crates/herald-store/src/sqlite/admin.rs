@@ -240,6 +240,79 @@ impl AdminStore for SqliteStore {
             .map(|ms| from_millis(ms, "oldest pending delivery", ""))
             .transpose()
     }
+
+    async fn prune(&self, before: Timestamp, max: usize) -> Result<usize, StoreError> {
+        let before = to_millis(before);
+        let mut conn = self.side_connection().await?;
+        // IMMEDIATE: no delivery can change status between the check and the delete.
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await?;
+        let pruned = prune_in(&mut conn, before, max).await;
+        let end = if pruned.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        sqlx::query(end).execute(&mut conn).await?;
+        pruned
+    }
+}
+
+/// Rows looked at per query while looking for alerts to prune.
+const PRUNE_SCAN: i64 = 256;
+
+/// Walks the alerts in insertion order (the rowid, which follows `received_at`), so it stops
+/// at the first alert young enough to keep instead of scanning the whole history; finished
+/// alerts are collected, unfinished ones are stepped over and stay.
+async fn prune_in(
+    conn: &mut sqlx::SqliteConnection,
+    before: i64,
+    max: usize,
+) -> Result<usize, StoreError> {
+    let mut doomed: Vec<String> = Vec::new();
+    let mut after = 0_i64;
+    'scan: while doomed.len() < max {
+        let rows: Vec<(i64, String, i64, bool)> = sqlx::query_as(
+            "SELECT a.rowid, a.id, a.received_at,
+                    EXISTS (SELECT 1 FROM deliveries d
+                            WHERE d.alert_id = a.id AND d.status IN ('pending', 'in_flight'))
+                    OR EXISTS (SELECT 1 FROM held_back h JOIN deliveries d ON d.id = h.folded_into
+                               WHERE h.alert_id = a.id AND d.status IN ('pending', 'in_flight'))
+             FROM alerts a WHERE a.rowid > ?1 ORDER BY a.rowid LIMIT ?2",
+        )
+        .bind(after)
+        .bind(PRUNE_SCAN)
+        .fetch_all(&mut *conn)
+        .await?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = last.0;
+        for (_, id, received_at, live) in rows {
+            if received_at >= before {
+                break 'scan;
+            }
+            if !live {
+                doomed.push(id);
+                if doomed.len() == max {
+                    break 'scan;
+                }
+            }
+        }
+    }
+    if doomed.is_empty() {
+        return Ok(0);
+    }
+    let count = doomed.len();
+    let ids = serde_json::Value::from(doomed).to_string();
+    for statement in [
+        "DELETE FROM noise_sends WHERE delivery_id IN
+             (SELECT id FROM deliveries WHERE alert_id IN (SELECT value FROM json_each(?1)))",
+        "DELETE FROM deliveries WHERE alert_id IN (SELECT value FROM json_each(?1))",
+        "DELETE FROM held_back WHERE alert_id IN (SELECT value FROM json_each(?1))",
+        "DELETE FROM alerts WHERE id IN (SELECT value FROM json_each(?1))",
+    ] {
+        sqlx::query(statement)
+            .bind(&ids)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(count)
 }
 
 #[cfg(test)]

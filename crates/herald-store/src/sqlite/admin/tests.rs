@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_core::config::SyncMode;
-use herald_core::{Alert, Level};
+use herald_core::{Alert, Level, Receipt};
 use jiff::Timestamp;
 use tempfile::TempDir;
 
@@ -261,4 +261,51 @@ async fn killing_a_sink_makes_its_unfinished_deliveries_dead_and_counts_the_queu
         Status::Pending
     );
     assert_eq!(store.queue_depth().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn pruning_deletes_old_finished_alerts_and_keeps_unfinished_and_young_ones() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let delivered = accept(&store, "api", t(0), &["slack"]).await;
+    let dead = accept(&store, "api", t(10), &["slack"]).await;
+    let waiting = accept(&store, "api", t(20), &["slack"]).await;
+    let young = accept(&store, "api", t(1000), &["slack"]).await;
+    store
+        .mark_delivered(&delivered[0], &Receipt::default(), t(1))
+        .await
+        .unwrap();
+    store.mark_dead(&dead[0], "400", t(11)).await.unwrap();
+    store
+        .mark_delivered(&young[0], &Receipt::default(), t(1001))
+        .await
+        .unwrap();
+    let alert_of = |id: &str| {
+        let store = &store;
+        let id = id.to_owned();
+        async move { store.delivery(&id).await.unwrap().map(|d| d.alert_id) }
+    };
+    let alerts = [
+        alert_of(&delivered[0]).await.unwrap(),
+        alert_of(&dead[0]).await.unwrap(),
+        alert_of(&waiting[0]).await.unwrap(),
+        alert_of(&young[0]).await.unwrap(),
+    ];
+
+    // One at a time, oldest first: the caller loops while it gets `max` back.
+    assert_eq!(store.prune(t(500), 1).await.unwrap(), 1);
+    assert!(store.alert(&alerts[0]).await.unwrap().is_none());
+    assert!(store.alert(&alerts[1]).await.unwrap().is_some());
+    assert_eq!(store.prune(t(500), 10).await.unwrap(), 1);
+    assert_eq!(store.prune(t(500), 10).await.unwrap(), 0);
+
+    for id in [&delivered[0], &dead[0]] {
+        assert!(store.delivery(id).await.unwrap().is_none(), "{id} is left");
+    }
+    assert!(store.alert(&alerts[1]).await.unwrap().is_none());
+    // Still pending: kept, however old; received after the cutoff: kept.
+    assert!(store.alert(&alerts[2]).await.unwrap().is_some());
+    assert!(store.delivery(&waiting[0]).await.unwrap().is_some());
+    assert!(store.alert(&alerts[3]).await.unwrap().is_some());
+    assert!(store.delivery(&young[0]).await.unwrap().is_some());
 }

@@ -338,3 +338,39 @@ async fn expired_dedup_entries_are_pruned_as_later_alerts_are_sent() {
     gate_due(&store, &policy, &[], t(600)).await;
     assert_eq!(count(&store).await, 1);
 }
+
+#[tokio::test]
+async fn pruning_keeps_a_waiting_digest_and_its_members_until_it_is_sent() {
+    use crate::admin::AdminStore;
+    let dir = TempDir::new().unwrap();
+    let policy = digest_policy();
+    let store = open(&dir).await;
+    let mut lead = String::new();
+    for i in 0..5 {
+        let id = accept(&store, alert("api", &i.to_string()), t(i)).await;
+        if i == 0 {
+            lead = id;
+        }
+        gate_due(&store, &policy, &[], t(i)).await;
+    }
+    // The members left `deliveries` for `held_back`; only the waiting lead keeps them.
+    assert_eq!(store.prune(t(1000), 100).await.unwrap(), 0);
+    let sent = gate_due(&store, &policy, &[], t(30)).await;
+    assert_eq!(sent[0].1.members.len(), 4);
+
+    store
+        .mark_delivered(&lead, &herald_core::Receipt::default(), t(31))
+        .await
+        .unwrap();
+    assert_eq!(store.prune(t(1000), 100).await.unwrap(), 5);
+    let held = store
+        .held_back(&HeldFilter::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert!(
+        held.items.is_empty(),
+        "{} held-back rows left",
+        held.items.len()
+    );
+    assert!(store.delivery(&lead).await.unwrap().is_none());
+}
