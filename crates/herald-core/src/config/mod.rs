@@ -89,6 +89,10 @@ pub struct StorageConfig {
     pub url: String,
     /// `normal` survives `kill -9`; `full` also survives power loss, at a cost.
     pub sync: SyncMode,
+    /// Finished alerts (every delivery delivered, dead or held back) are deleted this many
+    /// days after they were received, with their deliveries; `0` keeps them forever.
+    #[serde(deserialize_with = "number::u64")]
+    pub retention_days: u64,
 }
 
 impl Default for StorageConfig {
@@ -96,6 +100,7 @@ impl Default for StorageConfig {
         StorageConfig {
             url: "sqlite://data/herald.db".into(),
             sync: SyncMode::Normal,
+            retention_days: 30,
         }
     }
 }

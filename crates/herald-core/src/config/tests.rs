@@ -149,3 +149,18 @@ fn an_empty_admin_token_turns_the_admin_api_off() {
     let (config, _) = Config::parse(text, "h.yaml", &env()).unwrap();
     assert_eq!(config.server.admin_token.unwrap().expose(), "9000");
 }
+
+#[test]
+fn retention_defaults_to_thirty_days_and_takes_a_number_of_days() {
+    let (config, _) = Config::parse("routes: []\n", "h.yaml", &env()).unwrap();
+    assert_eq!(config.storage.retention_days, 30);
+    let (config, _) = Config::parse("storage: {retention_days: 0}\n", "h.yaml", &env()).unwrap();
+    assert_eq!(config.storage.retention_days, 0);
+    let got = errors("storage: {retention_days: a month}\n");
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].starts_with("h.yaml:1:27: bad value for \"retention_days\""),
+        "{}",
+        got[0]
+    );
+}
