@@ -78,6 +78,7 @@ pub mod metrics;
 pub mod noise;
 mod observe;
 pub mod reload;
+mod retention;
 pub mod silences;
 
 use std::collections::BTreeMap;
@@ -349,6 +350,14 @@ pub async fn serve(
     let grace = state.policy().shutdown_grace;
     metrics::config_loaded(true, reload::unix_seconds(state.clock().now()));
     let dispatcher = tokio::spawn(supervise(state.clone(), stopped.clone()));
+    let pruner = state.clone();
+    tokio::spawn(retention::run(
+        state.store().clone(),
+        move || pruner.config().storage.retention_days,
+        state.clock(),
+        retention::EVERY,
+        stopped.clone(),
+    ));
     let app = routes(state.clone());
     let mut http = tokio::spawn(
         axum::serve(listener, app)
