@@ -3,8 +3,8 @@
 //! grow for as long as herald runs. Unfinished work is never touched: an alert with a delivery
 //! pending or in flight, or listed by a digest still waiting, stays however old it is (the
 //! store decides, [`AdminStore::prune`](herald_store::AdminStore::prune)). The deletes run in
-//! short transactions of [`CHUNK`] alerts on a side connection, so webhooks arriving meanwhile
-//! wait at most one chunk.
+//! short transactions of [`CHUNK`] alerts on a side connection, with a pause between them, so
+//! webhooks arriving meanwhile wait at most one chunk.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,12 @@ use crate::Clock;
 pub(crate) const EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Alerts deleted per transaction.
-const CHUNK: usize = 500;
+const CHUNK: usize = 200;
+
+/// The pause between two chunks. The store's writer waits for the write lock with SQLite's
+/// busy handler, which sleeps and retries; a pruner that took the lock again at once could
+/// keep it from ever getting it while a large backlog is deleted, holding up webhooks.
+const BREATHER: Duration = Duration::from_millis(20);
 
 /// Prunes at once, then every `every` ([`EVERY`] when serving) until `stopped`; `days` is read
 /// at each round (`0`: keep all), so a reloaded config applies from the next round.
@@ -77,6 +82,7 @@ pub(crate) async fn round(
         if pruned < CHUNK {
             break;
         }
+        tokio::time::sleep(BREATHER).await;
     }
     Ok(total)
 }
