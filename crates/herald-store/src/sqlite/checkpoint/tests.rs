@@ -15,6 +15,21 @@ use super::{CATCH_UP_PAGES, EVERY, catch_up};
 use crate::sqlite::SqliteStore;
 use crate::{NewAlert, Store};
 
+/// Stores an alert whose body is `bytes` of padding (a page holds 4 KiB).
+async fn accept_padded(store: &SqliteStore, bytes: usize) {
+    store
+        .accept(NewAlert {
+            source: "sentry".into(),
+            request_id: None,
+            received_at: jiff::Timestamp::now(),
+            alert: Arc::new(Alert::default()),
+            raw: format!(r#"{{"padding":"{}"}}"#, "x".repeat(bytes)),
+            deliveries: vec![("prod".into(), "slack".into())],
+        })
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn committed_pages_reach_the_database_file() {
     let dir = TempDir::new().unwrap();
@@ -25,18 +40,7 @@ async fn committed_pages_reach_the_database_file() {
     // About 64 pages: far fewer than SQLite's automatic checkpoint waits for (1,000), so only
     // the background checkpointer can copy them into the file while the store is open.
     let body = 256 * 1024;
-    let raw = format!(r#"{{"padding":"{}"}}"#, "x".repeat(body));
-    store
-        .accept(NewAlert {
-            source: "sentry".into(),
-            request_id: None,
-            received_at: jiff::Timestamp::now(),
-            alert: Arc::new(Alert::default()),
-            raw,
-            deliveries: vec![("prod".into(), "slack".into())],
-        })
-        .await
-        .unwrap();
+    accept_padded(&store, body).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let size = std::fs::metadata(&path).unwrap().len();
@@ -60,17 +64,7 @@ async fn the_catch_up_leaves_the_writer_a_few_pages_at_most() {
     let store = SqliteStore::open(&url, SyncMode::Normal).await.unwrap();
     // Far more than CATCH_UP_PAGES (each alert ~64 pages), committed just before the catch-up.
     for _ in 0..8 {
-        store
-            .accept(NewAlert {
-                source: "sentry".into(),
-                request_id: None,
-                received_at: jiff::Timestamp::now(),
-                alert: Arc::new(Alert::default()),
-                raw: format!(r#"{{"padding":"{}"}}"#, "x".repeat(256 * 1024)),
-                deliveries: vec![("prod".into(), "slack".into())],
-            })
-            .await
-            .unwrap();
+        accept_padded(&store, 256 * 1024).await;
     }
     let mut conn = SqliteConnection::connect(&url).await.unwrap();
     let wal = catch_up(&mut conn, &path)

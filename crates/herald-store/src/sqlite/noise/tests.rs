@@ -104,6 +104,21 @@ fn digest_policy() -> NoisePolicy {
     }
 }
 
+/// Stores `n` alerts of one project a second apart and gates each, as the dispatcher would:
+/// the first becomes the digest's lead (returned), pending until the group's release at
+/// t(30); the others are held back, folded into it.
+async fn gather_digest(store: &SqliteStore, policy: &NoisePolicy, n: i64) -> String {
+    let mut lead = String::new();
+    for i in 0..n {
+        let id = accept(store, alert("api", &i.to_string()), t(i)).await;
+        if i == 0 {
+            lead = id;
+        }
+        gate_due(store, policy, &[], t(i)).await;
+    }
+    lead
+}
+
 fn is_send(v: &herald_core::noise::Verdict) -> bool {
     matches!(v, herald_core::noise::Verdict::Send { .. })
 }
@@ -113,14 +128,7 @@ async fn a_digest_is_gathered_survives_a_restart_and_is_sent_with_its_members() 
     let dir = TempDir::new().unwrap();
     let policy = digest_policy();
     let store = open(&dir).await;
-    let mut lead = String::new();
-    for i in 0..20 {
-        let id = accept(&store, alert("api", &i.to_string()), t(i)).await;
-        if i == 0 {
-            lead = id;
-        }
-        gate_due(&store, &policy, &[], t(i)).await;
-    }
+    let lead = gather_digest(&store, &policy, 20).await;
     // The lead waits, pending until the group's release; the others are held back.
     let row = store.delivery(&lead).await.unwrap().unwrap();
     assert_eq!((row.status, row.next_attempt_at), (Status::Pending, t(30)));
@@ -345,14 +353,7 @@ async fn pruning_keeps_a_waiting_digest_and_its_members_until_it_is_sent() {
     let dir = TempDir::new().unwrap();
     let policy = digest_policy();
     let store = open(&dir).await;
-    let mut lead = String::new();
-    for i in 0..5 {
-        let id = accept(&store, alert("api", &i.to_string()), t(i)).await;
-        if i == 0 {
-            lead = id;
-        }
-        gate_due(&store, &policy, &[], t(i)).await;
-    }
+    let lead = gather_digest(&store, &policy, 5).await;
     // The members left `deliveries` for `held_back`; only the waiting lead keeps them.
     assert_eq!(store.prune(t(1000), 100).await.unwrap(), 0);
     let sent = gate_due(&store, &policy, &[], t(30)).await;
