@@ -244,12 +244,12 @@ impl AdminStore for SqliteStore {
     async fn prune(&self, before: Timestamp, max: usize) -> Result<usize, StoreError> {
         let before = to_millis(before);
         let mut conn = self.side_connection().await?;
-        // IMMEDIATE: no delivery can change status between the check and the delete.
+        // IMMEDIATE: no delivery can change status between the check and the delete. On an
+        // error the connection is dropped, and closing it rolls the transaction back.
         sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await?;
-        let pruned = prune_in(&mut conn, before, max).await;
-        let end = if pruned.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        sqlx::query(end).execute(&mut conn).await?;
-        pruned
+        let pruned = prune_in(&mut conn, before, max).await?;
+        sqlx::query("COMMIT").execute(&mut conn).await?;
+        Ok(pruned)
     }
 }
 
