@@ -162,6 +162,9 @@ pub struct Herald {
     child: Option<Child>,
     /// Added to `herald serve`'s arguments and environment.
     args: Vec<String>,
+    /// A program that runs herald (with herald's path and arguments after its own), such as
+    /// `prlimit --nofile=256 --`; empty: herald itself.
+    runner: Vec<String>,
     env: Vec<(String, String)>,
 }
 
@@ -188,6 +191,7 @@ impl Herald {
             dir: dir.to_owned(),
             port,
             child: None,
+            runner: vec![],
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             env: env
                 .iter()
@@ -198,13 +202,47 @@ impl Herald {
         h
     }
 
+    /// [`Herald::start`] under `runner` (a program and its arguments, herald's command line
+    /// appended), e.g. `["prlimit", "--nofile=256", "--"]`.
+    pub async fn start_under(dir: &Path, config: &str, runner: &[&str]) -> Herald {
+        std::fs::write(dir.join("herald.yaml"), config).unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut h = Herald {
+            dir: dir.to_owned(),
+            port,
+            child: None,
+            runner: runner.iter().map(|a| (*a).to_owned()).collect(),
+            args: vec![],
+            env: vec![],
+        };
+        h.spawn().await;
+        h
+    }
+
+    /// The running herald's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("herald is running").id()
+    }
+
     async fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.join("herald.log"))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        let herald = env!("CARGO_BIN_EXE_herald");
+        let mut command = match self.runner.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(herald);
+                c
+            }
+            None => Command::new(herald),
+        };
+        let child = command
             .args(["serve", "--config", "herald.yaml", "--listen"])
             .arg(format!("127.0.0.1:{}", self.port))
             .current_dir(&self.dir)

@@ -174,6 +174,35 @@ impl SourceConfig {
     }
 }
 
+impl SourceConfig {
+    /// The part of [`SourceConfig::authenticate`] that needs no body: a missing signature, a
+    /// stale timestamp, a missing or wrong legacy token, or a legacy request to a source that
+    /// takes none. The server runs it before reading the body, so a request that cannot be
+    /// authentic costs herald no memory; the signature itself is checked once the body is in.
+    pub fn precheck(
+        &self,
+        request: Credentials<'_>,
+        now: jiff::Timestamp,
+    ) -> Result<(), SignatureError> {
+        if request.resource.is_some() {
+            if self.client_secret.is_some() {
+                if request.signature.map(str::trim).is_none_or(str::is_empty) {
+                    return Err(SignatureError::MissingSignature);
+                }
+                if let Some(max_skew) = self.max_skew() {
+                    check_timestamp(request.timestamp, max_skew, now)?;
+                }
+            }
+            return Ok(());
+        }
+        match (&self.legacy_token, &self.client_secret) {
+            (Some(token), _) => verify_token(token, request.token),
+            (None, Some(_)) => Err(SignatureError::LegacyNotAllowed),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
 fn mac(secret: &Secret, body: &[u8]) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes())
         .expect("HMAC accepts keys of any length");

@@ -3,11 +3,12 @@
 //! calls a sink. Refusals are JSON with a `Sentry-Hook-Error` code (see the crate docs).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use herald_sentry::{
@@ -19,6 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
+use crate::frontdoor::{BodyError, Ticket};
 
 /// The response header Sentry stores with its request log.
 pub(crate) const HOOK_ERROR_HEADER: &str = "Sentry-Hook-Error";
@@ -38,6 +40,11 @@ pub(crate) struct Refusal {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// The body was not read (or not all of it), so the connection cannot carry another
+    /// request; saying so keeps a client from reusing it and failing there.
+    close: bool,
+    /// Seconds for `Retry-After`, on refusals that say "later" rather than "never".
+    retry_after: Option<u32>,
 }
 
 impl Refusal {
@@ -46,7 +53,20 @@ impl Refusal {
             status,
             code,
             message: message.into(),
+            close: false,
+            retry_after: None,
         }
+    }
+
+    /// Refused before (or while) reading the body.
+    fn unread(mut self) -> Self {
+        self.close = true;
+        self
+    }
+
+    fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 }
 
@@ -56,13 +76,16 @@ impl IntoResponse for Refusal {
         response
             .headers_mut()
             .insert(HOOK_ERROR_HEADER, HeaderValue::from_static(self.code));
-        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
-            // The rest of the oversized body was never read, so this connection cannot carry
-            // another request; saying so keeps a client from reusing it and failing there.
+        if self.close {
             response.headers_mut().insert(
                 axum::http::header::CONNECTION,
                 HeaderValue::from_static("close"),
             );
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -82,11 +105,20 @@ pub(crate) async fn hook(
     Path(source): Path<String>,
     query: Result<Query<TokenQuery>, QueryRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    ticket: Option<Extension<Ticket>>,
+    body: Body,
 ) -> Response {
-    handle(state, source, Kind::Header, query, headers, body)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    handle(
+        state,
+        source,
+        Kind::Header,
+        query,
+        headers,
+        ticket.map(|t| t.0),
+        body,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
 }
 
 pub(crate) async fn legacy(
@@ -94,11 +126,20 @@ pub(crate) async fn legacy(
     Path(source): Path<String>,
     query: Result<Query<TokenQuery>, QueryRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    ticket: Option<Extension<Ticket>>,
+    body: Body,
 ) -> Response {
-    handle(state, source, Kind::Legacy, query, headers, body)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    handle(
+        state,
+        source,
+        Kind::Legacy,
+        query,
+        headers,
+        ticket.map(|t| t.0),
+        body,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn handle(
@@ -107,10 +148,13 @@ async fn handle(
     kind: Kind,
     query: Result<Query<TokenQuery>, QueryRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    ticket: Option<Ticket>,
+    body: Body,
 ) -> Result<Response, Refusal> {
     // One snapshot of the running config for the whole request, even if a reload lands.
     let live = state.live();
+    // Everything that can be decided from the request line and headers is decided before a
+    // byte of the body is read: a request that cannot be authentic costs no memory.
     let Some(settings) = live.sources.get(&source) else {
         return Err(Refusal::new(
             StatusCode::NOT_FOUND,
@@ -119,15 +163,20 @@ async fn handle(
                 "unknown source \"{}\"; check the webhook URL (it ends in /hooks/<a source name from the config>)",
                 shorten(&source)
             ),
-        ));
+        )
+        .unread());
     };
-    let body = body.map_err(|rejection| body_refusal(&state, rejection))?;
+    let limit = live.config.server.max_body_bytes;
+    if content_length(&headers).is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
     let Query(query) = query.map_err(|e| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
             "bad_query",
             format!("cannot read the query string: {}", e.body_text()),
         )
+        .unread()
     })?;
 
     let resource = match kind {
@@ -145,15 +194,20 @@ async fn handle(
         token: query.token.as_deref(),
     };
     let now = state.clock().now();
-    if let Err(e) = settings.authenticate(credentials, &body, now) {
+    let refuse = |e: SignatureError| {
         tracing::info!(source = %source, reason = auth_reason(&e), "webhook refused: not authenticated");
-        return Err(Refusal::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            e.to_string(),
-        ));
-    }
-    let request_id = request_id(&headers)?;
+        Refusal::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
+    };
+    settings
+        .precheck(credentials, now)
+        .map_err(|e| refuse(e).unread())?;
+    let request_id = request_id(&headers).map_err(Refusal::unread)?;
+    let body_timeout = Duration::from_secs(live.config.server.body_timeout_seconds.max(1));
+    let expected = content_length(&headers);
+    let body = read_body(body, limit, expected, ticket.as_ref(), body_timeout).await?;
+    settings
+        .authenticate(credentials, &body, now)
+        .map_err(refuse)?;
 
     let parsed = herald_sentry::parse(&source, resource, &body)
         .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "malformed", e.to_string()))?;
@@ -287,40 +341,125 @@ fn request_id(headers: &HeaderMap) -> Result<Option<String>, Refusal> {
     Ok(Some(id.to_string()))
 }
 
-fn body_refusal(state: &AppState, rejection: BytesRejection) -> Refusal {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        let limit = state.config().server.max_body_bytes;
-        Refusal::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!(
-                "the body is larger than {limit} bytes (server.max_body_bytes); raise it if Sentry's payloads are this big"
-            ),
+/// `Content-Length`, when the client sent a readable one.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn too_large(limit: u64) -> Refusal {
+    Refusal::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!(
+            "the body is larger than {limit} bytes (server.max_body_bytes); raise it if Sentry's payloads are this big"
+        ),
+    )
+    .unread()
+}
+
+/// Reads the whole body, at most `limit` bytes, within `timeout` of the headers. Its bytes
+/// count against the front door's shared budget while the request lasts.
+async fn read_body(
+    body: Body,
+    limit: u64,
+    expected: Option<u64>,
+    ticket: Option<&Ticket>,
+    timeout: Duration,
+) -> Result<Bytes, Refusal> {
+    use http_body_util::BodyExt;
+
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut body = body;
+    // With the front door (always, when serving), the announced size is reserved against the
+    // shared budget first and held in one allocation: growing by doubling would hold up to
+    // twice the body while it arrives, beyond what the budget counts.
+    let expected = expected.map_or(0, |n| usize::try_from(n).unwrap_or(0).min(limit));
+    let mut buf = match ticket {
+        Some(ticket) => {
+            ticket
+                .reserve(expected)
+                .map_err(|e| body_error(axum::Error::new(e)))?;
+            Vec::with_capacity(expected)
+        }
+        None => Vec::new(),
+    };
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(frame) => frame,
+            Err(_) => {
+                crate::metrics::connection_shed("timeout");
+                return Err(Refusal::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!(
+                        "the body did not arrive within {} seconds (server.body_timeout_seconds)",
+                        timeout.as_secs()
+                    ),
+                )
+                .unread());
+            }
+        };
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(body_error)?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len().saturating_add(data.len()) > limit {
+                return Err(too_large(limit as u64));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+fn body_error(error: axum::Error) -> Refusal {
+    let inner = error.into_inner();
+    match inner.downcast_ref::<BodyError>() {
+        Some(BodyError::Shed(shed)) => Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            shed.to_string(),
         )
-    } else {
-        Refusal::new(
+        .retry_after(1)
+        .unread(),
+        Some(BodyError::Evicted(evicted)) => Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            evicted.to_string(),
+        )
+        .retry_after(1)
+        .unread(),
+        _ => Refusal::new(
             StatusCode::BAD_REQUEST,
             "unreadable_body",
-            format!("cannot read the body: {}", rejection.body_text()),
+            format!("cannot read the body: {inner}"),
         )
+        .unread(),
     }
 }
 
+/// A store that cannot commit (closed, disk full, read-only, gone) is herald's trouble, never
+/// the sender's: `503` with `Retry-After`, so Sentry and the SDKs send again. The details go to
+/// the log, not to the caller.
 fn store_refusal(source: &str, error: &StoreError) -> Refusal {
     let chain = error_chain(error);
-    tracing::error!(source = %source, error = %chain, "cannot store an alert; answering 5xx so Sentry may retry");
-    match error {
-        StoreError::Closed => Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            "herald is shutting down; send again later",
-        ),
-        _ => Refusal::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        ),
-    }
+    tracing::error!(source = %source, error = %chain, "cannot store an alert; answering 503 so the sender retries");
+    let message = match error {
+        StoreError::Closed => "herald is shutting down; send again later",
+        _ => "herald cannot store alerts right now (see its log and /readyz); send again later",
+    };
+    Refusal::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        message,
+    )
+    .retry_after(5)
 }
 
 /// An error with its causes, for the log.
@@ -366,10 +505,13 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     match state.store().ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
         Err(e) => {
-            tracing::warn!(error = %error_chain(&e), "not ready: the store does not answer");
+            // The reason names the store's trouble (disk full, closed), never a secret: the
+            // storage URL is not part of any store error.
+            let reason = error_chain(&e);
+            tracing::warn!(error = %reason, "not ready: the store cannot take alerts");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable" })),
+                Json(json!({ "status": "unavailable", "reason": reason })),
             )
                 .into_response()
         }

@@ -72,6 +72,7 @@ pub mod admin;
 pub mod backoff;
 pub mod dispatcher;
 pub mod dry_run;
+pub mod frontdoor;
 mod handoff;
 mod hooks;
 pub mod metrics;
@@ -359,11 +360,10 @@ pub async fn serve(
         stopped.clone(),
     ));
     let app = routes(state.clone());
-    let mut http = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(signal(stopped.clone()))
-            .into_future(),
-    );
+    let limits = frontdoor::Limits::from_config(&state.config().server).fitted_to_file_limit();
+    tracing::debug!(?limits, "front door limits");
+    let door = frontdoor::FrontDoor::new(limits);
+    let mut http = tokio::spawn(frontdoor::serve(listener, app, door, stopped.clone()));
 
     let served = tokio::select! {
         () = signal(stopped) => {

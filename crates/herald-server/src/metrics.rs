@@ -21,6 +21,7 @@
 //! | `herald_oldest_pending_delivery_age_seconds` | gauge | | age of the oldest pending delivery (0 when none) |
 //! | `herald_config_last_reload_successful` | gauge | | 1 when the last (re)load of the config succeeded, else 0 |
 //! | `herald_config_last_reload_success_timestamp_seconds` | gauge | | Unix time of the last successful (re)load |
+//! | `herald_connections_shed_total` | counter | `reason` | connections the front door closed or refused: `timeout` (headers, body or idle too slow), `evicted` (closed to make room for a newcomer), `busy` (a newcomer refused with `503`, every connection working), `body_budget` (a body refused with `503`) |
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +43,7 @@ pub const OLDEST_PENDING: &str = "herald_oldest_pending_delivery_age_seconds";
 pub const RELOAD_OK: &str = "herald_config_last_reload_successful";
 pub const RELOAD_TIME: &str = "herald_config_last_reload_success_timestamp_seconds";
 pub const HELD_BACK: &str = "herald_deliveries_held_back_total";
+pub const SHED: &str = "herald_connections_shed_total";
 
 /// Latency buckets (seconds) for one delivery attempt: webhooks answer in milliseconds, SMTP
 /// and slow providers in seconds, and the attempt timeout caps the rest.
@@ -120,6 +122,10 @@ fn describe() {
     describe_counter!(
         HELD_BACK,
         "Deliveries the noise stage did not send on their own, by sink and outcome: held, digest, throttled, duplicate, silenced, muted."
+    );
+    describe_counter!(
+        SHED,
+        "Connections the front door closed or refused, by reason: timeout, evicted, busy, body_budget."
     );
     describe_gauge!(
         RELOAD_OK,
@@ -203,6 +209,13 @@ pub fn alert_stored(source: &str, resource: &str, deliveries: usize, duplicate: 
 pub fn alert_rejected(source: &str, reason: &str) {
     if on() {
         counter2(&REJECTED_BY, REJECTED, ["source", "reason"], source, reason);
+    }
+}
+
+/// The front door closed or refused a connection for `reason` (a fixed word, never input).
+pub fn connection_shed(reason: &'static str) {
+    if on() {
+        metrics::counter!(SHED, "reason" => reason).increment(1);
     }
 }
 

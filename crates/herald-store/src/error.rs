@@ -48,6 +48,13 @@ pub enum StoreError {
     #[error("database write failed")]
     Write(#[from] rusqlite::Error),
 
+    /// The last commit failed and a fresh write still fails: the disk is full, the file
+    /// became read-only, or the database is otherwise unwritable.
+    #[error(
+        "the store cannot commit writes ({detail}); free disk space or fix the database file's permissions, herald recovers by itself"
+    )]
+    Unwritable { detail: String },
+
     /// The writer thread is gone: the store was closed, or the runtime is shutting down.
     #[error("the store is closed; no more writes are taken (is herald shutting down?)")]
     Closed,

@@ -449,6 +449,28 @@ impl Store for SqliteStore {
         sqlx::query_scalar::<_, i64>("SELECT 1")
             .fetch_one(&self.reader)
             .await?;
+        if let Some(failure) = self.counters.failure() {
+            // The last commit failed. Rather than wait for the next alert to find out, try one
+            // small write now: readiness recovers as soon as the disk has room again.
+            let probe = async {
+                let mut conn = self.side_connection().await?;
+                sqlx::query(
+                    "INSERT INTO write_probe (id, at) VALUES (1, ?1)
+                     ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                )
+                .bind(Timestamp::now().as_millisecond())
+                .execute(&mut conn)
+                .await?;
+                Ok::<(), StoreError>(())
+            };
+            match probe.await {
+                Ok(()) => self.counters.write_succeeded(),
+                Err(e) => {
+                    tracing::debug!(error = %e, "the write probe failed too");
+                    return Err(StoreError::Unwritable { detail: failure });
+                }
+            }
+        }
         Ok(())
     }
 

@@ -73,6 +73,7 @@ pub fn run(config: &Path, listen: Option<&str>, watch: bool) -> anyhow::Result<E
 async fn serve(app: App, path: &Path, listen: Option<&str>, watch: bool) -> anyhow::Result<()> {
     let stop = shutdown_signal()?;
     let hangup = hangup_signal()?;
+    survive_file_size_limit()?;
     if let Err(e) = herald_server::metrics::install() {
         tracing::warn!(error = %e, "metrics are off");
     }
@@ -174,6 +175,29 @@ impl Hangups {
 #[cfg(not(unix))]
 fn hangup_signal() -> anyhow::Result<Hangups> {
     Ok(Hangups)
+}
+
+/// A write past the process's file-size limit (`ulimit -f`) raises SIGXFSZ, whose default
+/// action ends the process. Handled, the write fails like a full disk instead: the store
+/// reports it, webhooks get `503`, and herald recovers once the limit is raised.
+#[cfg(unix)]
+fn survive_file_size_limit() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // SIGXFSZ is 25 on Linux and the BSDs.
+    let mut xfsz = signal(SignalKind::from_raw(25)).context("cannot listen for SIGXFSZ")?;
+    tokio::spawn(async move {
+        while xfsz.recv().await.is_some() {
+            tracing::warn!(
+                "a write went past the process's file-size limit (ulimit -f); it fails like a full disk"
+            );
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn survive_file_size_limit() -> anyhow::Result<()> {
+    Ok(())
 }
 
 /// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed here,

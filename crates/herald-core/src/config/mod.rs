@@ -67,6 +67,27 @@ pub struct ServerConfig {
     /// Log filter when `RUST_LOG` is not set, in `RUST_LOG`'s syntax (`info`,
     /// `warn,herald_server=debug`); default `info` for `herald serve`.
     pub log_level: Option<String>,
+    /// A request's headers must arrive within this many seconds of its first byte (of the
+    /// connection, for its first request); slower clients are disconnected.
+    #[serde(deserialize_with = "number::u64")]
+    pub header_timeout_seconds: u64,
+    /// A request's whole body must arrive within this many seconds of its headers; later
+    /// ones are answered `408`.
+    #[serde(deserialize_with = "number::u64")]
+    pub body_timeout_seconds: u64,
+    /// A kept-alive connection with no request is closed after this many seconds.
+    #[serde(deserialize_with = "number::u64")]
+    pub idle_timeout_seconds: u64,
+    /// Connections open at once (also bounded by the process's file limit). At the cap, the
+    /// connection that has waited longest without a request in progress is closed for the
+    /// newcomer; with none such, the newcomer gets `503` with `Retry-After`.
+    #[serde(deserialize_with = "number::u64")]
+    pub max_connections: u64,
+    /// Request body bytes held in memory at once, over all requests. Beyond it, the request
+    /// that has been sending its body longest is dropped for the newcomer; with none such,
+    /// the newcomer gets `503` with `Retry-After`. At least `max_body_bytes`.
+    #[serde(deserialize_with = "number::u64")]
+    pub max_buffered_bytes: u64,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +98,11 @@ impl Default for ServerConfig {
             shutdown_grace_seconds: 10,
             admin_token: None,
             log_level: None,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 30,
+            idle_timeout_seconds: 60,
+            max_connections: 1024,
+            max_buffered_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -181,6 +207,9 @@ impl Config {
         if server.admin_token.as_ref().is_some_and(Secret::is_empty) {
             server.admin_token = None;
         }
+        if let Some(node) = root.get("server") {
+            check_server_limits(&server, node, diag);
+        }
         let storage = root
             .get("storage")
             .and_then(|n| diag.typed::<StorageConfig>(n))
@@ -201,6 +230,39 @@ impl Config {
             sinks,
             routes,
         }
+    }
+}
+
+/// The front door's limits must leave room for one request: a zero timeout or cap would
+/// refuse everything, and a buffer smaller than the largest body could never take it.
+fn check_server_limits(server: &ServerConfig, node: &Node, diag: &mut Diagnostics) {
+    let positive = [
+        ("header_timeout_seconds", server.header_timeout_seconds),
+        ("body_timeout_seconds", server.body_timeout_seconds),
+        ("idle_timeout_seconds", server.idle_timeout_seconds),
+        ("max_connections", server.max_connections),
+        ("max_body_bytes", server.max_body_bytes),
+    ];
+    for (key, value) in positive {
+        if value == 0 {
+            let at = node.get(key).unwrap_or(node);
+            diag.error(
+                at,
+                format!("server.{key} is 0, which would refuse every request"),
+                Some("give a positive number, or remove the key for its default".into()),
+            );
+        }
+    }
+    if server.max_buffered_bytes < server.max_body_bytes {
+        let at = node.get("max_buffered_bytes").unwrap_or(node);
+        diag.error(
+            at,
+            format!(
+                "server.max_buffered_bytes ({}) is smaller than server.max_body_bytes ({}), so the largest body could never be taken",
+                server.max_buffered_bytes, server.max_body_bytes
+            ),
+            Some("raise max_buffered_bytes to at least max_body_bytes (default 16 MiB)".into()),
+        );
     }
 }
 

@@ -46,12 +46,39 @@ pub(crate) struct Counters {
     commits: AtomicU64,
     /// Batches of outcomes alone that waited for company ([`OUTCOME_WAIT`]).
     pub(crate) waited: AtomicU64,
+    /// Set while the last write failed (disk full, read-only file), with the error; cleared
+    /// by the next write that commits.
+    failing: std::sync::atomic::AtomicBool,
+    failure: std::sync::Mutex<Option<String>>,
     /// Held by a test while it queues jobs, so that the writer takes them as one batch.
     #[cfg(test)]
     pub(crate) gate: std::sync::Mutex<()>,
 }
 
 impl Counters {
+    /// The error of the last write, while no write has committed since.
+    pub(crate) fn failure(&self) -> Option<String> {
+        if !self.failing.load(Ordering::Acquire) {
+            return None;
+        }
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn write_failed(&self, error: &rusqlite::Error) {
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
+        self.failing.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn write_succeeded(&self) {
+        if self.failing.swap(false, Ordering::AcqRel) {
+            *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            tracing::info!("the store commits again");
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> StoreStats {
         StoreStats {
             operations: self.operations.load(Ordering::Relaxed),
@@ -385,6 +412,7 @@ fn run(
             Ok(()) => {
                 if writes > 0 {
                     counters.commits.fetch_add(1, Ordering::Relaxed);
+                    counters.write_succeeded();
                 }
                 counters.operations.fetch_add(writes, Ordering::Relaxed);
                 for job in batch.drain(..) {
@@ -400,8 +428,12 @@ fn run(
                     let [job] = one;
                     if job.is_write() {
                         counters.operations.fetch_add(1, Ordering::Relaxed);
-                        if result.is_ok() {
-                            counters.commits.fetch_add(1, Ordering::Relaxed);
+                        match &result {
+                            Ok(()) => {
+                                counters.commits.fetch_add(1, Ordering::Relaxed);
+                                counters.write_succeeded();
+                            }
+                            Err(e) => counters.write_failed(e),
                         }
                     }
                     job.answer(result.err().map(StoreError::Write));
