@@ -155,6 +155,22 @@ impl AppState {
         if was.server.max_body_bytes != is.server.max_body_bytes {
             report.needs_restart.push("server.max_body_bytes".into());
         }
+        // The front door's connection limits are fixed when the listener starts
+        // (`body_timeout_seconds` is read per request and applies at once).
+        let door = |s: &herald_core::config::ServerConfig| {
+            (
+                s.header_timeout_seconds,
+                s.idle_timeout_seconds,
+                s.max_connections,
+                s.max_buffered_bytes,
+            )
+        };
+        if door(&was.server) != door(&is.server) {
+            report.needs_restart.push(
+                "server.header_timeout_seconds/idle_timeout_seconds/max_connections/max_buffered_bytes"
+                    .into(),
+            );
+        }
         if was.storage.url != is.storage.url || was.storage.sync != is.storage.sync {
             report.needs_restart.push("storage".into());
         }

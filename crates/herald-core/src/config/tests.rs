@@ -164,3 +164,31 @@ fn retention_defaults_to_thirty_days_and_takes_a_number_of_days() {
         got[0]
     );
 }
+
+#[test]
+fn the_front_door_limits_have_defaults_and_refuse_what_could_never_work() {
+    let (config, _) = Config::parse("", "h.yaml", &env()).unwrap();
+    let s = &config.server;
+    assert_eq!(
+        (
+            s.header_timeout_seconds,
+            s.body_timeout_seconds,
+            s.idle_timeout_seconds,
+            s.max_connections,
+            s.max_buffered_bytes
+        ),
+        (10, 30, 60, 1024, 16 * 1024 * 1024)
+    );
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:54: server.header_timeout_seconds is 0, which would refuse every request (hint: give a positive number, or remove the key for its default)",
+        ]
+    "#]]
+    .assert_debug_eq(&errors("server: {max_connections: 5, header_timeout_seconds: 0}\n"));
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:52: server.max_buffered_bytes (1000) is smaller than server.max_body_bytes (2000), so the largest body could never be taken (hint: raise max_buffered_bytes to at least max_body_bytes (default 16 MiB))",
+        ]
+    "#]]
+    .assert_debug_eq(&errors("server: {max_body_bytes: 2000, max_buffered_bytes: 1000}\n"));
+}
