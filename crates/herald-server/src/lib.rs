@@ -11,25 +11,32 @@
 //! | `POST /hooks/{source}` | an integration-platform webhook (`Sentry-Hook-Resource` set); without that header it is read as the legacy WebHooks plugin, token in `?token=` |
 //! | `POST /hooks/{source}/legacy?token=...` | the legacy WebHooks plugin (any resource header is ignored) |
 //! | `GET /healthz` | `200 {"status":"ok"}` while the process runs |
-//! | `GET /readyz` | `200 {"status":"ready"}` when the store answers, else `503` |
+//! | `GET /readyz` | `200 {"status":"ready"}` when the store answers and can write, else `503 {"status":"unavailable","reason":"..."}` |
 //!
 //! # Handling a webhook
 //!
-//! In this order, the first failure answering:
+//! Connections come through the [`frontdoor`], which bounds how long a client may take and how
+//! much it may make herald hold. Then, in this order, the first failure answering:
 //!
 //! 1. the source must be configured, else `404`;
-//! 2. the body must fit `server.max_body_bytes`, else `413`;
-//! 3. [`herald_sentry::SourceConfig::authenticate`] checks the signature over the raw bytes
+//! 2. an announced `Content-Length` must fit `server.max_body_bytes`, else `413`;
+//! 3. [`herald_sentry::SourceConfig::precheck`] decides what needs no body: a missing
+//!    signature, a stale timestamp, a missing or wrong legacy token are `401`. Up to here
+//!    nothing of the body has been read, and the answer says `Connection: close`;
+//! 4. the body is read within `server.body_timeout_seconds` (`408`), at most
+//!    `max_body_bytes` (`413`), its bytes held against the front door's shared budget (`503`
+//!    with `Retry-After` when requests being answered hold all of it);
+//! 5. [`herald_sentry::SourceConfig::authenticate`] checks the signature over the raw bytes
 //!    (`Sentry-Hook-Signature`, or `Sentry-App-Signature` when that is absent), the timestamp
 //!    when `max_skew_seconds` is set, or the legacy token; a failure is `401`;
-//! 4. [`herald_sentry::parse`] reads the payload; a malformed one is `400` saying what is
+//! 6. [`herald_sentry::parse`] reads the payload; a malformed one is `400` saying what is
 //!    wrong; a payload herald does not route (an installation, an unknown resource or action)
 //!    is `200 {"ignored": "<why>"}` and is not stored;
-//! 5. the routing tree picks `(route, sink)` pairs, and the alert is stored with one delivery
+//! 7. the routing tree picks `(route, sink)` pairs, and the alert is stored with one delivery
 //!    per pair by [`herald_store::Store::accept`], or, when the running dispatcher has room,
 //!    by [`herald_store::Store::accept_leased`], which takes each delivery's first lease in the
 //!    same commit (`handoff.rs`);
-//! 6. only once that is committed: `202 {"id": "<alert id>", "deliveries": n}`; the leased
+//! 8. only once that is committed: `202 {"id": "<alert id>", "deliveries": n}`; the leased
 //!    deliveries go to the dispatcher in memory, or the dispatcher is woken to lease the
 //!    pending ones.
 //!
@@ -39,9 +46,10 @@
 //! with the first request's id and `"duplicate": true`. Every refusal has a JSON body
 //! `{"error": "..."}` and a `Sentry-Hook-Error: <code>` header, which Sentry shows in the
 //! integration's request log (codes: `unknown_source`, `body_too_large`, `unreadable_body`,
-//! `bad_request_id`, `bad_query`, `unauthorized`, `malformed`, `store_unavailable`,
-//! `internal`). Bad input never gets a `5xx`; a store failure gets `503` (store closed,
-//! shutting down) or `500` with no details, which go to the log.
+//! `bad_request_id`, `bad_query`, `unauthorized`, `body_timeout`, `overloaded`, `malformed`,
+//! `store_unavailable`). Bad input never gets a `5xx`; a store that cannot take the alert
+//! (closed, disk full, read-only) gets `503` with `Retry-After` and no details, which go to
+//! the log.
 //!
 //! # Delivering ([`dispatcher`])
 //!
