@@ -346,6 +346,7 @@ fn auth_reason(error: &SignatureError) -> &'static str {
         SignatureError::MissingToken => "missing token",
         SignatureError::WrongToken => "wrong token",
         SignatureError::LegacyNotAllowed => "legacy not allowed",
+        SignatureError::PlatformNotAllowed => "platform not allowed",
     }
 }
 

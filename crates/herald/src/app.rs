@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use herald_core::Sink;
-use herald_core::config::{Config, ConfigError, ConfigErrors, Diagnostics, Env};
+use herald_core::config::{
+    Config, ConfigError, ConfigErrors, Diagnostics, Env, PublicCredential, exposure_errors,
+};
 use herald_sentry::SourceConfig;
 
 /// A config with its sources and sinks ready to use.
@@ -17,6 +19,10 @@ pub struct App {
     pub sources: BTreeMap<String, SourceConfig>,
     pub sinks: BTreeMap<String, Arc<dyn Sink>>,
     pub warnings: Vec<ConfigError>,
+    /// Credentials whose value is written in the file: already checked against
+    /// `server.listen`; `serve --listen` checks them again against its address
+    /// ([`App::check_listen`]).
+    pub public_credentials: Vec<PublicCredential>,
 }
 
 impl App {
@@ -42,10 +48,14 @@ impl App {
         };
         let mut diag = Diagnostics::new(file);
         let mut sources = BTreeMap::new();
+        let mut public_credentials = config.public_credentials.clone();
         for spec in &config.sources {
             match spec.kind.as_str() {
                 "sentry" => {
-                    if let Some(s) = diag.typed::<SourceConfig>(&spec.node) {
+                    public_credentials.extend(SourceConfig::public_credentials(
+                        &spec.name, &spec.node, &diag,
+                    ));
+                    if let Some(s) = SourceConfig::load(&spec.name, &spec.node, &mut diag) {
                         sources.insert(spec.name.clone(), s);
                     }
                 }
@@ -59,6 +69,11 @@ impl App {
                 }
             }
         }
+        diag.extend(exposure_errors(
+            &public_credentials,
+            &config.server.listen,
+            "server.listen",
+        ));
         let sinks = crate::sinks::registry().build_all(&config.sinks, &mut diag);
         match diag.into_result(()) {
             Ok(((), more)) if errors.is_empty() => Ok(App {
@@ -66,6 +81,7 @@ impl App {
                 sources,
                 sinks,
                 warnings: warnings.into_iter().chain(more).collect(),
+                public_credentials,
             }),
             Ok(((), more)) => Err(finish(errors, warnings.into_iter().chain(more).collect())),
             Err(e) => {
@@ -75,6 +91,19 @@ impl App {
                     warnings.into_iter().chain(e.warnings).collect(),
                 ))
             }
+        }
+    }
+}
+
+impl App {
+    /// The errors for credentials written in the file when herald listens on `listen` instead
+    /// of `server.listen` (`serve --listen`): none on a loopback address.
+    pub fn check_listen(&self, listen: &str) -> Result<(), ConfigErrors> {
+        let errors = exposure_errors(&self.public_credentials, listen, "--listen");
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(finish(errors, vec![]))
         }
     }
 }

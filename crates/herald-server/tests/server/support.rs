@@ -169,6 +169,7 @@ pub async fn setup_with(options: Options) -> Setup {
             client_secret: Some(Secret::new(SECRET)),
             legacy_token: Some(Secret::new(TOKEN)),
             max_skew_seconds: Some(300),
+            insecure: false,
         },
     );
     let state = AppState::new(Arc::new(config), sources, sinks, store.clone())
