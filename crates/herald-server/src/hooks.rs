@@ -182,6 +182,7 @@ async fn handle(
     let new = NewAlert {
         source: source.clone(),
         request_id: request_id.clone(),
+        endpoint: herald_store::Endpoint::of(resource.is_some()),
         received_at: now,
         alert: alert.clone(),
         raw,
@@ -196,6 +197,9 @@ async fn handle(
         accepted.delivery_ids.len(),
         accepted.duplicate,
     );
+    if accepted.request_id_reused {
+        crate::metrics::request_id_reused(&source);
+    }
     tracing::info!(
         source = %source,
         project = alert.project.as_deref().unwrap_or(""),
