@@ -264,7 +264,7 @@ fn a_credential_written_in_the_config_is_refused_beyond_loopback() {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
-        err.contains("config/herald.yaml:22:20: sources.sentry.client_secret \"${SENTRY_CLIENT_SECRET:-change-me}\" is written in the config file, so anyone who reads the file knows it, and herald listens on \"0.0.0.0:0\" (--listen), which is not a loopback address (hint: take the value from the environment with ${VAR} or from a file with ${file:PATH}"),
+        err.contains("config/herald.yaml:24:20: sources.sentry.client_secret \"${SENTRY_CLIENT_SECRET:-change-me}\" is written in the config file, so anyone who reads the file knows it, and herald listens on \"0.0.0.0:0\" (--listen), which is not a loopback address (hint: take the value from the environment with ${VAR} or from a file with ${file:PATH}"),
         "{err}"
     );
 
