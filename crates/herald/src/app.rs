@@ -7,9 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use herald_core::Sink;
-use herald_core::config::{
-    Config, ConfigError, ConfigErrors, Diagnostics, Env, PublicCredential, exposure_errors,
-};
+use herald_core::config::{Config, ConfigError, ConfigErrors, Diagnostics, Env, exposure_errors};
 use herald_sentry::SourceConfig;
 
 /// A config with its sources and sinks ready to use.
@@ -19,14 +17,16 @@ pub struct App {
     pub sources: BTreeMap<String, SourceConfig>,
     pub sinks: BTreeMap<String, Arc<dyn Sink>>,
     pub warnings: Vec<ConfigError>,
-    /// Credentials whose value is written in the file: already checked against
-    /// `server.listen`; `serve --listen` checks them again against its address
-    /// ([`App::check_listen`]).
-    pub public_credentials: Vec<PublicCredential>,
 }
 
 impl App {
     pub fn load(path: &Path) -> Result<App, ConfigErrors> {
+        App::load_listening(path, None)
+    }
+
+    /// [`App::load`] for a server that listens on `listen` (`serve --listen`) instead of
+    /// `server.listen`: credentials written in the file are checked against that address.
+    pub fn load_listening(path: &Path, listen: Option<&str>) -> Result<App, ConfigErrors> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors::one(ConfigError::new(
@@ -34,10 +34,10 @@ impl App {
                 format!("cannot read config file \"{file}\": {e}"),
             ))
         })?;
-        App::parse(&text, &file, &Env::process())
+        App::parse(&text, &file, &Env::process(), listen)
     }
 
-    pub fn parse(text: &str, file: &str, env: &Env) -> Result<App, ConfigErrors> {
+    fn parse(text: &str, file: &str, env: &Env, listen: Option<&str>) -> Result<App, ConfigErrors> {
         let (config, warnings, mut errors) = match Config::parse(text, file, env) {
             Ok((c, w)) => (Some(c), w, vec![]),
             Err(e) => (None, e.warnings, e.errors),
@@ -69,11 +69,10 @@ impl App {
                 }
             }
         }
-        diag.extend(exposure_errors(
-            &public_credentials,
-            &config.server.listen,
-            "server.listen",
-        ));
+        diag.extend(match listen {
+            Some(listen) => exposure_errors(&public_credentials, listen, "--listen"),
+            None => exposure_errors(&public_credentials, &config.server.listen, "server.listen"),
+        });
         let sinks = crate::sinks::registry().build_all(&config.sinks, &mut diag);
         match diag.into_result(()) {
             Ok(((), more)) if errors.is_empty() => Ok(App {
@@ -81,7 +80,6 @@ impl App {
                 sources,
                 sinks,
                 warnings: warnings.into_iter().chain(more).collect(),
-                public_credentials,
             }),
             Ok(((), more)) => Err(finish(errors, warnings.into_iter().chain(more).collect())),
             Err(e) => {
@@ -91,19 +89,6 @@ impl App {
                     warnings.into_iter().chain(e.warnings).collect(),
                 ))
             }
-        }
-    }
-}
-
-impl App {
-    /// The errors for credentials written in the file when herald listens on `listen` instead
-    /// of `server.listen` (`serve --listen`): none on a loopback address.
-    pub fn check_listen(&self, listen: &str) -> Result<(), ConfigErrors> {
-        let errors = exposure_errors(&self.public_credentials, listen, "--listen");
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(finish(errors, vec![]))
         }
     }
 }

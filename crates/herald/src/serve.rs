@@ -33,27 +33,20 @@ pub fn log_level(config: &Path) -> Option<String> {
 fn loader(path: &Path, listen: Option<&str>) -> Loader {
     let path = path.to_owned();
     let listen = listen.map(str::to_owned);
-    Loader::new(move || match load(&path, listen.as_deref()) {
-        Ok(app) => {
-            // Every reload repeats them, so an insecure source is never forgotten in the log.
-            log_warnings(&app);
-            Ok(Loaded {
-                config: app.config,
-                sources: app.sources,
-                sinks: app.sinks,
-            })
-        }
-        Err(errors) => Err(errors.errors.iter().map(ToString::to_string).collect()),
-    })
-}
-
-/// [`App::load`], then the `--listen` address checked like `server.listen`.
-fn load(path: &Path, listen: Option<&str>) -> Result<App, herald_core::ConfigErrors> {
-    let app = App::load(path)?;
-    match listen {
-        Some(listen) => app.check_listen(listen).map(|()| app),
-        None => Ok(app),
-    }
+    Loader::new(
+        move || match App::load_listening(&path, listen.as_deref()) {
+            Ok(app) => {
+                // Every reload repeats them, so an insecure source is never forgotten in the log.
+                log_warnings(&app);
+                Ok(Loaded {
+                    config: app.config,
+                    sources: app.sources,
+                    sinks: app.sinks,
+                })
+            }
+            Err(errors) => Err(errors.errors.iter().map(ToString::to_string).collect()),
+        },
+    )
 }
 
 fn log_warnings(app: &App) {
@@ -63,7 +56,7 @@ fn log_warnings(app: &App) {
 }
 
 pub fn run(config: &Path, listen: Option<&str>, watch: bool) -> anyhow::Result<ExitCode> {
-    let app = match load(config, listen) {
+    let app = match App::load_listening(config, listen) {
         Ok(app) => app,
         Err(errors) => {
             for e in errors.warnings.iter().chain(&errors.errors) {
