@@ -1,7 +1,7 @@
 //! `herald check`: every example config in `config/` is valid, and a broken config gets every
 //! error reported at once with file, line, column and a hint, and exit code 1.
 
-use crate::support::{herald, repo, stderr, stdout};
+use crate::support::{check_example, herald, repo, stderr, stdout};
 
 #[test]
 fn every_example_config_is_valid() {
@@ -14,7 +14,7 @@ fn every_example_config_is_valid() {
         ) {
             continue;
         }
-        let out = herald(&["check", "--config", path.to_str().unwrap()]);
+        let out = check_example(&path);
         assert!(out.status.success(), "{}: {}", path.display(), stderr(&out));
         assert!(stdout(&out).contains("is valid"), "{}", stdout(&out));
         checked += 1;

@@ -2,6 +2,7 @@
 //! configs in `config/` and the payloads in `tests/fixtures/` (and, when present, Sentry's own
 //! published payloads in `../shared/fixtures/sentry`, read in place).
 
+mod auth;
 mod check;
 mod deploy;
 mod frontdoor;

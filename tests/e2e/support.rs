@@ -22,6 +22,26 @@ pub fn herald(args: &[&str]) -> Output {
         .expect("the herald binary runs")
 }
 
+/// `herald check` of an example config in `config/`, run from a temporary folder holding the
+/// files it reads secrets from: `config/compose.yaml` takes its credentials from
+/// `secrets/{client_secret,legacy_token,admin_token}` under herald's working directory (the
+/// compose file's `secrets` service writes them in the container), so the check gets
+/// stand-ins here.
+pub fn check_example(config: &Path) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("secrets")).unwrap();
+    for name in ["client_secret", "legacy_token", "admin_token"] {
+        std::fs::write(dir.path().join("secrets").join(name), "stand-in\n").unwrap();
+    }
+    Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["check", "--config"])
+        .arg(repo().join(config))
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the herald binary runs")
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

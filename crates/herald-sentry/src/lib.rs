@@ -14,8 +14,12 @@
 //! | integration platform, `max_skew_seconds` set | `Sentry-Hook-Timestamp` (Unix seconds) within that many seconds of now, either way; missing or unreadable is refused. Sentry does not sign it, so it is a sanity check, not replay protection | [`check_timestamp`] |
 //! | legacy WebHooks plugin (no resource header) | the plugin cannot sign; a token the server takes from the callback URL is compared to `legacy_token` in constant time (digests of both are compared, so the length does not leak) | [`verify_token`] |
 //!
-//! [`SourceConfig::authenticate`] combines them: with no secret configured everything passes;
-//! with only `client_secret`, legacy requests are refused ([`SignatureError::LegacyNotAllowed`]).
+//! [`SourceConfig::authenticate`] combines them, each endpoint with its own credential only:
+//! without `client_secret` integration-platform requests are refused
+//! ([`SignatureError::PlatformNotAllowed`]), without `legacy_token` legacy ones are
+//! ([`SignatureError::LegacyNotAllowed`]). A source with neither is a config error
+//! ([`SourceConfig::load`]) unless it says `insecure: true`, which accepts both unauthenticated
+//! and is warned about at every start and reload.
 //!
 //! # From payload to alert
 //!

@@ -54,9 +54,13 @@ pub enum SignatureError {
     #[error("the token does not match legacy_token")]
     WrongToken,
     #[error(
-        "an unsigned legacy WebHooks request was refused because only client_secret is configured (set legacy_token to accept the legacy plugin)"
+        "a legacy WebHooks request was refused because this source has no legacy_token (set legacy_token to accept the legacy plugin)"
     )]
     LegacyNotAllowed,
+    #[error(
+        "an integration-platform request was refused because this source has no client_secret (set client_secret to the integration's Client Secret)"
+    )]
+    PlatformNotAllowed,
 }
 
 /// The signature Sentry computes for `body`: lowercase hex of HMAC-SHA256 keyed with the
@@ -144,33 +148,29 @@ pub struct Credentials<'a> {
 }
 
 impl SourceConfig {
-    /// Applies this source's policy to one request:
+    /// Applies this source's policy to one request; each endpoint is authenticated by its own
+    /// credential only:
     ///
-    /// - integration platform (a resource header): with `client_secret`, the signature must
-    ///   match; with `max_skew_seconds`, the timestamp must be fresh;
-    /// - legacy plugin (no resource header): with `legacy_token`, the token must match; without
-    ///   one but with `client_secret`, the request is refused, since it proves nothing;
-    /// - neither secret configured: everything is accepted (for local trials).
+    /// - integration platform (a resource header): the signature must match `client_secret`,
+    ///   and with `max_skew_seconds` the timestamp must be fresh; without `client_secret` the
+    ///   request is refused, whatever `legacy_token` says;
+    /// - legacy plugin (no resource header): the token must match `legacy_token`; without one
+    ///   the request is refused, whatever `client_secret` says;
+    /// - `insecure: true` (which the loader allows only with neither credential): both are
+    ///   accepted unauthenticated, the timestamp still checked when a limit is set.
     pub fn authenticate(
         &self,
         request: Credentials<'_>,
         body: &[u8],
         now: jiff::Timestamp,
     ) -> Result<(), SignatureError> {
-        if request.resource.is_some() {
-            if let Some(secret) = &self.client_secret {
-                verify_signature(secret, body, request.signature)?;
-                if let Some(max_skew) = self.max_skew() {
-                    check_timestamp(request.timestamp, max_skew, now)?;
-                }
-            }
-            return Ok(());
+        self.precheck(request, now)?;
+        if request.resource.is_some()
+            && let Some(secret) = &self.client_secret
+        {
+            verify_signature(secret, body, request.signature)?;
         }
-        match (&self.legacy_token, &self.client_secret) {
-            (Some(token), _) => verify_token(token, request.token),
-            (None, Some(_)) => Err(SignatureError::LegacyNotAllowed),
-            (None, None) => Ok(()),
-        }
+        Ok(())
     }
 }
 
@@ -185,20 +185,23 @@ impl SourceConfig {
         now: jiff::Timestamp,
     ) -> Result<(), SignatureError> {
         if request.resource.is_some() {
-            if self.client_secret.is_some() {
-                if request.signature.map(str::trim).is_none_or(str::is_empty) {
+            match &self.client_secret {
+                Some(_) if request.signature.map(str::trim).is_none_or(str::is_empty) => {
                     return Err(SignatureError::MissingSignature);
                 }
-                if let Some(max_skew) = self.max_skew() {
-                    check_timestamp(request.timestamp, max_skew, now)?;
-                }
+                Some(_) => {}
+                None if self.insecure => {}
+                None => return Err(SignatureError::PlatformNotAllowed),
+            }
+            if let Some(max_skew) = self.max_skew() {
+                check_timestamp(request.timestamp, max_skew, now)?;
             }
             return Ok(());
         }
-        match (&self.legacy_token, &self.client_secret) {
-            (Some(token), _) => verify_token(token, request.token),
-            (None, Some(_)) => Err(SignatureError::LegacyNotAllowed),
-            (None, None) => Ok(()),
+        match &self.legacy_token {
+            Some(token) => verify_token(token, request.token),
+            None if self.insecure => Ok(()),
+            None => Err(SignatureError::LegacyNotAllowed),
         }
     }
 }

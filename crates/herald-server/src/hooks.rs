@@ -236,6 +236,7 @@ async fn handle(
     let new = NewAlert {
         source: source.clone(),
         request_id: request_id.clone(),
+        endpoint: herald_store::Endpoint::of(resource.is_some()),
         received_at: now,
         alert: alert.clone(),
         raw,
@@ -250,6 +251,9 @@ async fn handle(
         accepted.delivery_ids.len(),
         accepted.duplicate,
     );
+    if accepted.request_id_reused {
+        crate::metrics::request_id_reused(&source);
+    }
     tracing::info!(
         source = %source,
         project = alert.project.as_deref().unwrap_or(""),
@@ -485,6 +489,7 @@ fn auth_reason(error: &SignatureError) -> &'static str {
         SignatureError::MissingToken => "missing token",
         SignatureError::WrongToken => "wrong token",
         SignatureError::LegacyNotAllowed => "legacy not allowed",
+        SignatureError::PlatformNotAllowed => "platform not allowed",
     }
 }
 

@@ -42,8 +42,10 @@
 //!
 //! An alert that no route matches is still stored (with no delivery) and answered `202` with
 //! `"deliveries": 0`, so it can be looked up later and a routing mistake loses nothing. A
-//! repeated `Request-ID` from the same source is stored once; the repeat is answered `202`
-//! with the first request's id and `"duplicate": true`. Every refusal has a JSON body
+//! repeated `Request-ID` with the same body through the same source and endpoint is stored
+//! once; the repeat is answered `202` with the first request's id and `"duplicate": true`. The
+//! same id with another body is a new alert, counted by
+//! `herald_alerts_request_id_reused_total`. Every refusal has a JSON body
 //! `{"error": "..."}` and a `Sentry-Hook-Error: <code>` header, which Sentry shows in the
 //! integration's request log (codes: `unknown_source`, `body_too_large`, `unreadable_body`,
 //! `bad_request_id`, `bad_query`, `unauthorized`, `body_timeout`, `overloaded`, `malformed`,

@@ -11,7 +11,8 @@
 //! | metric | type | labels | meaning |
 //! |---|---|---|---|
 //! | `herald_alerts_received_total` | counter | `source`, `resource` | webhooks stored as alerts (`202`), repeats of a `Request-ID` excluded |
-//! | `herald_alerts_duplicate_total` | counter | `source` | repeats of a `Request-ID`, answered `202` but not stored again |
+//! | `herald_alerts_duplicate_total` | counter | `source` | repeats of a `Request-ID` with the same body through the same endpoint, answered `202` but not stored again |
+//! | `herald_alerts_request_id_reused_total` | counter | `source` | alerts whose `Request-ID` the source's endpoint had already seen with another body; stored as new alerts (also counted in `herald_alerts_received_total`) |
 //! | `herald_alerts_rejected_total` | counter | `source`, `reason` | webhooks refused; `reason` is the `Sentry-Hook-Error` code; `source` is `unknown` for an unconfigured source |
 //! | `herald_alerts_routed_total` | counter | | stored alerts that matched at least one route with a sink |
 //! | `herald_alerts_unmatched_total` | counter | | stored alerts no route sent anywhere |
@@ -33,6 +34,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const RECEIVED: &str = "herald_alerts_received_total";
 pub const DUPLICATE: &str = "herald_alerts_duplicate_total";
+pub const REQUEST_ID_REUSED: &str = "herald_alerts_request_id_reused_total";
 pub const REJECTED: &str = "herald_alerts_rejected_total";
 pub const ROUTED: &str = "herald_alerts_routed_total";
 pub const UNMATCHED: &str = "herald_alerts_unmatched_total";
@@ -90,7 +92,11 @@ fn describe() {
     );
     describe_counter!(
         DUPLICATE,
-        "Repeated Request-IDs, answered but not stored again."
+        "Repeated Request-IDs with the same body, answered but not stored again."
+    );
+    describe_counter!(
+        REQUEST_ID_REUSED,
+        "Request-IDs seen again with another body, stored as new alerts."
     );
     describe_counter!(
         REJECTED,
@@ -138,13 +144,31 @@ fn describe() {
     );
 }
 
+/// Counter handles by one label, built once per label value.
+type Cache1 = RwLock<HashMap<String, Counter>>;
+
+fn counter1(cache: &Cache1, name: &'static str, key: &'static str, value: &str) {
+    if let Ok(map) = cache.read()
+        && let Some(counter) = map.get(value)
+    {
+        counter.increment(1);
+        return;
+    }
+    let counter = metrics::counter!(name, key => value.to_owned());
+    counter.increment(1);
+    if let Ok(mut map) = cache.write() {
+        map.insert(value.to_owned(), counter);
+    }
+}
+
 /// Counter handles by two labels, built once per label pair.
 type Cache2 = RwLock<HashMap<String, HashMap<String, Counter>>>;
 
 static RECEIVED_BY: LazyLock<Cache2> = LazyLock::new(Cache2::default);
 static REJECTED_BY: LazyLock<Cache2> = LazyLock::new(Cache2::default);
 static HELD_BACK_BY: LazyLock<Cache2> = LazyLock::new(Cache2::default);
-static DUPLICATE_BY: LazyLock<RwLock<HashMap<String, Counter>>> = LazyLock::new(Default::default);
+static DUPLICATE_BY: LazyLock<Cache1> = LazyLock::new(Cache1::default);
+static REUSED_BY: LazyLock<Cache1> = LazyLock::new(Cache1::default);
 static SINKS: LazyLock<RwLock<HashMap<String, SinkHandles>>> = LazyLock::new(Default::default);
 
 #[derive(Clone)]
@@ -171,23 +195,21 @@ fn counter2(cache: &Cache2, name: &'static str, keys: [&'static str; 2], a: &str
     }
 }
 
+/// A webhook was stored as a new alert although its `Request-ID` had been seen with another
+/// body (see `herald_store::Accepted::request_id_reused`).
+pub fn request_id_reused(source: &str) {
+    if on() {
+        counter1(&REUSED_BY, REQUEST_ID_REUSED, "source", source);
+    }
+}
+
 /// A webhook was stored as an alert (or recognised as a repeat) with `deliveries` deliveries.
 pub fn alert_stored(source: &str, resource: &str, deliveries: usize, duplicate: bool) {
     if !on() {
         return;
     }
     if duplicate {
-        if let Ok(map) = DUPLICATE_BY.read()
-            && let Some(counter) = map.get(source)
-        {
-            counter.increment(1);
-            return;
-        }
-        let counter = metrics::counter!(DUPLICATE, "source" => source.to_owned());
-        counter.increment(1);
-        if let Ok(mut map) = DUPLICATE_BY.write() {
-            map.insert(source.to_owned(), counter);
-        }
+        counter1(&DUPLICATE_BY, DUPLICATE, "source", source);
         return;
     }
     counter2(

@@ -135,6 +135,7 @@ impl Setup {
             .accept(NewAlert {
                 source: "sentry".into(),
                 request_id: None,
+                endpoint: herald_store::Endpoint::Platform,
                 received_at: at,
                 alert: Arc::new(alert),
                 raw: "{}".into(),

@@ -14,9 +14,13 @@
 //!
 //! Two tables (see `migrations/`, embedded in the binary and applied by [`SqliteStore::open`]):
 //!
-//! - `alerts`: `id` (UUID v7 text), `source`, `request_id` (Sentry's `Request-ID`, unique per
-//!   source when present), `received_at`, `alert` (the JSON of [`herald_core::Alert::to_json`])
-//!   and `raw` (the body text as received).
+//! - `alerts`: `id` (UUID v7 text), `source`, `request_id` (Sentry's `Request-ID`),
+//!   `endpoint` (`platform` or `legacy`), `body_sha256` (hex), `received_at`, `alert` (the JSON
+//!   of [`herald_core::Alert::to_json`]) and `raw` (the body text as received).
+//!   `(source, endpoint, request_id, body_sha256)` is unique when the request id is present:
+//!   a redelivery is stored once, while a reused id with another body (or through the other
+//!   endpoint) is a new alert. Alerts stored before that key existed have neither column and
+//!   never count as the first of a redelivery.
 //! - `deliveries`: one row per (alert, route, sink): `id` (UUID v7 text, the idempotency key sent
 //!   to the sink), `alert_id`, `route`, `sink`, `status` (`pending`, `in_flight`, `delivered`,
 //!   `dead`), `attempts`, `next_attempt_at`, `lease_until`, `last_error`, `receipt` (JSON),
@@ -95,7 +99,8 @@ pub use admin::{
 };
 pub use error::StoreError;
 pub use model::{
-    Accepted, Delivery, LeasedDelivery, NewAlert, Status, StatusCounts, StoreStats, StoredAlert,
+    Accepted, Delivery, Endpoint, LeasedDelivery, NewAlert, Status, StatusCounts, StoreStats,
+    StoredAlert,
 };
 pub use noise::{
     GateRequest, GateResult, HeldBack, HeldFilter, Member, NewSilence, NoiseStore, SilenceRecord,
@@ -109,8 +114,9 @@ pub use sqlite::SqliteStore;
 /// [`NoiseStore`].
 pub trait Store: AdminStore + NoiseStore + Send + Sync + std::fmt::Debug {
     /// Stores an alert and its deliveries; returns once they are committed. A repeated
-    /// `(source, request_id)` stores nothing and returns the first request's ids with
-    /// `duplicate: true`.
+    /// `(source, endpoint, request_id)` with the same body stores nothing and returns the
+    /// first request's ids with `duplicate: true`; with another body it is stored and says
+    /// `request_id_reused: true`.
     async fn accept(&self, new: NewAlert) -> Result<Accepted, StoreError>;
 
     /// [`Store::accept`], with each new delivery's first lease taken in the same commit: the

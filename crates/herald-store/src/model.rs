@@ -15,8 +15,12 @@ pub struct NewAlert {
     /// The configured source name the webhook came in through.
     pub source: String,
     /// The source's id for this request (Sentry's `Request-ID`). A second webhook with the same
-    /// id from the same source is a redelivery and is stored only once.
+    /// id, source, endpoint and body is a redelivery and is stored only once; with another
+    /// body it is a new alert ([`Accepted::request_id_reused`]), so that one credential's
+    /// requests can never suppress another's by guessing or replaying their ids.
     pub request_id: Option<String>,
+    /// Which endpoint (and so which credential) the request came through.
+    pub endpoint: Endpoint,
     /// When herald took the request; also when its deliveries first become due.
     pub received_at: Timestamp,
     /// The normalized alert; stored as [`Alert::to_json`].
@@ -34,8 +38,41 @@ pub struct Accepted {
     /// One id per delivery, in the order of [`NewAlert::deliveries`]; each is the idempotency key
     /// sent to its sink. For a duplicate these are the first request's deliveries.
     pub delivery_ids: Vec<String>,
-    /// The request id was seen before: nothing new was stored.
+    /// The request id was seen before with the same body: nothing new was stored.
     pub duplicate: bool,
+    /// The request id was seen before from this source and endpoint, but with another body:
+    /// this one was stored as a new alert all the same.
+    pub request_id_reused: bool,
+}
+
+/// The endpoint of a source a request came through, each authenticated by its own credential;
+/// part of the `Request-ID` deduplication key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// Sentry's integration platform (signed with the client secret).
+    Platform,
+    /// The legacy WebHooks plugin (a token in the URL).
+    Legacy,
+}
+
+impl Endpoint {
+    /// The endpoint of a request that carried a `Sentry-Hook-Resource` header (the integration
+    /// platform) or not (the legacy plugin): the header picks the credential checked.
+    pub fn of(has_resource: bool) -> Endpoint {
+        if has_resource {
+            Endpoint::Platform
+        } else {
+            Endpoint::Legacy
+        }
+    }
+
+    /// The name stored in `alerts.endpoint`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Platform => "platform",
+            Endpoint::Legacy => "legacy",
+        }
+    }
 }
 
 /// Where a delivery is in its life.

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use herald_core::Sink;
-use herald_core::config::{Config, ConfigError, ConfigErrors, Diagnostics, Env};
+use herald_core::config::{Config, ConfigError, ConfigErrors, Diagnostics, Env, exposure_errors};
 use herald_sentry::SourceConfig;
 
 /// A config with its sources and sinks ready to use.
@@ -21,6 +21,12 @@ pub struct App {
 
 impl App {
     pub fn load(path: &Path) -> Result<App, ConfigErrors> {
+        App::load_listening(path, None)
+    }
+
+    /// [`App::load`] for a server that listens on `listen` (`serve --listen`) instead of
+    /// `server.listen`: credentials written in the file are checked against that address.
+    pub fn load_listening(path: &Path, listen: Option<&str>) -> Result<App, ConfigErrors> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors::one(ConfigError::new(
@@ -28,10 +34,10 @@ impl App {
                 format!("cannot read config file \"{file}\": {e}"),
             ))
         })?;
-        App::parse(&text, &file, &Env::process())
+        App::parse(&text, &file, &Env::process(), listen)
     }
 
-    pub fn parse(text: &str, file: &str, env: &Env) -> Result<App, ConfigErrors> {
+    fn parse(text: &str, file: &str, env: &Env, listen: Option<&str>) -> Result<App, ConfigErrors> {
         let (config, warnings, mut errors) = match Config::parse(text, file, env) {
             Ok((c, w)) => (Some(c), w, vec![]),
             Err(e) => (None, e.warnings, e.errors),
@@ -42,10 +48,14 @@ impl App {
         };
         let mut diag = Diagnostics::new(file);
         let mut sources = BTreeMap::new();
+        let mut public_credentials = config.public_credentials.clone();
         for spec in &config.sources {
             match spec.kind.as_str() {
                 "sentry" => {
-                    if let Some(s) = diag.typed::<SourceConfig>(&spec.node) {
+                    public_credentials.extend(SourceConfig::public_credentials(
+                        &spec.name, &spec.node, &diag,
+                    ));
+                    if let Some(s) = SourceConfig::load(&spec.name, &spec.node, &mut diag) {
                         sources.insert(spec.name.clone(), s);
                     }
                 }
@@ -59,6 +69,10 @@ impl App {
                 }
             }
         }
+        diag.extend(match listen {
+            Some(listen) => exposure_errors(&public_credentials, listen, "--listen"),
+            None => exposure_errors(&public_credentials, &config.server.listen, "server.listen"),
+        });
         let sinks = crate::sinks::registry().build_all(&config.sinks, &mut diag);
         match diag.into_result(()) {
             Ok(((), more)) if errors.is_empty() => Ok(App {

@@ -28,26 +28,35 @@ pub fn log_level(config: &Path) -> Option<String> {
         .log_level
 }
 
-/// Reads and checks the whole config again, as a start does.
-fn loader(path: &Path) -> Loader {
+/// Reads and checks the whole config again, as a start does (with `--listen`, its address is
+/// the one credentials written in the file are checked against).
+fn loader(path: &Path, listen: Option<&str>) -> Loader {
     let path = path.to_owned();
-    Loader::new(move || match App::load(&path) {
-        Ok(app) => {
-            for w in &app.warnings {
-                tracing::warn!(warning = %w, "config warning");
+    let listen = listen.map(str::to_owned);
+    Loader::new(
+        move || match App::load_listening(&path, listen.as_deref()) {
+            Ok(app) => {
+                // Every reload repeats them, so an insecure source is never forgotten in the log.
+                log_warnings(&app);
+                Ok(Loaded {
+                    config: app.config,
+                    sources: app.sources,
+                    sinks: app.sinks,
+                })
             }
-            Ok(Loaded {
-                config: app.config,
-                sources: app.sources,
-                sinks: app.sinks,
-            })
-        }
-        Err(errors) => Err(errors.errors.iter().map(ToString::to_string).collect()),
-    })
+            Err(errors) => Err(errors.errors.iter().map(ToString::to_string).collect()),
+        },
+    )
+}
+
+fn log_warnings(app: &App) {
+    for w in &app.warnings {
+        tracing::warn!(warning = %w, "config warning");
+    }
 }
 
 pub fn run(config: &Path, listen: Option<&str>, watch: bool) -> anyhow::Result<ExitCode> {
-    let app = match App::load(config) {
+    let app = match App::load_listening(config, listen) {
         Ok(app) => app,
         Err(errors) => {
             for e in errors.warnings.iter().chain(&errors.errors) {
@@ -62,9 +71,7 @@ pub fn run(config: &Path, listen: Option<&str>, watch: bool) -> anyhow::Result<E
             );
         }
     };
-    for w in &app.warnings {
-        eprintln!("{w}");
-    }
+    log_warnings(&app);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(serve(app, config, listen, watch))?;
     Ok(ExitCode::SUCCESS)
@@ -100,7 +107,7 @@ async fn serve(app: App, path: &Path, listen: Option<&str>, watch: bool) -> anyh
         "herald is serving"
     );
     let state = AppState::new(Arc::new(app.config), app.sources, app.sinks, store.clone())
-        .with_loader(loader(path));
+        .with_loader(loader(path, listen));
     tokio::spawn(reload_on(hangup, state.clone()));
     if watch {
         tokio::spawn(watch_file(path.to_owned(), state.clone()));

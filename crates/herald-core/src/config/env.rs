@@ -1,6 +1,9 @@
 //! `${VAR}`, `${VAR:-default}` and `${file:PATH}` in config strings, replaced before any
-//! check runs. A variable that is not set (and has no default) is an error at its location;
-//! the node remembers the text as written so that messages never show the value.
+//! check runs. A variable that is not set (and has no default) is an error at its location,
+//! and so is one that is set but empty: `${VAR}` asks for a value, and an empty one is almost
+//! always a deployment mistake (write `${VAR:-}` when empty is meant). The node remembers the
+//! text as written so that messages never show the value, and whether any of it came from
+//! outside the file (see [`Node::from_outside`]).
 
 use std::collections::HashMap;
 
@@ -53,12 +56,13 @@ impl Env {
         match &mut node.value {
             Value::Str(s) if s.contains('$') => {
                 let written = s.clone();
-                match self.expand(&written) {
-                    Ok(expanded) => {
+                match self.expand_traced(&written) {
+                    Ok((expanded, from_outside)) => {
                         if expanded != written {
                             node.value = Value::Str(expanded);
                             node.written = Some(written);
                         }
+                        node.from_outside = from_outside;
                     }
                     Err((message, hint)) => diag.error(node, message, hint),
                 }
@@ -73,6 +77,13 @@ impl Env {
 
     /// Expands one string. `$${` stands for a literal `${`.
     pub fn expand(&self, text: &str) -> Result<String, (String, Option<String>)> {
+        self.expand_traced(text).map(|(expanded, _)| expanded)
+    }
+
+    /// Expands one string and says whether any part of the result came from the environment
+    /// or a file (rather than from the text itself or a `:-default` in it).
+    fn expand_traced(&self, text: &str) -> Result<(String, bool), (String, Option<String>)> {
+        let mut from_outside = false;
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(i) = rest.find('$') {
@@ -97,23 +108,32 @@ impl Env {
                 ));
             };
             let body = &body_start[..end];
-            out.push_str(&self.resolve(body)?);
+            let (value, outside) = self.resolve(body)?;
+            out.push_str(&value);
+            from_outside |= outside;
             rest = &body_start[end + 1..];
         }
         out.push_str(rest);
-        Ok(out)
+        Ok((out, from_outside))
     }
 
-    fn resolve(&self, body: &str) -> Result<String, (String, Option<String>)> {
+    /// One `${...}`: its value, and whether that came from outside the file.
+    fn resolve(&self, body: &str) -> Result<(String, bool), (String, Option<String>)> {
         if let Some(path) = body.strip_prefix("file:") {
-            return std::fs::read_to_string(path)
-                .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-                .map_err(|e| {
-                    (
-                        format!("cannot read secret file \"{path}\": {e}"),
-                        Some("the path is relative to herald's working directory".into()),
-                    )
-                });
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                (
+                    format!("cannot read secret file \"{path}\": {e}"),
+                    Some("the path is relative to herald's working directory".into()),
+                )
+            })?;
+            let value = text.trim_end_matches(['\n', '\r']);
+            if value.is_empty() {
+                return Err((
+                    format!("secret file \"{path}\" is empty"),
+                    Some("write the secret into it, or remove the setting".into()),
+                ));
+            }
+            return Ok((value.to_owned(), true));
         }
         let (name, default) = match body.split_once(":-") {
             Some((n, d)) => (n, Some(d)),
@@ -129,9 +149,15 @@ impl Env {
             ));
         }
         match (self.get(name), default) {
-            (Some(v), Some(d)) if v.is_empty() => Ok(d.to_owned()),
-            (Some(v), _) => Ok(v),
-            (None, Some(d)) => Ok(d.to_owned()),
+            (Some(v), Some(d)) if v.is_empty() => Ok((d.to_owned(), false)),
+            (Some(v), None) if v.is_empty() => Err((
+                format!("environment variable \"{name}\" is set but empty"),
+                Some(format!(
+                    "give it a value, or write ${{{name}:-}} if an empty value is meant"
+                )),
+            )),
+            (Some(v), _) => Ok((v, true)),
+            (None, Some(d)) => Ok((d.to_owned(), false)),
             (None, None) => Err((
                 format!("environment variable \"{name}\" is not set"),
                 Some(format!(

@@ -39,6 +39,9 @@ pub struct Config {
     pub routes: RouteTree,
     /// The named windows of `time_intervals:`, for quiet hours.
     pub time_intervals: crate::noise::TimeIntervals,
+    /// Credentials of this section (`server.admin_token`) whose value is written in the file;
+    /// see [`PublicCredential`].
+    pub public_credentials: Vec<PublicCredential>,
 }
 
 /// A named entry of `sources` or `sinks`: its `type` and its settings, not yet typed.
@@ -210,6 +213,11 @@ impl Config {
         if let Some(node) = root.get("server") {
             check_server_limits(&server, node, diag);
         }
+        let public_credentials = root
+            .get("server")
+            .and_then(|n| PublicCredential::find(diag, n, "admin_token", "server.admin_token"))
+            .into_iter()
+            .collect();
         let storage = root
             .get("storage")
             .and_then(|n| diag.typed::<StorageConfig>(n))
@@ -229,6 +237,7 @@ impl Config {
             sources,
             sinks,
             routes,
+            public_credentials,
         }
     }
 }
@@ -264,6 +273,83 @@ fn check_server_limits(server: &ServerConfig, node: &Node, diag: &mut Diagnostic
             Some("raise max_buffered_bytes to at least max_body_bytes (default 16 MiB)".into()),
         );
     }
+}
+
+/// A credential herald checks on requests it receives (a source's secret, the admin token)
+/// whose value is written in the config file itself: a literal, or the default of
+/// `${VAR:-default}` when that default is used. Config files are shared and published, so such
+/// a value is public; it is accepted only while herald listens on a loopback address
+/// ([`exposure_errors`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicCredential {
+    /// The key as a path for messages, such as `server.admin_token` or
+    /// `sources.sentry.client_secret`.
+    pub key: String,
+    /// Where the value is written.
+    pub location: Location,
+    /// The value as written (`${VAR:-default}` or the literal); public by definition.
+    pub written: String,
+}
+
+impl PublicCredential {
+    /// `section.key` when its value is a non-empty text written in the file; an empty value
+    /// is a credential switched off, which is not public but absent.
+    pub fn find(diag: &Diagnostics, section: &Node, key: &str, path: &str) -> Option<Self> {
+        let node = section.get(key)?;
+        let empty = match &node.value {
+            Value::Str(s) => s.is_empty(),
+            Value::Null => true,
+            _ => false,
+        };
+        if empty || !node.is_public() {
+            return None;
+        }
+        Some(PublicCredential {
+            key: path.to_owned(),
+            location: diag.location(node),
+            written: node.shown(),
+        })
+    }
+}
+
+/// Whether `listen` (`host:port`) is an address only this machine can reach: `127.0.0.0/8`,
+/// `::1` or `localhost`. Anything else, including a host name, counts as reachable from
+/// elsewhere.
+pub fn is_loopback(listen: &str) -> bool {
+    if let Ok(address) = listen.parse::<std::net::SocketAddr>() {
+        return address.ip().is_loopback();
+    }
+    listen
+        .rsplit_once(':')
+        .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost"))
+}
+
+/// The errors for public credentials when herald listens on `listen`, which `listen_from`
+/// names for the message (`server.listen`, `--listen`): none on a loopback address, one per
+/// credential otherwise.
+pub fn exposure_errors(
+    credentials: &[PublicCredential],
+    listen: &str,
+    listen_from: &str,
+) -> Vec<ConfigError> {
+    if is_loopback(listen) {
+        return vec![];
+    }
+    credentials
+        .iter()
+        .map(|c| {
+            ConfigError::new(
+                c.location.clone(),
+                format!(
+                    "{} \"{}\" is written in the config file, so anyone who reads the file knows it, and herald listens on \"{listen}\" ({listen_from}), which is not a loopback address",
+                    c.key, c.written
+                ),
+            )
+            .with_hint(
+                "take the value from the environment with ${VAR} or from a file with ${file:PATH} (a value written in the file is accepted only while herald listens on 127.0.0.1, ::1 or localhost)",
+            )
+        })
+        .collect()
 }
 
 /// Reads `name: {type: ..., ...}` entries of `sources` or `sinks`.

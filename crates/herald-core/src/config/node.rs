@@ -21,6 +21,10 @@ pub struct Node {
     /// The text as written before `${...}` substitution, when substitution changed it. Error
     /// messages show this instead of the value, so a secret from the environment never leaks.
     pub written: Option<String>,
+    /// Some part of the value came from outside the config file (an environment variable or a
+    /// `${file:PATH}`), not from its text: a literal, or the default of `${VAR:-default}` when
+    /// that default was used, is public, since config files are shared and published.
+    pub from_outside: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -54,7 +58,14 @@ impl Node {
             pos,
             value,
             written: None,
+            from_outside: false,
         }
+    }
+
+    /// The value is text written in the config file itself (a literal, or the default of
+    /// `${VAR:-default}` that was used), so anyone who reads the file knows it.
+    pub fn is_public(&self) -> bool {
+        !self.from_outside
     }
 
     pub fn as_str(&self) -> Option<&str> {

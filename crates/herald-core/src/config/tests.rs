@@ -73,7 +73,7 @@ fn defaults_apply_when_unset_or_empty() {
     let env = env();
     assert_eq!(env.expand("${NOPE:-x}").unwrap(), "x");
     assert_eq!(env.expand("${EMPTY:-x}").unwrap(), "x");
-    assert_eq!(env.expand("${EMPTY}").unwrap(), "");
+    assert_eq!(env.expand("${EMPTY:-}").unwrap(), "");
     assert_eq!(env.expand("a$${b}c").unwrap(), "a${b}c");
     assert_eq!(env.expand("$5 and ${PORT}").unwrap(), "$5 and 9000");
 }
@@ -142,9 +142,10 @@ fn duplicate_route_names_are_reported() {
 
 #[test]
 fn an_empty_admin_token_turns_the_admin_api_off() {
-    let text = "server: {admin_token: \"${EMPTY}\"}\n";
+    let text = "server: {admin_token: \"${EMPTY:-}\"}\n";
     let (config, _) = Config::parse(text, "h.yaml", &env()).unwrap();
     assert!(config.server.admin_token.is_none());
+    assert!(config.public_credentials.is_empty());
     let text = "server: {admin_token: \"${PORT}\"}\n";
     let (config, _) = Config::parse(text, "h.yaml", &env()).unwrap();
     assert_eq!(config.server.admin_token.unwrap().expose(), "9000");
@@ -191,4 +192,109 @@ fn the_front_door_limits_have_defaults_and_refuse_what_could_never_work() {
         ]
     "#]]
     .assert_debug_eq(&errors("server: {max_body_bytes: 2000, max_buffered_bytes: 1000}\n"));
+}
+
+#[test]
+fn a_variable_set_but_empty_is_an_error_unless_the_default_is_empty() {
+    let got = errors("sources:\n  s: {type: sentry, client_secret: \"${EMPTY}\"}\n");
+    assert_eq!(
+        got,
+        vec![
+            "h.yaml:2:36: environment variable \"EMPTY\" is set but empty (hint: give it a value, or write ${EMPTY:-} if an empty value is meant)"
+        ]
+    );
+    // An explicit empty default keeps meaning "this credential is off".
+    assert!(errors("sources:\n  s: {type: sentry, client_secret: \"${EMPTY:-}\"}\n").is_empty());
+    assert!(errors("sources:\n  s: {type: sentry, client_secret: \"${NOPE:-}\"}\n").is_empty());
+}
+
+#[test]
+fn an_empty_secret_file_is_an_error() {
+    let dir = std::env::temp_dir().join(format!("herald-empty-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("token");
+    std::fs::write(&path, "\n").unwrap();
+    let (message, _) = env()
+        .expand(&format!("${{file:{}}}", path.display()))
+        .unwrap_err();
+    assert_eq!(
+        message,
+        format!("secret file \"{}\" is empty", path.display())
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The admin token's value as [`PublicCredential`] sees it: `Some(written)` when public.
+fn public_admin_token(value: &str) -> Option<String> {
+    let text = format!("server: {{admin_token: \"{value}\"}}\n");
+    let (config, _) = Config::parse(&text, "h.yaml", &env()).unwrap();
+    config.public_credentials.first().map(|c| {
+        assert_eq!(c.key, "server.admin_token");
+        assert_eq!(c.location.to_string(), "h.yaml:1:23");
+        c.written.clone()
+    })
+}
+
+#[test]
+fn a_credential_written_in_the_file_is_public() {
+    assert_eq!(public_admin_token("literal"), Some("literal".into()));
+    assert_eq!(
+        public_admin_token("${NOPE:-dflt}"),
+        Some("${NOPE:-dflt}".into())
+    );
+    assert_eq!(
+        public_admin_token("${EMPTY:-dflt}"),
+        Some("${EMPTY:-dflt}".into())
+    );
+    // From the environment: private, even with a default that was not used, or around text.
+    assert_eq!(public_admin_token("${TOKEN}"), None);
+    assert_eq!(public_admin_token("${TOKEN:-dflt}"), None);
+    assert_eq!(public_admin_token("prefix-${TOKEN}"), None);
+    // Off is not public.
+    assert_eq!(public_admin_token("${NOPE:-}"), None);
+}
+
+#[test]
+fn loopback_addresses_are_told_apart() {
+    for local in [
+        "127.0.0.1:8080",
+        "127.1.2.3:1",
+        "[::1]:8080",
+        "localhost:8080",
+        "LOCALHOST:1",
+    ] {
+        assert!(is_loopback(local), "{local}");
+    }
+    for open in [
+        "0.0.0.0:8080",
+        "[::]:8080",
+        "10.0.0.1:80",
+        "herald.example.com:8080",
+        "8080",
+        "",
+    ] {
+        assert!(!is_loopback(open), "{open}");
+    }
+}
+
+#[test]
+fn public_credentials_are_errors_only_beyond_loopback() {
+    let (config, _) = Config::parse(
+        "server: {admin_token: \"${NOPE:-open}\"}\n",
+        "h.yaml",
+        &env(),
+    )
+    .unwrap();
+    let creds = &config.public_credentials;
+    assert!(exposure_errors(creds, "127.0.0.1:8080", "server.listen").is_empty());
+    let got: Vec<String> = exposure_errors(creds, "0.0.0.0:8080", "--listen")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "h.yaml:1:23: server.admin_token \"${NOPE:-open}\" is written in the config file, so anyone who reads the file knows it, and herald listens on \"0.0.0.0:8080\" (--listen), which is not a loopback address (hint: take the value from the environment with ${VAR} or from a file with ${file:PATH} (a value written in the file is accepted only while herald listens on 127.0.0.1, ::1 or localhost))"
+        ]
+    );
 }

@@ -161,6 +161,7 @@ fn config(client_secret: bool, legacy_token: bool, skew: Option<u64>) -> SourceC
         client_secret: client_secret.then(secret),
         legacy_token: legacy_token.then(|| Secret::new("legacy-t0ken")),
         max_skew_seconds: skew,
+        insecure: false,
     }
 }
 
@@ -184,10 +185,6 @@ fn policy_for_integration_platform_requests() {
     assert_eq!(
         config(true, false, None).authenticate(unsigned, BODY, now()),
         Err(SignatureError::MissingSignature)
-    );
-    assert_eq!(
-        config(false, false, None).authenticate(unsigned, BODY, now()),
-        Ok(())
     );
     let later = jiff::Timestamp::from_second(1_700_001_000).unwrap();
     assert!(matches!(
@@ -218,8 +215,63 @@ fn policy_for_legacy_requests() {
         config(true, false, None).authenticate(legacy(None), BODY, now()),
         Err(SignatureError::LegacyNotAllowed)
     );
+}
+
+#[test]
+fn a_platform_request_is_refused_by_a_source_with_only_a_legacy_token() {
+    // The headline attack: with client_secret empty, an unsigned integration-platform request
+    // (and one signed with any key, and one with a stale timestamp) must not pass.
+    let anyone = sign(&Secret::new("anything"), BODY);
+    for signature in [None, Some(anyone.as_str())] {
+        let request = Credentials {
+            resource: Some("issue"),
+            signature,
+            timestamp: Some("1"),
+            token: Some("legacy-t0ken"),
+        };
+        assert_eq!(
+            config(false, true, Some(300)).authenticate(request, BODY, now()),
+            Err(SignatureError::PlatformNotAllowed)
+        );
+    }
+}
+
+#[test]
+fn a_legacy_request_is_refused_by_a_source_with_only_a_client_secret() {
+    // Neither the secret itself as a token nor a valid body signature opens the legacy door.
+    let signature = sign(&secret(), BODY);
+    let request = Credentials {
+        resource: None,
+        signature: Some(&signature),
+        timestamp: Some("1700000000"),
+        token: Some("herald-client-secret"),
+    };
     assert_eq!(
-        config(false, false, None).authenticate(legacy(None), BODY, now()),
-        Ok(())
+        config(true, false, None).authenticate(request, BODY, now()),
+        Err(SignatureError::LegacyNotAllowed)
     );
+}
+
+#[test]
+fn a_source_without_credentials_refuses_everything_unless_insecure() {
+    let platform = Credentials {
+        resource: Some("issue"),
+        ..Credentials::default()
+    };
+    let legacy = Credentials::default();
+    let closed = config(false, false, None);
+    assert_eq!(
+        closed.authenticate(platform, BODY, now()),
+        Err(SignatureError::PlatformNotAllowed)
+    );
+    assert_eq!(
+        closed.authenticate(legacy, BODY, now()),
+        Err(SignatureError::LegacyNotAllowed)
+    );
+    let open = SourceConfig {
+        insecure: true,
+        ..closed
+    };
+    assert_eq!(open.authenticate(platform, BODY, now()), Ok(()));
+    assert_eq!(open.authenticate(legacy, BODY, now()), Ok(()));
 }

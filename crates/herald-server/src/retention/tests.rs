@@ -28,6 +28,7 @@ async fn alert(store: &dyn Store, at: Timestamp, finished: bool) -> String {
         .accept(NewAlert {
             source: "sentry".into(),
             request_id: None,
+            endpoint: herald_store::Endpoint::Platform,
             received_at: at,
             alert: Arc::new(Alert::default()),
             raw: "{}".into(),

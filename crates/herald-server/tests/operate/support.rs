@@ -99,6 +99,7 @@ pub fn load(text: &str, bank: &BTreeMap<String, Arc<Scripted>>) -> Result<Loaded
                 client_secret: Some(Secret::new(SECRET)),
                 legacy_token: None,
                 max_skew_seconds: None,
+                insecure: false,
             };
             (name.to_owned(), source)
         })

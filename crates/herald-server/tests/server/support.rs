@@ -169,6 +169,7 @@ pub async fn setup_with(options: Options) -> Setup {
             client_secret: Some(Secret::new(SECRET)),
             legacy_token: Some(Secret::new(TOKEN)),
             max_skew_seconds: Some(300),
+            insecure: false,
         },
     );
     let state = AppState::new(Arc::new(config), sources, sinks, store.clone())
@@ -225,6 +226,7 @@ impl Setup {
             .accept(NewAlert {
                 source: "sentry".into(),
                 request_id: None,
+                endpoint: herald_store::Endpoint::Platform,
                 received_at,
                 alert: Arc::new(alert),
                 raw: "{}".into(),

@@ -48,6 +48,7 @@ fn new_alert(title: &str, request_id: Option<&str>, at: Timestamp, sinks: &[&str
     NewAlert {
         source: "sentry".into(),
         request_id: request_id.map(str::to_string),
+        endpoint: crate::Endpoint::Platform,
         received_at: at,
         alert: alert(title),
         raw: format!(r#"{{"action":"created","data":{{"title":"{title}"}}}}"#),
@@ -158,6 +159,50 @@ async fn a_repeated_request_id_is_stored_once() {
         assert!(!accepted.duplicate);
     }
     assert_eq!(store.count_by_status().await.unwrap().total(), 5);
+}
+
+#[tokio::test]
+async fn a_request_id_reused_with_another_body_is_a_new_alert() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let first = store
+        .accept(new_alert("boom", Some("req-1"), t(0), &["slack"]))
+        .await
+        .unwrap();
+    assert!(!first.duplicate && !first.request_id_reused);
+    // Someone sends another body under the same id first or later: it is not swallowed.
+    let other = store
+        .accept(new_alert("other", Some("req-1"), t(1), &["slack"]))
+        .await
+        .unwrap();
+    assert!(!other.duplicate);
+    assert!(other.request_id_reused);
+    assert_ne!(other.alert_id, first.alert_id);
+    // A real redelivery of either body is still a duplicate of its own first copy.
+    let again = store
+        .accept(new_alert("other", Some("req-1"), t(2), &["slack"]))
+        .await
+        .unwrap();
+    assert!(again.duplicate && !again.request_id_reused);
+    assert_eq!(again.alert_id, other.alert_id);
+    assert_eq!(store.count_by_status().await.unwrap().total(), 2);
+}
+
+#[tokio::test]
+async fn a_request_id_is_deduplicated_per_endpoint() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let platform = store
+        .accept(new_alert("boom", Some("req-1"), t(0), &["slack"]))
+        .await
+        .unwrap();
+    // The same id and body through the legacy endpoint (another credential) is its own alert.
+    let mut legacy = new_alert("boom", Some("req-1"), t(1), &["slack"]);
+    legacy.endpoint = crate::Endpoint::Legacy;
+    let legacy = store.accept(legacy).await.unwrap();
+    assert!(!legacy.duplicate && !legacy.request_id_reused);
+    assert_ne!(legacy.alert_id, platform.alert_id);
+    assert_eq!(store.count_by_status().await.unwrap().total(), 2);
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use herald_core::config::SyncMode;
 use rusqlite::{Connection, params};
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Accepted, NewAlert, StoreError, StoreStats};
@@ -95,6 +96,9 @@ pub(crate) struct AcceptJob {
     pub alert_id: String,
     pub source: String,
     pub request_id: Option<String>,
+    pub endpoint: &'static str,
+    /// Lowercase hex SHA-256 of `raw`, part of the redelivery key.
+    pub body_sha256: String,
     pub received_at: i64,
     /// [`herald_core::Alert::to_json`] as text.
     pub alert_json: String,
@@ -120,10 +124,14 @@ impl AcceptJob {
             .into_iter()
             .map(|(route, sink)| (uuid::Uuid::now_v7().to_string(), route, sink))
             .collect();
+        // Hashed here, on the caller's task, so the writer thread only compares text.
+        let body_sha256 = hex::encode(Sha256::digest(new.raw.as_bytes()));
         AcceptJob {
             alert_id,
             source: new.source,
             request_id: new.request_id,
+            endpoint: new.endpoint.as_str(),
+            body_sha256,
             received_at,
             alert_json,
             raw: new.raw,
@@ -509,19 +517,23 @@ fn run_all(conn: &Connection, batch: &mut [Job]) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Inserts one alert and its deliveries. A repeated `(source, request_id)`, in the table or
-/// earlier in this very batch, inserts nothing and answers with the first request's ids.
+/// Inserts one alert and its deliveries. A repeated `(source, endpoint, request_id,
+/// body_sha256)`, in the table or earlier in this very batch, inserts nothing and answers with
+/// the first request's ids.
 fn accept(conn: &Connection, job: &AcceptJob) -> rusqlite::Result<Accepted> {
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO alerts (id, source, request_id, received_at, alert, raw)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (source, request_id) DO NOTHING",
+            "INSERT INTO alerts
+                 (id, source, request_id, endpoint, body_sha256, received_at, alert, raw)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (source, endpoint, request_id, body_sha256) DO NOTHING",
         )?
         .execute(params![
             job.alert_id,
             job.source,
             job.request_id,
+            job.endpoint,
+            job.body_sha256,
             job.received_at,
             job.alert_json,
             job.raw
@@ -529,6 +541,18 @@ fn accept(conn: &Connection, job: &AcceptJob) -> rusqlite::Result<Accepted> {
     if inserted == 0 {
         return duplicate_of(conn, job);
     }
+    // Only a request that carries an id can reuse one; the unique index's prefix finds it.
+    let request_id_reused = job.request_id.is_some()
+        && conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM alerts
+                     WHERE source = ?1 AND endpoint = ?2 AND request_id = ?3
+                       AND body_sha256 IS NOT ?4)",
+            )?
+            .query_row(
+                params![job.source, job.endpoint, job.request_id, job.body_sha256],
+                |row| row.get::<_, bool>(0),
+            )?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries
              (id, alert_id, route, sink, status, attempts, next_attempt_at, lease_until,
@@ -550,14 +574,21 @@ fn accept(conn: &Connection, job: &AcceptJob) -> rusqlite::Result<Accepted> {
         alert_id: job.alert_id.clone(),
         delivery_ids: job.deliveries.iter().map(|(id, _, _)| id.clone()).collect(),
         duplicate: false,
+        request_id_reused,
     })
 }
 
 /// The answer for a repeated request: the first request's alert and deliveries.
 fn duplicate_of(conn: &Connection, job: &AcceptJob) -> rusqlite::Result<Accepted> {
     let first: String = conn
-        .prepare_cached("SELECT id FROM alerts WHERE source = ?1 AND request_id = ?2")?
-        .query_row(params![job.source, job.request_id], |row| row.get(0))?;
+        .prepare_cached(
+            "SELECT id FROM alerts
+             WHERE source = ?1 AND endpoint = ?2 AND request_id = ?3 AND body_sha256 = ?4",
+        )?
+        .query_row(
+            params![job.source, job.endpoint, job.request_id, job.body_sha256],
+            |row| row.get(0),
+        )?;
     let delivery_ids = conn
         .prepare_cached("SELECT id FROM deliveries WHERE alert_id = ?1 ORDER BY rowid")?
         .query_map([&first], |row| row.get(0))?
@@ -566,6 +597,7 @@ fn duplicate_of(conn: &Connection, job: &AcceptJob) -> rusqlite::Result<Accepted
         alert_id: first,
         delivery_ids,
         duplicate: true,
+        request_id_reused: false,
     })
 }
 

@@ -35,6 +35,7 @@ async fn accept(store: &SqliteStore, project: &str, at: Timestamp, sinks: &[&str
     let new = NewAlert {
         source: "sentry".into(),
         request_id: None,
+        endpoint: crate::Endpoint::Platform,
         received_at: at,
         alert: Arc::new(alert),
         raw: "{}".into(),

@@ -44,6 +44,7 @@ async fn accept(store: &SqliteStore, a: Arc<Alert>, at: Timestamp) -> String {
         .accept(NewAlert {
             source: "sentry".into(),
             request_id: None,
+            endpoint: crate::Endpoint::Platform,
             received_at: at,
             alert: a,
             raw: "{}".into(),
