@@ -329,6 +329,7 @@ pub fn classify_push(
             status: Some(status),
             message_id,
             channel: None,
+            destination: None,
             detail: Some(match request_id {
                 Some(id) => format!("ok (request id {id})"),
                 None => "ok".into(),
@@ -342,6 +343,7 @@ pub fn classify_push(
             status: Some(status),
             message_id: None,
             channel: None,
+            destination: None,
             detail: Some(match accepted {
                 Some(id) => format!("delivered by an earlier attempt (request id {id})"),
                 None => format!("delivered by an earlier attempt: {detail}"),
@@ -369,6 +371,7 @@ pub fn classify_notify(status: u16, headers: &HeaderMap, body: &str) -> Result<R
             status: Some(status),
             message_id: None,
             channel: None,
+            destination: None,
             detail: Some("ok".into()),
         });
     }

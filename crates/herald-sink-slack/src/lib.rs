@@ -20,8 +20,10 @@
 //!
 //! Alert text is untrusted: [`escape_mrkdwn`] turns `&`, `<`, `>` into entities (so
 //! `<!channel>`, `<@U123>` and `<url|label>` are shown, not acted on) and puts a zero-width
-//! space after `@` (so `@everyone`, `@here`, `@channel` ping no one); links are only made
-//! for `http(s)` URLs. Template literal text is the operator's and is trusted.
+//! space after `@` (so `@everyone`, `@here`, `@channel` ping no one), after dropping the
+//! alert's own bidirectional controls and zero-width characters (the same list as the LINE
+//! sink's, [`herald_core::text`]); links are only made for `http(s)` URLs, with invisible
+//! characters percent-encoded. Template literal text is the operator's and is trusted.
 //!
 //! # Config
 //!
