@@ -58,8 +58,8 @@ impl Chosen {
 /// The rule for one destination key of one sink, checked when the config loads.
 #[derive(Clone, Debug)]
 pub struct AllowedDestinations {
-    /// The key's name in config (`channel`, `to`), for messages.
-    key: &'static str,
+    /// What the key names (`channel`, `recipient`), for messages.
+    noun: &'static str,
     /// `None` when the key is a fixed value: whatever it renders to is the operator's own.
     allowed: Option<ValueMatcher>,
     fallback: Option<String>,
@@ -70,6 +70,8 @@ pub struct AllowedDestinations {
 pub struct DestinationSettings<'a> {
     /// The destination key's name, e.g. `channel`.
     pub key: &'static str,
+    /// What it names, for the reason a delivery is refused: `channel`, `recipient`.
+    pub noun: &'static str,
     /// The key's value as configured (a template or a fixed value).
     pub value: &'a str,
     /// `allowed:` as configured.
@@ -94,6 +96,7 @@ impl AllowedDestinations {
     ) -> Option<AllowedDestinations> {
         let DestinationSettings {
             key,
+            noun,
             value,
             allowed,
             fallback,
@@ -116,7 +119,7 @@ impl AllowedDestinations {
                 }
             }
             return Some(AllowedDestinations {
-                key,
+                noun,
                 allowed: None,
                 fallback: None,
             });
@@ -188,7 +191,7 @@ impl AllowedDestinations {
         // Each item parsed alone above, so the list parses too; a list means "any of them".
         let matcher = ValueMatcher::parse(items, false).ok()?;
         Some(AllowedDestinations {
-            key,
+            noun,
             allowed: Some(matcher),
             fallback: fallback.map(|f| f.trim().to_owned()),
         })
@@ -216,8 +219,8 @@ impl AllowedDestinations {
                 refused: rendered.to_owned(),
             }),
             None => Err(format!(
-                "alert data chose the {key} {shown}, which is not in \"allowed\" and the sink has no \"fallback\"; add it to \"allowed\" if it is a real destination, or set \"fallback\"",
-                key = self.key,
+                "alert data chose the {noun} {shown}, which is not in \"allowed\" and the sink has no \"fallback\"; add it to \"allowed\" if it is a real destination, or set \"fallback\"",
+                noun = self.noun,
                 shown = shown(rendered),
             )),
         }

@@ -113,6 +113,7 @@ impl SlackSink {
             ok &= raw.add("channel", channel, at, diag);
             let settings = DestinationSettings {
                 key: "channel",
+                noun: "channel",
                 value: channel,
                 allowed: config.allowed.as_deref(),
                 fallback: config.fallback.as_deref(),

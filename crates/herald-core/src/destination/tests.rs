@@ -24,6 +24,7 @@ fn load(yaml: &str) -> (Option<AllowedDestinations>, String) {
     let rule = AllowedDestinations::check(
         DestinationSettings {
             key: "channel",
+            noun: "channel",
             value: node.get("channel").and_then(Node::as_str).unwrap_or(""),
             allowed: allowed.as_deref(),
             fallback: node.get("fallback").and_then(Node::as_str),
