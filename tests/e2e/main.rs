@@ -4,6 +4,7 @@
 
 mod check;
 mod deploy;
+mod destinations;
 mod noise;
 mod operate;
 mod route;
