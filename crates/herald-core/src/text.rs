@@ -28,12 +28,10 @@ pub fn strip_invisible(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '\u{200D}'
+        let joins_emoji = c == '\u{200D}'
             && out.chars().next_back().is_some_and(is_emoji_part)
-            && chars.peek().copied().is_some_and(is_emoji_part)
-        {
-            out.push(c);
-        } else if !is_bidi_control(c) && !is_zero_width(c) {
+            && chars.peek().copied().is_some_and(is_emoji_part);
+        if joins_emoji || !(is_bidi_control(c) || is_zero_width(c)) {
             out.push(c);
         }
     }
