@@ -5,6 +5,7 @@
 mod auth;
 mod check;
 mod deploy;
+mod destinations;
 mod frontdoor;
 mod noise;
 mod operate;

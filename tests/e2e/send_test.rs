@@ -145,7 +145,7 @@ fn sink_configs() -> BTreeMap<&'static str, Vec<(&'static str, String)>> {
             ("slack-hook", "{ type: slack, webhook_url: \"{base}/slack/webhook\" }".to_owned()),
             (
                 "slack-bot",
-                format!("{{ type: slack, token: \"{TOKEN}\", channel: \"#alerts-{{{{ tags.team }}}}\", api_base: \"{{base}}/slack/api\" }}"),
+                format!("{{ type: slack, token: \"{TOKEN}\", channel: \"#alerts-{{{{ tags.team }}}}\", allowed: [\"#alerts-herald\"], api_base: \"{{base}}/slack/api\" }}"),
             ),
         ],
     );

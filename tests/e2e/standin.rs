@@ -391,3 +391,55 @@ pub fn event_alert(alert_id: &str) -> Vec<u8> {
     }))
     .unwrap()
 }
+
+/// A Slack Web API stand-in for bot-mode sinks: records `(path, body)` of every call and
+/// answers `ok` with a new `ts` each time and a channel id for the channel asked for (an id as
+/// it is, a `#name` as `C` and its letters in capitals: `#alerts-payments` is `CALERTSPAYMENTS`),
+/// as Slack answers with the id whatever name was sent.
+pub struct SlackStandIn {
+    /// The Web API base to configure as `api_base`.
+    pub api: String,
+    seen: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+}
+
+impl SlackStandIn {
+    pub async fn start() -> SlackStandIn {
+        let seen: Arc<Mutex<Vec<(String, serde_json::Value)>>> = Arc::default();
+        let app = {
+            let seen = seen.clone();
+            axum::Router::new().fallback(move |uri: axum::http::Uri, body: Bytes| {
+                let seen = seen.clone();
+                async move {
+                    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let asked = body["channel"].as_str().unwrap_or_default();
+                    let channel = if asked.starts_with('C') {
+                        asked.to_owned()
+                    } else {
+                        let letters: String = asked
+                            .chars()
+                            .filter(char::is_ascii_alphanumeric)
+                            .map(|c| c.to_ascii_uppercase())
+                            .collect();
+                        format!("C{letters}")
+                    };
+                    let mut seen = seen.lock().unwrap();
+                    let ts = format!("1700000000.{:06}", seen.len() + 1);
+                    seen.push((uri.path().to_owned(), body));
+                    axum::Json(serde_json::json!({"ok": true, "channel": channel, "ts": ts}))
+                }
+            })
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        SlackStandIn {
+            api: format!("http://{addr}/api"),
+            seen,
+        }
+    }
+
+    /// Every call so far: the path (`/api/chat.postMessage`, `/api/chat.update`) and the body.
+    pub fn seen(&self) -> Vec<(String, serde_json::Value)> {
+        self.seen.lock().unwrap().clone()
+    }
+}

@@ -7,12 +7,14 @@
 
 pub mod alert;
 pub mod config;
+pub mod destination;
 pub mod matcher;
 pub mod noise;
 pub mod route;
 pub mod sink;
 pub mod template;
 pub mod testing;
+pub mod text;
 
 pub use alert::{Alert, Level, Tags};
 pub use config::{ConfigError, ConfigErrors, Location, Secret};

@@ -46,6 +46,10 @@ pub struct Notification {
 pub struct ThreadRef {
     pub channel: String,
     pub ts: String,
+    /// The destination that earlier message was sent to ([`Receipt::destination`]). A sink
+    /// replies in the thread only when it would send this notification there too, so the
+    /// first event of an issue cannot decide where the later ones go.
+    pub destination: String,
 }
 
 impl Notification {
@@ -86,6 +90,11 @@ pub struct Receipt {
     pub message_id: Option<String>,
     /// Where the message went when the provider says (a Slack channel id).
     pub channel: Option<String>,
+    /// The destination herald asked for, when the sink chooses it per message (a Slack channel
+    /// as configured or rendered, `#alerts-payments`, or its fallback): what a later message
+    /// compares with before it replies in this one's thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
     /// A short excerpt of the provider's answer, for `send-test` and the delivery history.
     pub detail: Option<String>,
 }

@@ -189,6 +189,7 @@ impl NoiseStage {
                 notification.thread = Some(herald_core::ThreadRef {
                     channel: t.channel,
                     ts: t.ts,
+                    destination: t.destination,
                 })
             }
             Ok(None) => {}
@@ -198,8 +199,10 @@ impl NoiseStage {
         }
     }
 
-    /// After a Slack sink posted an issue's first message: keep its channel and `ts` for the
-    /// issue's later events.
+    /// After a Slack sink posted an issue's first message in a channel: keep its channel,
+    /// `ts` and the destination herald asked for, for the issue's later events. A reply in
+    /// the kept thread (same destination) changes nothing; a new message in another channel
+    /// (the sink does not reply across channels) becomes the issue's thread.
     pub async fn remember_thread(
         &self,
         sink_kind: &str,
@@ -207,19 +210,28 @@ impl NoiseStage {
         receipt: &herald_core::Receipt,
         now: Timestamp,
     ) {
-        if sink_kind != "slack" || notification.thread.is_some() {
+        if sink_kind != "slack" {
             return;
         }
-        let (Some(issue), Some(channel), Some(ts)) = (
+        let (Some(issue), Some(channel), Some(ts), Some(destination)) = (
             notification.first().issue_id.as_deref(),
             receipt.channel.as_deref(),
             receipt.message_id.as_deref(),
+            receipt.destination.as_deref(),
         ) else {
             return;
         };
+        if notification
+            .thread
+            .as_ref()
+            .is_some_and(|t| t.destination == destination)
+        {
+            return;
+        }
         let thread = herald_store::ThreadRecord {
             channel: channel.to_owned(),
             ts: ts.to_owned(),
+            destination: destination.to_owned(),
         };
         if let Err(e) = self
             .store

@@ -144,6 +144,7 @@ impl Sink for EmailSink {
                     status: Some(u16::from(response.code())),
                     message_id: (!reply.is_empty()).then(|| reply.clone()),
                     channel: None,
+                    destination: None,
                     detail: Some(format!("{} {reply}", response.code())),
                 })
             }

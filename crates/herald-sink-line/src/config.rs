@@ -25,9 +25,18 @@ pub struct LineConfig {
     pub kind: Option<String>,
     /// The channel access token of the Messaging API channel (long-lived or issued), a secret.
     pub channel_access_token: Secret,
-    /// The recipient: a user, group or room id (`U...`, `C...`, `R...`), as a template, e.g.
-    /// `"{{ tags.line_group | default('C0123...') }}"`.
+    /// The recipient: a user, group or room id (`U...`, `C...`, `R...`), or a template such as
+    /// `"{{ tags.line_group }}"`, which then needs `allowed`.
     pub to: String,
+    /// With a templated `to`, the recipients it may render to: exact ids or `~regex` anchored
+    /// at both ends. Alert data fills the template, so without this list anyone who can send
+    /// an event could push to any user who added the bot.
+    #[serde(default)]
+    pub allowed: Option<Vec<String>>,
+    /// With a templated `to`, the fixed recipient for anything not in `allowed`; without it,
+    /// such a delivery is dead with the reason.
+    #[serde(default)]
+    pub fallback: Option<String>,
     /// The API base; point it at a gateway or a test server.
     #[serde(default = "default_api_base")]
     pub api_base: String,

@@ -8,8 +8,9 @@
 //!
 //! # What they send
 //!
-//! Plain text (LINE shows no markup and has no mentions to defuse; control characters and
-//! bidirectional overrides are dropped). One alert:
+//! Plain text (LINE shows no markup and has no mentions to defuse; control characters,
+//! bidirectional controls and zero-width characters are dropped, the same list as the Slack
+//! sink's). One alert:
 //!
 //! ```text
 //! [ERROR] TypeError: x is undefined
@@ -39,7 +40,9 @@
 //! | key | type | meaning |
 //! |---|---|---|
 //! | `channel_access_token` | `line` | Messaging API channel access token (a secret) |
-//! | `to` | `line` | user, group or room id, a template |
+//! | `to` | `line` | user, group or room id; a template (`"{{ tags.line_group }}"`) needs `allowed` |
+//! | `allowed` | `line` | with a templated `to`: the ids it may render to, exact or `~regex` (anchored) |
+//! | `fallback` | `line` | with a templated `to`: the fixed id for anything not allowed; without it such a delivery is dead |
 //! | `token` | `line_notify` | access token of the Notify-compatible service (a secret) |
 //! | `api_base` | both | default `https://api.line.me` / `https://notify-api.line.me` |
 //! | `timeout_seconds` | both | per attempt, default 10 |
@@ -51,7 +54,9 @@
 //!   line-ops:
 //!     type: line
 //!     channel_access_token: ${LINE_CHANNEL_TOKEN}
-//!     to: "{{ tags.line_group | default('C0123456789abcdef0123456789abcdef') }}"
+//!     to: "{{ tags.line_group }}"
+//!     allowed: ["C0123456789abcdef0123456789abcdef", "~R[0-9a-f]{32}"]
+//!     fallback: C0123456789abcdef0123456789abcdef
 //!   notify:
 //!     type: line_notify
 //!     token: ${NOTIFY_TOKEN}

@@ -2,7 +2,8 @@
 //! and link for one alert; a summary and one entry per alert for a digest.
 //!
 //! LINE draws text as it is (no markup, no mentions), so the only cleaning needed is to drop
-//! control characters and bidirectional overrides, which could garble or disguise the text.
+//! control characters, bidirectional controls and zero-width characters, which could garble
+//! or disguise the text.
 //! Limits are counted the way each service counts: the Messaging API in UTF-16 code units
 //! (an emoji counts two), LINE Notify in characters. Cuts happen at a character boundary and
 //! end in `…`.
@@ -152,14 +153,15 @@ fn value(s: &str) -> String {
 }
 
 /// Drops control characters (except newline; a tab becomes a space) and the invisible
-/// bidirectional controls that can make text read differently from what it says.
+/// bidirectional controls and zero-width characters that can make text read differently from
+/// what it says (the same list as the Slack sink's, [`herald_core::text::strip_invisible`]).
 pub fn clean(s: &str) -> String {
-    s.chars()
+    herald_core::text::strip_invisible(s)
+        .chars()
         .filter_map(|c| match c {
             '\n' => Some('\n'),
             '\t' => Some(' '),
             c if c.is_control() => None,
-            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => None,
             c => Some(c),
         })
         .collect()

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use herald_core::config::{Diagnostics, Node};
+use herald_core::destination::{AllowedDestinations, Chosen, DestinationSettings, shown};
 use herald_core::sink::SinkContext;
 use herald_core::template::{Templates, escape_none};
 use herald_core::{Notification, Receipt, Sink, SinkError, SinkFactory};
@@ -22,6 +23,8 @@ use crate::render::{MAX_NOTIFY_CHARS, MAX_TEXT_UTF16, Measure, clean, text, trun
 const RETRY_KEY_NAMESPACE: Uuid = Uuid::from_u128(0x9c1e_4a52_8f0b_5d3e_a6c4_2b7d_1e90_f3a8);
 /// The longest excerpt of an answer kept in a receipt or an error.
 const MAX_DETAIL_CHARS: usize = 300;
+/// `allowed` and `fallback` as the config hints show them.
+const EXAMPLE: &str = r#"allowed: ["C0123456789abcdef0123456789abcdef", "C89abcdef0123456789abcdef01234567"] and fallback: "Cfedcba9876543210fedcba9876543210""#;
 
 /// Builds `type: line` sinks (Messaging API push).
 #[derive(Debug, Clone, Copy, Default)]
@@ -65,6 +68,8 @@ pub struct LineSink {
     notification_disabled: bool,
     /// `to` and the optional `text`; plain text, so values are printed as they are.
     templates: Templates,
+    /// What the `to` template may render to.
+    destinations: AllowedDestinations,
 }
 
 /// Sends alerts to a LINE Notify-compatible service. `Debug` shows no token.
@@ -108,6 +113,15 @@ impl LineSink {
         let mut templates = Templates::new(escape_none);
         ok &= templates.add("to", &config.to, node.get("to").unwrap_or(node), diag);
         ok &= add_text_template(&mut templates, &config.template, node, diag);
+        let settings = DestinationSettings {
+            key: "to",
+            noun: "recipient",
+            value: &config.to,
+            allowed: config.allowed.as_deref(),
+            fallback: config.fallback.as_deref(),
+            example: EXAMPLE,
+        };
+        let destinations = AllowedDestinations::check(settings, node, diag)?;
         ok.then(|| LineSink {
             name: name.to_owned(),
             token: config.channel_access_token.clone(),
@@ -118,6 +132,7 @@ impl LineSink {
             timeout: Duration::from_secs(config.timeout_seconds),
             notification_disabled: config.notification_disabled,
             templates,
+            destinations,
         })
     }
 
@@ -126,14 +141,29 @@ impl LineSink {
         &self.name
     }
 
+    /// The recipient of `n`: the rendered `to` when it is allowed, else the fallback. The
+    /// error is the reason to refuse the delivery: a template that failed, or a recipient not
+    /// allowed with no fallback.
+    pub fn recipient(&self, n: &Notification) -> Result<Chosen, String> {
+        let rendered = self.templates.render("to", n).map_err(cannot_render)?;
+        let chosen = self.destinations.choose(&rendered)?;
+        if chosen.destination().is_empty() {
+            return Err(cannot_render(
+                "the \"to\" template rendered empty text".into(),
+            ));
+        }
+        Ok(chosen)
+    }
+
     /// The JSON body this sink posts for `n`.
     pub fn body(&self, n: &Notification) -> Result<Value, String> {
-        let to = self.templates.render("to", n)?;
-        let to = to.trim();
-        if to.is_empty() {
-            return Err("the \"to\" template rendered empty text".into());
-        }
-        let message = message_text(&self.templates, n, MAX_TEXT_UTF16, Measure::Utf16)?;
+        self.body_to(n, self.recipient(n)?.destination())
+    }
+
+    /// The JSON body for `n`, pushed to `to`.
+    fn body_to(&self, n: &Notification, to: &str) -> Result<Value, String> {
+        let message = message_text(&self.templates, n, MAX_TEXT_UTF16, Measure::Utf16)
+            .map_err(cannot_render)?;
         let mut body = json!({
             "to": to,
             "messages": [{"type": "text", "text": message}],
@@ -212,8 +242,12 @@ pub fn retry_key(idempotency_key: &str) -> Uuid {
 fn render_error(detail: String) -> SinkError {
     SinkError::Rejected {
         status: 0,
-        detail: format!("cannot render the message: {detail}"),
+        detail: cannot_render(detail),
     }
+}
+
+fn cannot_render(detail: String) -> String {
+    format!("cannot render the message: {detail}")
 }
 
 #[async_trait]
@@ -223,7 +257,17 @@ impl Sink for LineSink {
     }
 
     async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
-        let body = self.body(n).map_err(render_error)?;
+        let refuse = |detail| SinkError::Rejected { status: 0, detail };
+        let chosen = self.recipient(n).map_err(refuse)?;
+        let body = self.body_to(n, chosen.destination()).map_err(refuse)?;
+        if let Chosen::Fallback { to, refused } = &chosen {
+            tracing::warn!(
+                sink = %self.name,
+                to = %shown(refused),
+                fallback = %to,
+                "alert data chose a recipient that is not in \"allowed\"; sending to the fallback"
+            );
+        }
         let response = herald_http::client()?
             .post(&self.endpoint)
             .timeout(self.timeout)
@@ -242,7 +286,16 @@ impl Sink for LineSink {
             .text()
             .await
             .map_err(|e| herald_http::network_error("line", e, self.timeout))?;
-        classify_push(status, n.attempt, &headers, &text)
+        let mut receipt = classify_push(status, n.attempt, &headers, &text)?;
+        receipt.destination = Some(chosen.destination().to_owned());
+        if let Chosen::Fallback { refused, .. } = &chosen {
+            receipt.detail = Some(format!(
+                "{}; alert data chose the recipient {}, which is not allowed, so it went to the fallback",
+                receipt.detail.as_deref().unwrap_or("ok"),
+                shown(refused)
+            ));
+        }
+        Ok(receipt)
     }
 
     fn preview(&self, n: &Notification) -> Result<String, String> {
@@ -329,6 +382,7 @@ pub fn classify_push(
             status: Some(status),
             message_id,
             channel: None,
+            destination: None,
             detail: Some(match request_id {
                 Some(id) => format!("ok (request id {id})"),
                 None => "ok".into(),
@@ -342,6 +396,7 @@ pub fn classify_push(
             status: Some(status),
             message_id: None,
             channel: None,
+            destination: None,
             detail: Some(match accepted {
                 Some(id) => format!("delivered by an earlier attempt (request id {id})"),
                 None => format!("delivered by an earlier attempt: {detail}"),
@@ -369,6 +424,7 @@ pub fn classify_notify(status: u16, headers: &HeaderMap, body: &str) -> Result<R
             status: Some(status),
             message_id: None,
             channel: None,
+            destination: None,
             detail: Some("ok".into()),
         });
     }

@@ -6,7 +6,9 @@
 //!   console: { type: log, level: info }   # level: info (default) or warn
 //! ```
 //!
-//! It never fails, so a delivery to it is always `delivered`.
+//! It never fails, so a delivery to it is always `delivered`. A line stays short (the title is
+//! cut at 300 characters, with its length given) and alert text is escaped, so an alert cannot
+//! forge log lines.
 
 use std::sync::Arc;
 
@@ -64,15 +66,25 @@ impl LogSink {
     }
 }
 
-/// One line per notification; alert text is quoted by `tracing`'s `?` formatting, so control
-/// characters in an alert cannot forge log lines.
+/// Longest title a line shows; a longer one is cut with `…` and its length in characters.
+pub const MAX_TITLE_CHARS: usize = 300;
+/// Longest project and URL a line shows, cut the same way.
+const MAX_PROJECT_CHARS: usize = 100;
+const MAX_URL_CHARS: usize = 300;
+
+/// One line per notification, a few hundred characters at most. Alert text is escaped the
+/// way Rust's `Debug` does (`\n`, `\u{202e}`), so control, bidirectional and invisible
+/// characters in an alert cannot forge log lines or make one read differently.
 fn line(n: &Notification) -> String {
     let a = n.first();
+    let project = match a.project.as_deref() {
+        Some(p) => escaped(&cut(p, MAX_PROJECT_CHARS)),
+        None => "-".to_owned(),
+    };
     let mut text = format!(
-        "[{}] {}: {:?}",
+        "[{}] {project}: {}",
         a.level.map_or("-", |l| l.as_str()),
-        a.project.as_deref().unwrap_or("-"),
-        a.title
+        quoted(&a.title, MAX_TITLE_CHARS)
     );
     if n.alerts.len() > 1 || n.folded > 0 {
         text.push_str(&format!(
@@ -81,9 +93,32 @@ fn line(n: &Notification) -> String {
         ));
     }
     if let Some(url) = &a.url {
-        text.push_str(&format!(" {url:?}"));
+        text.push(' ');
+        text.push_str(&quoted(url, MAX_URL_CHARS));
     }
     text
+}
+
+/// At most `max` characters; a longer text is cut and ends in `…`.
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &s[..end]),
+        None => s.to_owned(),
+    }
+}
+
+/// Escaped like `Debug`, without the quotes: a name that reads as it is in the usual case.
+fn escaped(s: &str) -> String {
+    s.escape_debug().to_string()
+}
+
+/// Quoted and escaped like `Debug`; a text longer than `max` is cut, and its length given.
+fn quoted(s: &str, max: usize) -> String {
+    if s.chars().nth(max).is_none() {
+        format!("{s:?}")
+    } else {
+        format!("{:?} ({} chars)", cut(s, max), s.chars().count())
+    }
 }
 
 #[async_trait]

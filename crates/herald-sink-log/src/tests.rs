@@ -29,3 +29,47 @@ async fn delivery_always_succeeds() {
     let receipt = sink.deliver(&notification("x")).await.unwrap();
     assert_eq!(receipt.detail.as_deref(), Some("written to herald's log"));
 }
+
+#[test]
+fn a_long_title_is_cut_with_its_original_length() {
+    let title = format!("{}tail", "x".repeat(5000));
+    let text = line(&notification(&title));
+    assert!(text.len() < 400, "{} bytes", text.len());
+    assert_eq!(
+        text,
+        format!(
+            r#"[error] payments-api: "{}…" (5004 chars)"#,
+            "x".repeat(MAX_TITLE_CHARS)
+        )
+    );
+    // A title at the limit is shown whole.
+    let title = "y".repeat(MAX_TITLE_CHARS);
+    assert_eq!(
+        line(&notification(&title)),
+        format!(r#"[error] payments-api: "{title}""#)
+    );
+}
+
+#[test]
+fn every_alert_value_is_quoted_and_bounded() {
+    let alert = Alert {
+        title: "t".into(),
+        project: Some(format!("evil\nINFO forged\u{202E} {}", "p".repeat(500))),
+        url: Some(format!("https://s.example/{}\r\n", "u".repeat(1000))),
+        ..Alert::default()
+    };
+    let text = line(&Notification::single(Arc::new(alert), "r", "console", "d1"));
+    assert!(
+        !text.contains('\n') && !text.contains('\r') && !text.contains('\u{202E}'),
+        "{text}"
+    );
+    assert!(
+        text.starts_with(r#"[-] evil\nINFO forged\u{202e} ppp"#),
+        "{text}"
+    );
+    assert!(
+        text.chars().count() < 1000,
+        "{} chars",
+        text.chars().count()
+    );
+}

@@ -1,6 +1,6 @@
 //! The settings of a `type: slack` sink, and the checks serde cannot express: exactly one of
 //! `webhook_url` and `token`, a `channel` only (and always) with a token, URLs that parse, and
-//! templates that compile. Every problem is reported at its line and column, and none of them
+//! templates that compile (the sink checks a templated `channel`'s `allowed` and `fallback`). Every problem is reported at its line and column, and none of them
 //! quotes a secret.
 
 use herald_core::Secret;
@@ -13,7 +13,7 @@ pub const DEFAULT_API_BASE: &str = "https://slack.com/api";
 /// `sinks.<name>` with `type: slack`, for example
 ///
 /// ```yaml
-/// slack-alerts: { type: slack, token: "${SLACK_BOT_TOKEN}", channel: "#alerts-{{ tags.team | default('general') }}" }
+/// slack-alerts: { type: slack, token: "${SLACK_BOT_TOKEN}", channel: "#alerts-{{ tags.team }}", allowed: ["#alerts-payments"], fallback: "#alerts-triage" }
 /// slack-hook: { type: slack, webhook_url: "${SLACK_WEBHOOK_URL}" }
 /// ```
 #[derive(Debug, Clone, Deserialize)]
@@ -32,11 +32,21 @@ pub struct SlackConfig {
     /// An empty value means unset.
     #[serde(default, deserialize_with = "opt_secret")]
     pub token: Option<Secret>,
-    /// Where bot-token messages go: a channel id (`C123...`) or name (`#alerts`), as a
-    /// template, e.g. `"#alerts-{{ tags.team | default('general') }}"`. Not allowed with
-    /// `webhook_url`, whose channel cannot be changed at runtime.
+    /// Where bot-token messages go: a channel id (`C123...`) or name (`#alerts`), or a
+    /// template such as `"#alerts-{{ tags.team }}"`, which then needs `allowed`. Not allowed
+    /// with `webhook_url`, whose channel cannot be changed at runtime.
     #[serde(default)]
     pub channel: Option<String>,
+    /// With a templated `channel`, the channels it may render to: exact values
+    /// (`#alerts-payments`) or `~regex` anchored at both ends (`~#alerts-mobile-.*`). Alert
+    /// data fills the template, so without this list anyone who can send an event could post
+    /// wherever the bot is invited.
+    #[serde(default)]
+    pub allowed: Option<Vec<String>>,
+    /// With a templated `channel`, the fixed channel for anything not in `allowed`; without
+    /// it, such a delivery is dead with the reason.
+    #[serde(default)]
+    pub fallback: Option<String>,
     /// The Web API base for bot-token mode; point it at a gateway or a test server.
     #[serde(default = "default_api_base")]
     pub api_base: String,
@@ -133,13 +143,19 @@ impl SlackConfig {
                 None
             }
             (Some(url), None) => {
-                if self.channel.is_some() {
-                    ok = false;
-                    diag.error(
-                        &at("channel"),
-                        "\"channel\" cannot be used with \"webhook_url\"",
-                        Some("an incoming webhook always posts to the channel chosen when it was created; use \"token\" to pick channels".into()),
-                    );
+                for (key, given) in [
+                    ("channel", self.channel.is_some()),
+                    ("allowed", self.allowed.is_some()),
+                    ("fallback", self.fallback.is_some()),
+                ] {
+                    if given {
+                        ok = false;
+                        diag.error(
+                            &at(key),
+                            format!("\"{key}\" cannot be used with \"webhook_url\""),
+                            Some("an incoming webhook always posts to the channel chosen when it was created; use \"token\" to pick channels".into()),
+                        );
+                    }
                 }
                 // The URL is a credential: the message names the key, never the value.
                 if !is_http_url(url.expose()) {

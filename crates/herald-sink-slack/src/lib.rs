@@ -20,8 +20,10 @@
 //!
 //! Alert text is untrusted: [`escape_mrkdwn`] turns `&`, `<`, `>` into entities (so
 //! `<!channel>`, `<@U123>` and `<url|label>` are shown, not acted on) and puts a zero-width
-//! space after `@` (so `@everyone`, `@here`, `@channel` ping no one); links are only made
-//! for `http(s)` URLs. Template literal text is the operator's and is trusted.
+//! space after `@` (so `@everyone`, `@here`, `@channel` ping no one), after dropping the
+//! alert's own bidirectional controls and zero-width characters (the same list as the LINE
+//! sink's, [`herald_core::text`]); links are only made for `http(s)` URLs, with invisible
+//! characters percent-encoded. Template literal text is the operator's and is trusted.
 //!
 //! # Config
 //!
@@ -29,13 +31,20 @@
 //! |---|---|
 //! | `webhook_url` | incoming webhook URL (a secret); its channel is fixed by Slack |
 //! | `token` | bot token (a secret) for `chat.postMessage`; needs `channel` |
-//! | `channel` | template for the channel (bot mode only), e.g. `"#alerts-{{ tags.team \| default('general') }}"` |
+//! | `channel` | the channel (bot mode only): an id, a name, or a template such as `"#alerts-{{ tags.team }}"`, which needs `allowed` |
+//! | `allowed` | with a templated `channel`: the channels it may render to, exact (`#alerts-payments`) or `~regex` anchored at both ends (`~#alerts-mobile-.*`) |
+//! | `fallback` | with a templated `channel`: the fixed channel for anything not allowed (logged at warn); without it such a delivery is dead with the reason |
 //! | `api_base` | Web API base, default `https://slack.com/api` (for gateways and tests) |
 //! | `timeout_seconds` | per attempt, default 10 |
 //! | `template.text` | mrkdwn template for the main text (replaces the built-in fields) |
 //! | `template.title` | template for the header |
 //! | `threads` | bot mode, default `true`: when the dispatcher hands over an issue's first message ([`herald_core::Notification::thread`]), reply in its thread (`thread_ts`) and update it (`chat.update`, best effort) instead of posting anew |
 //! | `reply_broadcast` | with `threads`, also show replies in the channel (default `false`) |
+//!
+//! Tags and other alert data are written by whoever can make an SDK send an event, so a
+//! templated `channel` only goes where `allowed` says; anything else goes to `fallback`. A
+//! stored thread is used only when it was started in the channel this message goes to: the
+//! first event of an issue cannot pull the later ones into its channel.
 //!
 //! Whatever the routes say, a sink posts to one channel at most about once a second (Slack's
 //! documented pace): a post waits for its slot, or, when that is more than 20 s away, is
@@ -48,7 +57,9 @@
 //!   slack-alerts:
 //!     type: slack
 //!     token: ${SLACK_BOT_TOKEN}
-//!     channel: "#alerts-{{ tags.team | default('general') }}"
+//!     channel: "#alerts-{{ tags.team }}"
+//!     allowed: ["#alerts-payments", "~#alerts-mobile-.*"]
+//!     fallback: "#alerts-triage"
 //!     timeout_seconds: 5
 //!     template:
 //!       text: "*{{ level }}* in {{ project }}: {{ title }}"

@@ -3,7 +3,7 @@
 //!
 //! Alert text is untrusted (anyone who can make an app log an error writes the title), so
 //! every value goes through [`escape_mrkdwn`] or [`escape_plain`]: no `<!channel>`, no
-//! `@everyone`, no injected links. Slack's limits (50 blocks, 150-character headers,
+//! `@everyone`, no injected links, no bidirectional or zero-width characters. Slack's limits (50 blocks, 150-character headers,
 //! 3000-character sections) are met by cutting cleanly with an ellipsis, never inside a
 //! character, an entity or a link.
 
@@ -242,7 +242,11 @@ fn link_target(url: &str) -> Option<String> {
             '<' => out.push_str("%3C"),
             '>' => out.push_str("%3E"),
             '|' => out.push_str("%7C"),
-            c if c.is_whitespace() || c.is_control() => {
+            c if c.is_whitespace()
+                || c.is_control()
+                || herald_core::text::is_bidi_control(c)
+                || herald_core::text::is_zero_width(c) =>
+            {
                 let mut buf = [0; 4];
                 for b in c.encode_utf8(&mut buf).bytes() {
                     out.push_str(&format!("%{b:02X}"));
@@ -304,7 +308,8 @@ fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 /// Escapes untrusted text for Slack mrkdwn: `&`, `<` and `>` become entities (the three
 /// characters Slack's formatting docs say to escape, which also disarms `<!channel>`,
 /// `<@U123>` and `<url|label>`), word mentions such as `@everyone` get a zero-width space
-/// after the `@`, and control characters other than newline are dropped.
+/// after the `@`, and control characters other than newline are dropped, as are bidirectional
+/// controls and zero-width characters ([`herald_core::text::strip_invisible`]).
 pub fn escape_mrkdwn(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in neutralize_mentions(s).chars() {
@@ -319,12 +324,15 @@ pub fn escape_mrkdwn(s: &str) -> String {
 }
 
 /// Untrusted text for a plain_text object (the header): Slack draws no markup there, but
-/// mentions are still neutralised and control characters dropped.
+/// mentions are still neutralised and control, bidirectional and zero-width characters dropped.
 pub fn escape_plain(s: &str) -> String {
     neutralize_mentions(s)
 }
 
 fn neutralize_mentions(s: &str) -> String {
+    // Invisible characters go first, so that the zero-width spaces below are the only ones
+    // left and none of the alert's own can sit between `@` and a word.
+    let s = herald_core::text::strip_invisible(s);
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {

@@ -1,12 +1,19 @@
 //! [`SlackSink`]: one HTTP request per attempt (to the incoming webhook, or to
 //! `chat.postMessage`), then a verdict on Slack's answer: a receipt, worth a retry, or refused
 //! for good. Also [`SlackFactory`], which checks the settings when the config loads.
+//!
+//! A templated `channel` is rendered, then checked against `allowed` ([`AllowedDestinations`]):
+//! a channel that is not allowed is swapped for `fallback` (logged at warn) or refuses the
+//! delivery. An issue's stored thread is used only when it was started in the channel this
+//! notification goes to, so the first event of an issue cannot pull the later ones into its
+//! channel.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use herald_core::config::{Diagnostics, Node};
+use herald_core::destination::{AllowedDestinations, Chosen, DestinationSettings, shown};
 use herald_core::sink::SinkContext;
 use herald_core::template::{Templates, escape_none};
 use herald_core::{Notification, Receipt, Sink, SinkError, SinkFactory};
@@ -31,6 +38,9 @@ pub const RETRYABLE_ERRORS: &[&str] = &[
 
 /// The longest excerpt of an answer kept in a receipt or an error.
 const MAX_DETAIL_CHARS: usize = 300;
+/// `allowed` and `fallback` as the config hints show them.
+const EXAMPLE: &str =
+    r##"allowed: ["#alerts-payments", "~#alerts-mobile-.*"] and fallback: "#alerts-triage""##;
 
 /// Builds `type: slack` sinks.
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,6 +70,8 @@ pub struct SlackSink {
     plain: Templates,
     /// `channel`: a JSON field, not markup, so values are printed as they are.
     raw: Templates,
+    /// What the `channel` template may render to (bot mode).
+    destinations: Option<AllowedDestinations>,
     /// Reply in an issue's thread and update its first message (bot mode).
     threads: bool,
     reply_broadcast: bool,
@@ -95,9 +107,20 @@ impl SlackSink {
             ok &= plain.add("title", title, &at("title"), diag);
         }
         let mut raw = Templates::new(escape_none);
+        let mut destinations = None;
         if let (Some(channel), Some(Mode::Bot { .. })) = (&config.channel, &mode) {
             let at = node.get("channel").unwrap_or(node);
             ok &= raw.add("channel", channel, at, diag);
+            let settings = DestinationSettings {
+                key: "channel",
+                noun: "channel",
+                value: channel,
+                allowed: config.allowed.as_deref(),
+                fallback: config.fallback.as_deref(),
+                example: EXAMPLE,
+            };
+            destinations = AllowedDestinations::check(settings, node, diag);
+            ok &= destinations.is_some();
         }
         Some(SlackSink {
             name: name.to_owned(),
@@ -109,6 +132,7 @@ impl SlackSink {
             mrkdwn,
             plain,
             raw,
+            destinations,
         })
     }
 
@@ -117,32 +141,50 @@ impl SlackSink {
         &self.name
     }
 
+    /// The channel a bot-mode message for `n` goes to: the rendered `channel` when it is
+    /// allowed, else the fallback; `None` for an incoming webhook, whose channel is fixed.
+    /// The error is the reason to refuse the delivery: a template that failed, or a channel
+    /// not allowed with no fallback.
+    pub fn channel(&self, n: &Notification) -> Result<Option<Chosen>, String> {
+        let (Mode::Bot { .. }, Some(destinations)) = (&self.mode, &self.destinations) else {
+            return Ok(None);
+        };
+        let rendered = self
+            .raw
+            .render("channel", n)
+            .map_err(|e| format!("cannot render the message: {e}"))?;
+        let chosen = destinations.choose(&rendered)?;
+        if chosen.destination().is_empty() {
+            return Err(
+                "cannot render the message: the \"channel\" template rendered empty text".into(),
+            );
+        }
+        Ok(Some(chosen))
+    }
+
     /// The JSON body this sink posts for `n`.
     pub fn body(&self, n: &Notification) -> Result<Value, String> {
+        let chosen = self.channel(n)?;
+        self.body_to(n, chosen.as_ref().map(Chosen::destination))
+    }
+
+    /// The JSON body for `n`, posted to `channel` (bot mode).
+    fn body_to(&self, n: &Notification, channel: Option<&str>) -> Result<Value, String> {
         let overrides = Overrides {
             title: self
                 .plain
                 .has("title")
                 .then(|| self.plain.render("title", n))
-                .transpose()?,
+                .transpose()
+                .map_err(|e| format!("cannot render the message: {e}"))?,
             text: self
                 .mrkdwn
                 .has("text")
                 .then(|| self.mrkdwn.render("text", n))
-                .transpose()?,
+                .transpose()
+                .map_err(|e| format!("cannot render the message: {e}"))?,
         };
-        let channel = match &self.mode {
-            Mode::Webhook { .. } => None,
-            Mode::Bot { .. } => {
-                let channel = self.raw.render("channel", n)?;
-                let channel = channel.trim();
-                if channel.is_empty() {
-                    return Err("the \"channel\" template rendered empty text".into());
-                }
-                Some(channel.to_owned())
-            }
-        };
-        Ok(render(n, &overrides, channel.as_deref()))
+        Ok(render(n, &overrides, channel))
     }
 }
 
@@ -153,20 +195,38 @@ impl Sink for SlackSink {
     }
 
     async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
-        let body = self.body(n).map_err(|detail| SinkError::Rejected {
-            status: 0,
-            detail: format!("cannot render the message: {detail}"),
-        })?;
-        if let (Mode::Bot { endpoint, .. }, Some(thread), true) =
-            (&self.mode, &n.thread, self.threads)
-        {
-            return self.converse(endpoint, body, thread).await;
+        let refuse = |detail| SinkError::Rejected { status: 0, detail };
+        let chosen = self.channel(n).map_err(refuse)?;
+        let channel = chosen.as_ref().map(Chosen::destination);
+        let body = self.body_to(n, channel).map_err(refuse)?;
+        if let Some(Chosen::Fallback { to, refused }) = &chosen {
+            tracing::warn!(
+                sink = %self.name,
+                channel = %shown(refused),
+                fallback = %to,
+                "alert data chose a channel that is not in \"allowed\"; sending to the fallback"
+            );
         }
-        let url = match &self.mode {
-            Mode::Webhook { url } => url.expose().to_owned(),
-            Mode::Bot { endpoint, .. } => endpoint.clone(),
+        let mut receipt = match (&self.mode, &n.thread, channel) {
+            // A thread started in another channel (a first event whose tags chose the
+            // fallback, say) is not this message's: it would reply and rewrite over there.
+            (Mode::Bot { endpoint, .. }, Some(thread), Some(channel))
+                if self.threads && thread.destination == channel =>
+            {
+                self.converse(endpoint, body, thread).await?
+            }
+            (Mode::Bot { endpoint, .. }, ..) => self.post(endpoint, &body).await?,
+            (Mode::Webhook { url }, ..) => self.post(url.expose(), &body).await?,
         };
-        self.post(&url, &body).await
+        receipt.destination = channel.map(str::to_owned);
+        if let Some(Chosen::Fallback { refused, .. }) = &chosen {
+            receipt.detail = Some(format!(
+                "{}; alert data chose the channel {}, which is not allowed, so it went to the fallback",
+                receipt.detail.as_deref().unwrap_or("ok"),
+                shown(refused)
+            ));
+        }
+        Ok(receipt)
     }
 
     fn preview(&self, n: &Notification) -> Result<String, String> {
@@ -294,6 +354,7 @@ pub fn classify(
                 status: Some(status),
                 message_id: answer.ts,
                 channel: answer.channel,
+                destination: None,
                 detail: Some("ok".into()),
             });
         }
@@ -320,6 +381,7 @@ pub fn classify(
             status: Some(status),
             message_id: None,
             channel: None,
+            destination: None,
             detail: Some("ok".into()),
         });
     }

@@ -151,6 +151,7 @@ impl Sink for WebhookSink {
                 status: Some(status),
                 message_id: None,
                 channel: None,
+                destination: None,
                 detail: (!text.is_empty()).then_some(text),
             });
         }

@@ -118,8 +118,11 @@ impl SilenceRecord {
 /// The first Slack message of an issue on a sink.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ThreadRecord {
+    /// The channel id Slack answered with.
     pub channel: String,
     pub ts: String,
+    /// The channel herald asked for (`#alerts-payments`); empty for threads kept before it was.
+    pub destination: String,
 }
 
 /// Noise-control state.
@@ -170,7 +173,9 @@ pub trait NoiseStore: Send + Sync {
         issue_id: &str,
     ) -> Result<Option<ThreadRecord>, StoreError>;
 
-    /// Records the first message of an issue on a sink; an existing one is kept.
+    /// Records the first message of an issue on a sink. An existing one is kept when it was
+    /// sent to the same destination, and replaced when not (the issue's messages now go to
+    /// another channel, and their thread is there).
     async fn save_slack_thread(
         &self,
         sink: &str,

@@ -19,7 +19,7 @@ fn misspelt_key_is_located_with_the_right_key_as_hint() {
     check(
         "sinks:\n  s:\n    type: line\n    channel_access_token: ${LINE_TOKEN}\n    too: U1\n",
         expect![[
-            r##"herald.yaml:5:5: unknown key "too" (hint: did you mean "to"? (valid keys: type, channel_access_token, to, api_base, timeout_seconds, notification_disabled, template))"##
+            r#"herald.yaml:5:5: unknown key "too" (hint: did you mean "to"? (valid keys: type, channel_access_token, to, allowed, fallback, api_base, timeout_seconds, notification_disabled, template))"#
         ]],
     );
 }
@@ -43,9 +43,10 @@ fn missing_keys_and_bad_values_are_located() {
 fn templates_are_compiled_at_load() {
     check(
         "sinks:\n  s:\n    type: line\n    channel_access_token: ${LINE_TOKEN}\n    to: \"{{ tags.grup }\"\n    template:\n      text: \"{{ titel }}\"\n",
-        expect![[r##"
+        expect![[r#"
             herald.yaml:5:9: bad template "to": unexpected `}`, expected end of variable block (template line 1) (hint: templates use minijinja (Jinja2) syntax, e.g. "{{ title }}")
-            herald.yaml:7:13: template "text" uses unknown variable "titel" (hint: did you mean "title"? (variables: alert, alerts, count, folded, route, sink, source, resource, action, project, level, environment, release, title, culprit, issue_id, short_id, url, timestamp, tags, rule, event_id, raw))"##]],
+            herald.yaml:5:9: "to" is a template ("{{ tags.grup }"), so alert data chooses it, but the sink has no "allowed" list (hint: anyone who can send an event could pick any destination the sink reaches; list the values it may take and where the rest go: allowed: ["C0123456789abcdef0123456789abcdef", "C89abcdef0123456789abcdef01234567"] and fallback: "Cfedcba9876543210fedcba9876543210")
+            herald.yaml:7:13: template "text" uses unknown variable "titel" (hint: did you mean "title"? (variables: alert, alerts, count, folded, route, sink, source, resource, action, project, level, environment, release, title, culprit, issue_id, short_id, url, timestamp, tags, rule, event_id, raw))"#]],
     );
 }
 
@@ -89,4 +90,24 @@ fn debug_output_shows_no_token() {
     .unwrap();
     let shown = format!("{config:?}");
     assert!(!shown.contains("sekrit"), "{shown}");
+}
+
+#[test]
+fn a_templated_to_needs_allowed_and_a_fixed_one_does_not() {
+    check(
+        "sinks:\n  s:\n    type: line\n    channel_access_token: ${LINE_TOKEN}\n    to: \"{{ tags.line_group }}\"\n",
+        expect![[
+            r#"herald.yaml:5:9: "to" is a template ("{{ tags.line_group }}"), so alert data chooses it, but the sink has no "allowed" list (hint: anyone who can send an event could pick any destination the sink reaches; list the values it may take and where the rest go: allowed: ["C0123456789abcdef0123456789abcdef", "C89abcdef0123456789abcdef01234567"] and fallback: "Cfedcba9876543210fedcba9876543210")"#
+        ]],
+    );
+    check(
+        "sinks:\n  s:\n    type: line\n    channel_access_token: ${LINE_TOKEN}\n    to: \"{{ tags.line_group }}\"\n    allowed: [\"~C[0-9a-f]{32}\"]\n    fallback: \"{{ tags.other }}\"\n",
+        expect![[
+            r#"herald.yaml:7:15: "fallback" must be a fixed value, found "{{ tags.other }}" (hint: it is where alerts go when alert data chose a "to" that is not allowed, so alert data cannot choose it too)"#
+        ]],
+    );
+    check(
+        "sinks:\n  s:\n    type: line\n    channel_access_token: ${LINE_TOKEN}\n    to: C0123456789abcdef0123456789abcdef\n",
+        expect!["built"],
+    );
 }

@@ -136,3 +136,16 @@ fn notify_limit_is_1000_characters() {
     assert!(t.chars().count() <= MAX_NOTIFY_CHARS);
     assert!(t.ends_with('…'));
 }
+
+#[test]
+fn bidi_and_zero_width_characters_are_dropped_as_the_slack_sink_drops_them() {
+    assert_eq!(
+        clean("a\u{200E}b\u{200F}c\u{061C}d\u{2066}e\u{2069}f\u{202E}g"),
+        "abcdefg"
+    );
+    assert_eq!(
+        clean("pay\u{200B}ments\u{200C} @\u{2060}all\u{FEFF}"),
+        "payments @all"
+    );
+    assert_eq!(clean("👩\u{200D}💻 on call"), "👩\u{200D}💻 on call");
+}

@@ -91,11 +91,75 @@ fn notification(attempt: u32) -> Notification {
 }
 
 fn push_sink(addr: SocketAddr) -> Arc<dyn Sink> {
+    push_sink_with(addr, "    fallback: Cfedcba9876543210fedcba9876543210\n")
+}
+
+/// A push sink whose `to` comes from the `group` tag, allowed to reach one group and any room.
+fn push_sink_with(addr: SocketAddr, extra: &str) -> Arc<dyn Sink> {
     let yaml = format!(
-        "sinks:\n  s:\n    type: line\n    channel_access_token: ${{LINE_TOKEN}}\n    to: \"{{{{ tags.group | default('C0123456789abcdef0123456789abcdef') }}}}\"\n    api_base: http://{addr}\n"
+        "sinks:\n  s:\n    type: line\n    channel_access_token: ${{LINE_TOKEN}}\n    to: \"{{{{ tags.group | default('C0123456789abcdef0123456789abcdef') }}}}\"\n    allowed: [C0123456789abcdef0123456789abcdef, \"~R[0-9a-f]{{32}}\"]\n    api_base: http://{addr}\n{extra}"
     );
     let (sink, errors) = build(&yaml);
     sink.unwrap_or_else(|| panic!("{errors:?}"))
+}
+
+fn from_group(group: &str) -> Notification {
+    let mut n = notification(1);
+    let mut alert = (*n.alerts[0]).clone();
+    alert.tags = herald_core::Tags(vec![("group".into(), group.into())]);
+    n.alerts[0] = Arc::new(alert);
+    n
+}
+
+#[tokio::test]
+async fn a_hostile_group_tag_lands_in_the_fallback_and_allowed_ones_where_they_say() {
+    let server = stand_in(vec![(200, vec![], SENT); 4]).await;
+    let sink = push_sink_with(
+        server.addr,
+        "    fallback: Cfedcba9876543210fedcba9876543210\n",
+    );
+    let mut receipts = Vec::new();
+    for group in [
+        "C0123456789abcdef0123456789abcdef",
+        "R00112233445566778899aabbccddeeff",
+        "U0000000000000000000000000000beef",
+        "R00112233445566778899aabbccddeeff0",
+    ] {
+        receipts.push(sink.deliver(&from_group(group)).await.unwrap());
+    }
+    let to: Vec<String> = server
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| serde_json::from_str::<serde_json::Value>(&s.body).unwrap()["to"].to_string())
+        .collect();
+    expect![[r#"
+        "C0123456789abcdef0123456789abcdef"
+        "R00112233445566778899aabbccddeeff"
+        "Cfedcba9876543210fedcba9876543210"
+        "Cfedcba9876543210fedcba9876543210""#]]
+    .assert_eq(&to.join("\n"));
+    let destinations: Vec<_> = receipts
+        .iter()
+        .map(|r| r.destination.clone().unwrap())
+        .collect();
+    assert_eq!(
+        destinations,
+        to.iter().map(|t| t.trim_matches('"')).collect::<Vec<_>>()
+    );
+    expect![[r#"ok (request id 5ac0b2d8-0a4b-4c6e-9e1c-8d2f3a7b6c10); alert data chose the recipient "U0000000000000000000000000000beef", which is not allowed, so it went to the fallback"#]].assert_eq(receipts[2].detail.as_deref().unwrap());
+}
+
+#[tokio::test]
+async fn without_a_fallback_a_recipient_not_allowed_is_refused_with_the_reason() {
+    let server = stand_in(vec![]).await;
+    let sink = push_sink_with(server.addr, "");
+    let result = sink
+        .deliver(&from_group("U0000000000000000000000000000beef"))
+        .await;
+    expect![[r#"rejected 0: alert data chose the recipient "U0000000000000000000000000000beef", which is not in "allowed" and the sink has no "fallback"; add it to "allowed" if it is a real destination, or set "fallback""#]].assert_eq(&verdict(result));
+    assert!(server.seen.lock().unwrap().is_empty(), "nothing was pushed");
 }
 
 fn notify_sink(addr: SocketAddr) -> Arc<dyn Sink> {

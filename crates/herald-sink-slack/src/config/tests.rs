@@ -19,7 +19,7 @@ fn misspelt_key_is_located_with_the_right_key_as_hint() {
     check(
         "sinks:\n  s:\n    type: slack\n    webhok_url: https://hooks.slack.com/services/T/B/x\n",
         expect![[
-            r#"herald.yaml:4:5: unknown key "webhok_url" (hint: did you mean "webhook_url"? (valid keys: type, webhook_url, token, channel, api_base, timeout_seconds, template, threads, reply_broadcast))"#
+            r#"herald.yaml:4:5: unknown key "webhok_url" (hint: did you mean "webhook_url"? (valid keys: type, webhook_url, token, channel, allowed, fallback, api_base, timeout_seconds, template, threads, reply_broadcast))"#
         ]],
     );
 }
@@ -100,6 +100,7 @@ fn templates_are_compiled_at_load_and_errors_located() {
         "sinks:\n  s:\n    type: slack\n    token: ${SLACK_TOKEN}\n    channel: \"#a-{{ tags.team }\"\n    template:\n      text: \"{{ titel }}\"\n",
         expect![[r##"
             herald.yaml:5:14: bad template "channel": unexpected `}`, expected end of variable block (template line 1) (hint: templates use minijinja (Jinja2) syntax, e.g. "{{ title }}")
+            herald.yaml:5:14: "channel" is a template ("#a-{{ tags.team }"), so alert data chooses it, but the sink has no "allowed" list (hint: anyone who can send an event could pick any destination the sink reaches; list the values it may take and where the rest go: allowed: ["#alerts-payments", "~#alerts-mobile-.*"] and fallback: "#alerts-triage")
             herald.yaml:7:13: template "text" uses unknown variable "titel" (hint: did you mean "title"? (variables: alert, alerts, count, folded, route, sink, source, resource, action, project, level, environment, release, title, culprit, issue_id, short_id, url, timestamp, tags, rule, event_id, raw))"##]],
     );
 }
@@ -122,4 +123,43 @@ fn debug_output_shows_no_secret() {
     .unwrap();
     let shown = format!("{config:?}");
     assert!(!shown.contains("sekrit"), "{shown}");
+}
+
+#[test]
+fn a_templated_channel_needs_allowed_and_a_fixed_one_does_not() {
+    check(
+        "sinks:\n  s:\n    type: slack\n    token: ${SLACK_TOKEN}\n    channel: \"#alerts-{{ tags.team }}\"\n",
+        expect![[
+            r##"herald.yaml:5:14: "channel" is a template ("#alerts-{{ tags.team }}"), so alert data chooses it, but the sink has no "allowed" list (hint: anyone who can send an event could pick any destination the sink reaches; list the values it may take and where the rest go: allowed: ["#alerts-payments", "~#alerts-mobile-.*"] and fallback: "#alerts-triage")"##
+        ]],
+    );
+    check(
+        "sinks:\n  s:\n    type: slack\n    token: ${SLACK_TOKEN}\n    channel: \"#alerts-{{ tags.team }}\"\n    allowed: [\"#alerts-payments\", \"~#alerts-mobile-.*\"]\n    fallback: \"#alerts-triage\"\n",
+        expect!["built"],
+    );
+    check(
+        "sinks:\n  s:\n    type: slack\n    token: ${SLACK_TOKEN}\n    channel: \"#alerts\"\n",
+        expect!["built"],
+    );
+}
+
+#[test]
+fn allowed_items_and_fallback_are_checked_at_their_lines() {
+    check(
+        "sinks:\n  s:\n    type: slack\n    token: ${SLACK_TOKEN}\n    channel: \"#alerts-{{ tags.team }}\"\n    allowed:\n      - \"!#alerts-ceo\"\n      - \"~#alerts-(\"\n    fallback: \"#alerts-{{ project }}\"\n",
+        expect![[r##"
+            herald.yaml:7:9: "allowed" takes exact values and ~regexes, found "!#alerts-ceo" (hint: "*" and "!..." would let alert data pick almost any destination; write the values, e.g. allowed: ["#alerts-payments", "~#alerts-mobile-.*"] and fallback: "#alerts-triage")
+            herald.yaml:8:9: bad regex "#alerts-(": unclosed group (hint: regexes use Rust's regex syntax and must match the whole value)
+            herald.yaml:9:15: "fallback" must be a fixed value, found "#alerts-{{ project }}" (hint: it is where alerts go when alert data chose a "channel" that is not allowed, so alert data cannot choose it too)"##]],
+    );
+}
+
+#[test]
+fn webhook_refuses_allowed_and_fallback_too() {
+    check(
+        "sinks:\n  s:\n    type: slack\n    webhook_url: https://h.example/x\n    allowed: [\"#a\"]\n    fallback: \"#b\"\n",
+        expect![[r#"
+            herald.yaml:5:14: "allowed" cannot be used with "webhook_url" (hint: an incoming webhook always posts to the channel chosen when it was created; use "token" to pick channels)
+            herald.yaml:6:15: "fallback" cannot be used with "webhook_url" (hint: an incoming webhook always posts to the channel chosen when it was created; use "token" to pick channels)"#]],
+    );
 }

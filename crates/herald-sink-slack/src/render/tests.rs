@@ -162,6 +162,26 @@ fn escaper_covers_entities_mentions_and_control_characters() {
 }
 
 #[test]
+fn escaper_drops_bidi_and_zero_width_characters_before_defusing_mentions() {
+    let shown = |s: String| s.replace('\u{200B}', "<ZWSP>");
+    // An override that makes a name read backwards, isolates and marks: all gone.
+    assert_eq!(
+        escape_mrkdwn("invoice\u{202E}fdp.exe \u{2066}x\u{2069} a\u{200E}b\u{200F}c\u{061C}"),
+        "invoicefdp.exe x abc"
+    );
+    // Zero-width characters hidden in a word are gone, and the only zero-width space left is
+    // the escaper's own, right after the `@`.
+    expect!["@<ZWSP>everyone pay ments @<ZWSP>here"].assert_eq(&shown(escape_mrkdwn(
+        "@\u{200B}every\u{200C}one pay\u{2060} ments @\u{FEFF}h\u{200D}ere",
+    )));
+    expect!["<!channel> @<ZWSP>channel"].assert_eq(&shown(escape_plain(
+        "<!chan\u{200B}nel\u{202E}> @\u{2060}channel",
+    )));
+    // An emoji sequence keeps its joiner.
+    assert_eq!(escape_plain("👩\u{200D}💻 on call"), "👩\u{200D}💻 on call");
+}
+
+#[test]
 fn a_link_is_made_only_for_http_urls() {
     let mut a = alert("x");
     a.url = Some("javascript:alert(1)".into());
@@ -170,6 +190,11 @@ fn a_link_is_made_only_for_http_urls() {
     a.url = Some("https://s.example/a|<!channel>".into());
     let body = render(&one(a), &Overrides::default(), None);
     expect!["<https://s.example/a%7C%3C!channel%3E|Open BACKEND-7 in Sentry>"]
+        .assert_eq(body["blocks"][2]["elements"][0]["text"].as_str().unwrap());
+    a = alert("x");
+    a.url = Some("https://s.example/\u{202E}gpj.exe\u{200B}".into());
+    let body = render(&one(a), &Overrides::default(), None);
+    expect!["<https://s.example/%E2%80%AEgpj.exe%E2%80%8B|Open BACKEND-7 in Sentry>"]
         .assert_eq(body["blocks"][2]["elements"][0]["text"].as_str().unwrap());
 }
 

@@ -101,8 +101,14 @@ fn webhook_sink(addr: SocketAddr) -> Arc<dyn Sink> {
 }
 
 fn bot_sink(addr: SocketAddr) -> Arc<dyn Sink> {
+    team_sink(addr, "    fallback: \"#alerts-triage\"\n")
+}
+
+/// A bot sink posting to `#alerts-{{ tags.team }}` for the payments team and the mobile ones,
+/// with `extra` settings (a fallback).
+fn team_sink(addr: SocketAddr, extra: &str) -> Arc<dyn Sink> {
     let yaml = format!(
-        "sinks:\n  s:\n    type: slack\n    token: ${{SLACK_TOKEN}}\n    api_base: http://{addr}/api/\n    channel: \"#alerts-{{{{ tags.team | default('general') }}}}\"\n"
+        "sinks:\n  s:\n    type: slack\n    token: ${{SLACK_TOKEN}}\n    api_base: http://{addr}/api/\n    channel: \"#alerts-{{{{ tags.team }}}}\"\n    allowed: [\"#alerts-payments\", \"~#alerts-mobile-.*\"]\n{extra}"
     );
     let (sink, errors) = build(&yaml);
     sink.unwrap_or_else(|| panic!("{errors:?}"))
@@ -351,6 +357,7 @@ fn resolved_in_thread() -> Notification {
     n.thread = Some(herald_core::ThreadRef {
         channel: "C0123".into(),
         ts: "1700000000.000100".into(),
+        destination: "#alerts".into(),
     });
     n
 }
@@ -430,4 +437,108 @@ async fn with_threads_off_a_later_event_is_a_new_message() {
     let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
     assert!(body.get("thread_ts").is_none());
     assert_eq!(body["channel"], "#alerts");
+}
+
+/// [`notification`] with the `team` tag set to `team`.
+fn from_team(team: &str) -> Notification {
+    let mut n = notification();
+    let mut alert = (*n.alerts[0]).clone();
+    alert.tags = Tags(vec![("team".into(), team.into())]);
+    n.alerts[0] = Arc::new(alert);
+    n
+}
+
+const POSTED: &str = r#"{"ok":true,"channel":"C0999","ts":"1700000002.000300"}"#;
+
+#[tokio::test]
+async fn a_hostile_team_tag_lands_in_the_fallback_and_allowed_ones_in_their_channel() {
+    let server = stand_in(vec![(200, vec![], POSTED); 5]).await;
+    let sink = bot_sink(server.addr);
+    let mut receipts = Vec::new();
+    for team in [
+        "payments",
+        "mobile-ios",
+        "ceo-private",
+        "payments\n#general",
+        "pay\u{202E}ments",
+    ] {
+        receipts.push(sink.deliver(&from_team(team)).await.unwrap());
+    }
+    let channels: Vec<String> = server
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| serde_json::from_str::<serde_json::Value>(&s.body).unwrap()["channel"].to_string())
+        .collect();
+    expect![[r##"["\"#alerts-payments\"", "\"#alerts-mobile-ios\"", "\"#alerts-triage\"", "\"#alerts-triage\"", "\"#alerts-triage\""]"##]]
+        .assert_eq(&format!("{channels:?}"));
+    let destinations: Vec<_> = receipts.iter().map(|r| r.destination.as_deref()).collect();
+    assert_eq!(
+        destinations,
+        [
+            Some("#alerts-payments"),
+            Some("#alerts-mobile-ios"),
+            Some("#alerts-triage"),
+            Some("#alerts-triage"),
+            Some("#alerts-triage")
+        ]
+    );
+    assert_eq!(receipts[0].detail.as_deref(), Some("ok"));
+    expect![[r##"ok; alert data chose the channel "#alerts-pay\u{202e}ments", which is not allowed, so it went to the fallback"##]]
+        .assert_eq(receipts[4].detail.as_deref().unwrap());
+}
+
+#[tokio::test]
+async fn without_a_fallback_a_channel_not_allowed_is_refused_with_the_reason() {
+    let server = stand_in(vec![]).await;
+    let sink = team_sink(server.addr, "");
+    let result = sink.deliver(&from_team("ceo-private")).await;
+    expect![[r##"rejected 0: alert data chose the channel "#alerts-ceo-private", which is not in "allowed" and the sink has no "fallback"; add it to "allowed" if it is a real destination, or set "fallback""##]]
+        .assert_eq(&verdict(result));
+    assert!(server.seen.lock().unwrap().is_empty(), "nothing was posted");
+    // `herald route --render` says the same.
+    let preview = sink.preview(&from_team("ceo-private")).unwrap_err();
+    assert!(preview.contains("not in \"allowed\""), "{preview}");
+}
+
+#[tokio::test]
+async fn a_thread_started_in_another_channel_is_neither_replied_to_nor_updated() {
+    let server = stand_in(vec![(200, vec![], POSTED)]).await;
+    let sink = bot_sink(server.addr);
+    // The issue's first event carried a hostile tag: its message is in the fallback channel.
+    let mut n = from_team("payments");
+    n.thread = Some(herald_core::ThreadRef {
+        channel: "C0TRIAGE".into(),
+        ts: "1700000000.000100".into(),
+        destination: "#alerts-triage".into(),
+    });
+    let receipt = sink.deliver(&n).await.unwrap();
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "one new message, no chat.update");
+    assert_eq!(seen[0].path, "/api/chat.postMessage");
+    let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(body["channel"], "#alerts-payments");
+    assert!(body.get("thread_ts").is_none(), "{body}");
+    assert_eq!(receipt.destination.as_deref(), Some("#alerts-payments"));
+}
+
+#[tokio::test]
+async fn a_thread_started_in_the_same_channel_is_replied_to() {
+    let server = stand_in(vec![(200, vec![], POSTED), (200, vec![], POSTED)]).await;
+    let sink = bot_sink(server.addr);
+    let mut n = from_team("ceo-private");
+    n.thread = Some(herald_core::ThreadRef {
+        channel: "C0TRIAGE".into(),
+        ts: "1700000000.000100".into(),
+        destination: "#alerts-triage".into(),
+    });
+    let receipt = sink.deliver(&n).await.unwrap();
+    let seen = server.seen.lock().unwrap().clone();
+    let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(paths, ["/api/chat.postMessage", "/api/chat.update"]);
+    let reply: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(reply["channel"], "C0TRIAGE");
+    assert_eq!(reply["thread_ts"], "1700000000.000100");
+    assert_eq!(receipt.destination.as_deref(), Some("#alerts-triage"));
 }

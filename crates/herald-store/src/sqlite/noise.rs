@@ -573,14 +573,18 @@ impl NoiseStore for SqliteStore {
         sink: &str,
         issue_id: &str,
     ) -> Result<Option<ThreadRecord>, StoreError> {
-        let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT channel, ts FROM slack_threads WHERE sink = ?1 AND issue_id = ?2",
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT channel, ts, destination FROM slack_threads WHERE sink = ?1 AND issue_id = ?2",
         )
         .bind(sink)
         .bind(issue_id)
         .fetch_optional(&self.reader)
         .await?;
-        Ok(row.map(|(channel, ts)| ThreadRecord { channel, ts }))
+        Ok(row.map(|(channel, ts, destination)| ThreadRecord {
+            channel,
+            ts,
+            destination,
+        }))
     }
 
     async fn save_slack_thread(
@@ -592,13 +596,18 @@ impl NoiseStore for SqliteStore {
     ) -> Result<(), StoreError> {
         in_transaction!(self, |tx| async {
             sqlx::query(
-                "INSERT INTO slack_threads (sink, issue_id, channel, ts, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (sink, issue_id) DO NOTHING",
+                "INSERT INTO slack_threads (sink, issue_id, channel, ts, destination, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (sink, issue_id) DO UPDATE
+                     SET channel = excluded.channel, ts = excluded.ts,
+                         destination = excluded.destination, updated_at = excluded.updated_at
+                     WHERE slack_threads.destination <> excluded.destination",
             )
             .bind(sink)
             .bind(issue_id)
             .bind(&thread.channel)
             .bind(&thread.ts)
+            .bind(&thread.destination)
             .bind(to_millis(now))
             .execute(&mut *tx)
             .await?;

@@ -262,6 +262,7 @@ async fn a_leased_delivery_can_be_marked_delivered() {
         status: Some(200),
         message_id: Some("1700000000.000100".into()),
         channel: Some("C123".into()),
+        destination: Some("#alerts".into()),
         detail: None,
     };
     assert!(
@@ -727,6 +728,7 @@ async fn outcomes_that_end_together_are_written_in_one_commit() {
         status: Some(200),
         message_id: None,
         channel: None,
+        destination: None,
         detail: Some("ok".into()),
     };
     // Queued while the writer is held at its gate, so all four share a batch.

@@ -272,6 +272,7 @@ async fn slack_threads_keep_the_first_message_across_a_restart() {
     let first = ThreadRecord {
         channel: "C1".into(),
         ts: "1.0001".into(),
+        destination: "#alerts".into(),
     };
     store
         .save_slack_thread("slack", "42", &first, t(0))
@@ -280,6 +281,7 @@ async fn slack_threads_keep_the_first_message_across_a_restart() {
     let later = ThreadRecord {
         channel: "C1".into(),
         ts: "2.0002".into(),
+        destination: "#alerts".into(),
     };
     store
         .save_slack_thread("slack", "42", &later, t(1))
@@ -292,6 +294,45 @@ async fn slack_threads_keep_the_first_message_across_a_restart() {
         Some(first)
     );
     assert_eq!(store.slack_thread("slack", "43").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_slack_thread_sent_to_another_channel_replaces_the_kept_one() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let thread = |channel: &str, ts: &str, destination: &str| ThreadRecord {
+        channel: channel.into(),
+        ts: ts.into(),
+        destination: destination.into(),
+    };
+    let triage = thread("C9", "1.0001", "#alerts-triage");
+    store
+        .save_slack_thread("slack", "42", &triage, t(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.slack_thread("slack", "42").await.unwrap(),
+        Some(triage)
+    );
+    let payments = thread("C1", "2.0002", "#alerts-payments");
+    store
+        .save_slack_thread("slack", "42", &payments, t(1))
+        .await
+        .unwrap();
+    // A second first message in the same channel (two deliveries racing) keeps the first.
+    store
+        .save_slack_thread(
+            "slack",
+            "42",
+            &thread("C1", "3.0003", "#alerts-payments"),
+            t(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.slack_thread("slack", "42").await.unwrap(),
+        Some(payments)
+    );
 }
 
 #[tokio::test]
