@@ -31,15 +31,7 @@ fn config(url: &str, source: &str) -> String {
 
 /// The alerts herald stored, through the admin API.
 async fn stored_alerts(herald: &Herald) -> Vec<serde_json::Value> {
-    let page: serde_json::Value = client()
-        .get(herald.url("/api/v1/alerts"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = herald.admin_json("/api/v1/alerts", ADMIN).await;
     page["items"].as_array().unwrap().clone()
 }
 

@@ -20,16 +20,10 @@ fn from_team(alert_id: &str, issue: &str, team: &str) -> Vec<u8> {
 }
 
 /// The deliveries herald has finished (thread kept, receipt stored), newest first.
-async fn delivered(client: &reqwest::Client, h: &Herald) -> Vec<Value> {
-    let page: Value = client
-        .get(h.url("/api/v1/deliveries?status=delivered&limit=100"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+async fn delivered(h: &Herald) -> Vec<Value> {
+    let page = h
+        .admin_json("/api/v1/deliveries?status=delivered&limit=100", TOKEN)
+        .await;
     page["items"].as_array().cloned().unwrap_or_default()
 }
 
@@ -52,7 +46,7 @@ async fn a_hostile_team_tag_lands_in_the_fallback_and_never_chooses_the_issues_t
         assert_eq!(r.status(), 202);
         finished += 1;
         let done = poll_until(Duration::from_secs(10), || async {
-            delivered(&client, &h).await.len() == finished
+            delivered(&h).await.len() == finished
         })
         .await;
         assert!(done, "delivery {finished} not finished; log:\n{}", h.log());
@@ -111,7 +105,7 @@ async fn a_hostile_team_tag_lands_in_the_fallback_and_never_chooses_the_issues_t
             && warning.contains("#alerts-ceo-private"),
         "{warning}"
     );
-    let history = delivered(&client, &h).await;
+    let history = delivered(&h).await;
     let first = history.last().unwrap();
     assert_eq!(first["receipt"]["destination"], "#alerts-triage");
     assert!(

@@ -15,15 +15,7 @@ const LIMIT: Duration = Duration::from_secs(20);
 
 /// The route tree's names, through the admin API.
 async fn route_names(herald: &Herald) -> Vec<String> {
-    let tree: serde_json::Value = reqwest::Client::new()
-        .get(herald.url("/api/v1/routes"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tree = herald.admin_json("/api/v1/routes", ADMIN).await;
     tree["routes"]
         .as_array()
         .unwrap()

@@ -182,17 +182,34 @@ impl Herald {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Herald {
+        Herald::launch(dir, config, &[], args, env).await
+    }
+
+    /// [`Herald::start`] under `runner` (a program and its arguments, herald's command line
+    /// appended), e.g. `["prlimit", "--nofile=256", "--"]`.
+    pub async fn start_under(dir: &Path, config: &str, runner: &[&str]) -> Herald {
+        Herald::launch(dir, config, runner, &[], &[]).await
+    }
+
+    async fn launch(
+        dir: &Path,
+        config: &str,
+        runner: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Herald {
         std::fs::write(dir.join("herald.yaml"), config).unwrap();
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
+        let owned = |v: &[&str]| v.iter().map(|a| (*a).to_owned()).collect();
         let mut h = Herald {
             dir: dir.to_owned(),
             port,
             child: None,
-            runner: vec![],
-            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            runner: owned(runner),
+            args: owned(args),
             env: env
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -202,24 +219,17 @@ impl Herald {
         h
     }
 
-    /// [`Herald::start`] under `runner` (a program and its arguments, herald's command line
-    /// appended), e.g. `["prlimit", "--nofile=256", "--"]`.
-    pub async fn start_under(dir: &Path, config: &str, runner: &[&str]) -> Herald {
-        std::fs::write(dir.join("herald.yaml"), config).unwrap();
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let mut h = Herald {
-            dir: dir.to_owned(),
-            port,
-            child: None,
-            runner: runner.iter().map(|a| (*a).to_owned()).collect(),
-            args: vec![],
-            env: vec![],
-        };
-        h.spawn().await;
-        h
+    /// `GET path` on herald's admin API with `token`, read as JSON.
+    pub async fn admin_json(&self, path: &str, token: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// The running herald's process id.
