@@ -12,3 +12,4 @@ mod serve;
 mod standin;
 mod support;
 mod tidy;
+mod untrusted;

@@ -13,6 +13,7 @@ pub mod route;
 pub mod sink;
 pub mod template;
 pub mod testing;
+pub mod untrusted;
 
 pub use alert::{Alert, Level, Tags};
 pub use config::{ConfigError, ConfigErrors, Location, Secret};
