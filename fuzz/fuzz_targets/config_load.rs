@@ -49,7 +49,10 @@ fuzz_target!(|data: &[u8]| {
     let env = Env::from_pairs([("SECRET", SECRET), ("EMPTY", "")]);
     let config = match Config::parse(text, "fuzz.yaml", &env) {
         Ok((config, warnings)) => {
-            check_errors(&ConfigErrors { errors: vec![], warnings });
+            check_errors(&ConfigErrors {
+                errors: vec![],
+                warnings,
+            });
             Some(config)
         }
         Err(errors) => {
@@ -65,7 +68,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let _sinks = registry().build_all(&config.sinks, &mut diag);
     match diag.into_result(()) {
-        Ok((_, warnings)) => check_errors(&ConfigErrors { errors: vec![], warnings }),
+        Ok((_, warnings)) => check_errors(&ConfigErrors {
+            errors: vec![],
+            warnings,
+        }),
         Err(errors) => {
             check_errors(&errors);
             no_secret(text, &errors);

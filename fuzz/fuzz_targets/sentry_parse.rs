@@ -23,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
     match parse("sentry", resource, body) {
         Ok(parsed) => {
             if let Parsed::Ignored { reason, .. } = &parsed {
-                assert!(reason.len() <= MAX_MESSAGE_BYTES, "reason of {} bytes", reason.len());
+                assert!(
+                    reason.len() <= MAX_MESSAGE_BYTES,
+                    "reason of {} bytes",
+                    reason.len()
+                );
             }
             let alert = parsed.alert();
             let raw: serde_json::Value = serde_json::from_slice(body).expect("it parsed");
@@ -33,7 +37,12 @@ fuzz_target!(|data: &[u8]| {
                 assert!(k.len() <= MAX_TAG_KEY_BYTES && v.len() <= MAX_TAG_VALUE_BYTES);
             }
             assert!(alert.title.len() <= MAX_TEXT_BYTES);
-            assert!(alert.culprit.as_ref().is_none_or(|c| c.len() <= MAX_TEXT_BYTES));
+            assert!(
+                alert
+                    .culprit
+                    .as_ref()
+                    .is_none_or(|c| c.len() <= MAX_TEXT_BYTES)
+            );
             assert!(alert.url.as_ref().is_none_or(|u| u.len() <= MAX_URL_BYTES));
             for name in [&alert.source, &alert.resource, &alert.action] {
                 assert!(name.len() <= MAX_NAME_BYTES);
@@ -52,11 +61,18 @@ fuzz_target!(|data: &[u8]| {
             // What the store and the webhook sink do with every alert.
             let json = serde_json::to_vec(&alert.to_json()).expect("an alert serializes");
             let back: herald_core::Alert = serde_json::from_slice(&json).expect("and reads back");
-            assert_eq!((&back.title, back.timestamp), (&alert.title, alert.timestamp));
+            assert_eq!(
+                (&back.title, back.timestamp),
+                (&alert.title, alert.timestamp)
+            );
         }
         Err(e) => {
             let message = e.to_string();
-            assert!(message.len() <= MAX_MESSAGE_BYTES, "error of {} bytes", message.len());
+            assert!(
+                message.len() <= MAX_MESSAGE_BYTES,
+                "error of {} bytes",
+                message.len()
+            );
         }
     }
 });

@@ -15,7 +15,7 @@ use herald_core::config::{Config, Diagnostics, Env};
 use herald_core::{Alert, Level, Notification, Sink, SinkRegistry, Tags};
 use libfuzzer_sys::fuzz_target;
 
-const CONFIG: &str = r#"
+const CONFIG: &str = r##"
 sinks:
   slack-default: { type: slack, webhook_url: "https://hooks.slack.com/services/T0/B0/x" }
   slack-templated:
@@ -24,7 +24,7 @@ sinks:
     channel: "#alerts-{{ tags.team | default('general') }}"
     template:
       title: "{{ level }} {{ project }}: {{ title }}"
-      text: "*{{ title }}*\n{{ culprit }}\n{% for k, v in tags | items %}{{ k }}={{ v }} {% endfor %}<{{ url }}|open>"
+      text: "*{{ title }}*\n{{ culprit }}\n{% for k, v in tags | items %}{{ k }}={{ v }} {% endfor %}{{ url }}"
   line-default: { type: line, channel_access_token: not-a-real-token, to: C0123 }
   line-templated:
     type: line
@@ -46,7 +46,7 @@ sinks:
     url: "https://hooks.example.com/herald"
     body: '{"title": "{{ title }}", "tags": "{{ tags }}", "culprit": "{{ culprit }}", "n": {{ count }}, "raw": "{{ raw }}"}'
   log: { type: log }
-"#;
+"##;
 
 fn sinks() -> &'static [(String, Arc<dyn Sink>)] {
     static SINKS: OnceLock<Vec<(String, Arc<dyn Sink>)>> = OnceLock::new();
@@ -106,7 +106,9 @@ impl HostileAlert {
             resource: self.resource,
             action: self.action,
             project: self.project,
-            level: self.level.map(|l| Level::ALL[usize::from(l) % Level::ALL.len()]),
+            level: self
+                .level
+                .map(|l| Level::ALL[usize::from(l) % Level::ALL.len()]),
             environment: self.environment,
             release: self.release,
             title: self.title,
@@ -120,14 +122,23 @@ impl HostileAlert {
             tags: Tags(self.tags),
             rule: self.rule,
             event_id: self.event_id,
-            raw: self.raw.map_or(serde_json::Value::Null, |r| serde_json::json!({ "extra": r })),
+            raw: self.raw.map_or(
+                serde_json::Value::Null,
+                |r| serde_json::json!({ "extra": r }),
+            ),
         }
     }
 }
 
 fuzz_target!(|input: Input| {
     let mut alerts = vec![Arc::new(input.first.into_alert())];
-    alerts.extend(input.more.into_iter().take(4).map(|a| Arc::new(a.into_alert())));
+    alerts.extend(
+        input
+            .more
+            .into_iter()
+            .take(4)
+            .map(|a| Arc::new(a.into_alert())),
+    );
     for (name, sink) in sinks() {
         let notification = Notification {
             alerts: alerts.clone(),
@@ -152,7 +163,10 @@ fuzz_target!(|input: Input| {
                     for message in body["messages"].as_array().expect("messages") {
                         let t = message["text"].as_str().expect("text");
                         let units = t.encode_utf16().count();
-                        assert!(units <= herald_sink_line::MAX_TEXT_UTF16, "{units} UTF-16 units");
+                        assert!(
+                            units <= herald_sink_line::MAX_TEXT_UTF16,
+                            "{units} UTF-16 units"
+                        );
                     }
                 }
             }
@@ -168,15 +182,21 @@ fuzz_target!(|input: Input| {
     }
 });
 
-/// No `<!channel>`, `<!here>`, `<@U123>` or `@everyone` unless escaped, and Slack's limits.
-fn check_slack(body: &str) {
-    assert!(!body.contains("<!") && !body.contains("<@"), "a mention: {body}");
+/// No `<!channel>`, `<!here>` or `<@U123>` where Slack reads markup (everything but
+/// `plain_text` objects, which it shows as written), no bare `@everyone` anywhere, and Slack's
+/// limits.
+fn check_slack(text: &str) {
     for word in ["@everyone", "@here", "@channel"] {
-        assert!(!body.contains(word), "a bare {word}: {body}");
+        assert!(!text.contains(word), "a bare {word}: {text}");
     }
-    let body: serde_json::Value = serde_json::from_str(body).expect("Slack JSON");
+    let body: serde_json::Value = serde_json::from_str(text).expect("Slack JSON");
+    no_markup_mentions(&body, text);
     let blocks = body["blocks"].as_array().expect("blocks");
-    assert!(blocks.len() <= herald_sink_slack::MAX_BLOCKS, "{} blocks", blocks.len());
+    assert!(
+        blocks.len() <= herald_sink_slack::MAX_BLOCKS,
+        "{} blocks",
+        blocks.len()
+    );
     for block in blocks {
         if block["type"] == "header" {
             let text = block["text"]["text"].as_str().expect("header text");
@@ -197,10 +217,33 @@ fn check_email(message: &str) {
         }
         let name = line.split(':').next().unwrap_or_default();
         assert!(
-            ["From", "To", "Subject", "Date", "MIME-Version", "Content-Type", "Message-ID"]
-                .contains(&name),
+            [
+                "From",
+                "To",
+                "Subject",
+                "Date",
+                "MIME-Version",
+                "Content-Type",
+                "Message-ID"
+            ]
+            .contains(&name),
             "unexpected header {name:?} in {head}"
         );
         assert!(!line.contains('\r') && !line.contains('\n'));
+    }
+}
+
+fn no_markup_mentions(value: &serde_json::Value, whole: &str) {
+    match value {
+        serde_json::Value::String(s) => {
+            assert!(
+                !s.contains("<!") && !s.contains("<@"),
+                "a mention in {s:?}: {whole}"
+            );
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| no_markup_mentions(v, whole)),
+        serde_json::Value::Object(map) if map.get("type").is_some_and(|t| t == "plain_text") => {}
+        serde_json::Value::Object(map) => map.values().for_each(|v| no_markup_mentions(v, whole)),
+        _ => {}
     }
 }
