@@ -1,5 +1,5 @@
-//! House rules checked on the whole tree: every Rust file opens with a `//!` paragraph saying
-//! what it is for.
+//! House rules checked on the whole tree (crates, tests and the fuzz targets): every Rust
+//! file opens with a `//!` paragraph saying what it is for.
 
 use std::path::Path;
 
@@ -22,7 +22,7 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn every_rust_file_opens_with_a_module_doc() {
     let mut files = Vec::new();
-    for top in ["crates", "tests"] {
+    for top in ["crates", "tests", "fuzz"] {
         rust_files(&repo().join(top), &mut files);
     }
     assert!(

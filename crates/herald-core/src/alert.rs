@@ -181,6 +181,51 @@ pub struct Alert {
     pub raw: serde_json::Value,
 }
 
+/// How much of each normalized field an alert keeps, so that a hostile or broken payload (a
+/// 60,000-tag event, a 1 MiB title) costs routing, storage, templates and sinks no more than a
+/// normal alert. Sizes are in bytes of UTF-8; a longer value is cut on a character boundary and
+/// ends with `…`. The payload itself (`raw`) is kept as received.
+pub mod limits {
+    /// Tags kept, in the order the source gave them; the rest are dropped (and not counted:
+    /// the raw payload still has them all).
+    pub const MAX_TAGS: usize = 200;
+    /// Longest tag key (Sentry's own limit is 32 characters).
+    pub const MAX_TAG_KEY_BYTES: usize = 128;
+    /// Longest tag value (Sentry's own limit is 200 characters).
+    pub const MAX_TAG_VALUE_BYTES: usize = 512;
+    /// Longest title and culprit: a few lines of an error message.
+    pub const MAX_TEXT_BYTES: usize = 2048;
+    /// Longest URL.
+    pub const MAX_URL_BYTES: usize = 2048;
+    /// Longest name or id: source, resource, action, project, environment, release, issue_id,
+    /// short_id, rule, event_id.
+    pub const MAX_NAME_BYTES: usize = 256;
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary, ending a cut value with `…`, so a
+/// reader sees that something is missing. `max` below 3 (the ellipsis) keeps no text.
+pub fn cut(s: &mut String, max: usize) {
+    if s.len() <= max {
+        return;
+    }
+    const ELLIPSIS: char = '…';
+    let Some(mut end) = max.checked_sub(ELLIPSIS.len_utf8()) else {
+        s.clear();
+        return;
+    };
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s.push(ELLIPSIS);
+}
+
+fn cut_opt(s: &mut Option<String>, max: usize) {
+    if let Some(s) = s {
+        cut(s, max);
+    }
+}
+
 /// A field of [`Alert`] that routes can match on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field {
@@ -215,6 +260,35 @@ impl Alert {
             Field::Release => self.release.as_deref(),
             Field::Resource => Some(self.resource.as_str()),
             Field::Action => Some(self.action.as_str()),
+        }
+    }
+
+    /// Holds every normalized field to [`limits`]: at most [`limits::MAX_TAGS`] tags, each key,
+    /// value and text field cut to its size. `raw` is left alone. Sources call this once per
+    /// payload, before anything routes, stores or renders the alert.
+    pub fn enforce_limits(&mut self) {
+        use limits::*;
+        for name in [&mut self.source, &mut self.resource, &mut self.action] {
+            cut(name, MAX_NAME_BYTES);
+        }
+        for name in [
+            &mut self.project,
+            &mut self.environment,
+            &mut self.release,
+            &mut self.issue_id,
+            &mut self.short_id,
+            &mut self.rule,
+            &mut self.event_id,
+        ] {
+            cut_opt(name, MAX_NAME_BYTES);
+        }
+        cut(&mut self.title, MAX_TEXT_BYTES);
+        cut_opt(&mut self.culprit, MAX_TEXT_BYTES);
+        cut_opt(&mut self.url, MAX_URL_BYTES);
+        self.tags.0.truncate(MAX_TAGS);
+        for (key, value) in &mut self.tags.0 {
+            cut(key, MAX_TAG_KEY_BYTES);
+            cut(value, MAX_TAG_VALUE_BYTES);
         }
     }
 

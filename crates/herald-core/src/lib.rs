@@ -15,6 +15,7 @@ pub mod sink;
 pub mod template;
 pub mod testing;
 pub mod text;
+pub mod untrusted;
 
 pub use alert::{Alert, Level, Tags};
 pub use config::{ConfigError, ConfigErrors, Location, Secret};

@@ -108,6 +108,12 @@
 //! | rule | first of `triggering_rules` |
 //! | event_id | `event.event_id`, else `event.id` |
 //!
+//! **Limits**: every alert is held to [`herald_core::alert::limits`] (200 tags, the first ones
+//! listed; each text field cut to a documented size on a character boundary), so a hostile
+//! payload costs no more downstream than a normal one. `raw` is the payload as received, and
+//! the tag fallbacks above (`level`, `environment`, `release`) look at every tag, also those
+//! past the cap.
+//!
 //! **Ignored** (a [`Parsed::Ignored`] with a reason, never an error): `installation`, any other
 //! resource (`seer`, `preprod_artifact`, ...), and any action not listed above (such as
 //! metric_alert `open`). The ignored alert carries source, resource, action and raw.

@@ -4,7 +4,9 @@
 //! container of each resource (`data.event`, `data.issue`, ...) is required; a field of the
 //! wrong type inside it is treated as absent.
 
-use herald_core::alert::scalar_text;
+use std::borrow::Cow;
+
+use herald_core::alert::{cut, limits, scalar_text};
 use herald_core::{Alert, Level, Tags};
 use serde_json::{Map, Value};
 
@@ -94,24 +96,44 @@ pub fn parse(source: &str, resource: Option<&str>, body: &[u8]) -> Result<Parsed
     Ok(with_raw(parsed, raw))
 }
 
+/// Attaches the payload as received and holds the normalized fields to
+/// [`herald_core::alert::limits`].
 fn with_raw(parsed: Parsed, raw: Value) -> Parsed {
+    let finish = |mut alert: Alert| {
+        alert.enforce_limits();
+        Alert { raw, ..alert }
+    };
     match parsed {
-        Parsed::Alert(alert) => Parsed::Alert(Alert { raw, ..alert }),
+        Parsed::Alert(alert) => Parsed::Alert(finish(alert)),
         Parsed::Ignored { alert, reason } => Parsed::Ignored {
-            alert: Alert { raw, ..alert },
+            alert: finish(alert),
             reason,
         },
     }
 }
 
+/// A value as it may appear inside a message (an ignore reason, an error): cut to a name's
+/// size, since the header or payload it comes from may be huge.
+fn shown(text: &str) -> Cow<'_, str> {
+    if text.len() <= limits::MAX_NAME_BYTES {
+        return Cow::Borrowed(text);
+    }
+    let mut text = text.to_owned();
+    cut(&mut text, limits::MAX_NAME_BYTES);
+    Cow::Owned(text)
+}
+
 /// An integration-platform envelope: `{action, data: {...}, installation, actor}`.
 fn platform(source: &str, resource: &str, root: &Map<String, Value>) -> Result<Parsed, ParseError> {
-    let action = text(root.get("action")).unwrap_or_default();
+    let mut action = text(root.get("action")).unwrap_or_default();
+    // No handled action is this long, and a cut one can never equal one that is.
+    cut(&mut action, limits::MAX_NAME_BYTES);
+    let shown_resource = shown(resource);
     let bare = Alert {
         source: source.to_owned(),
         resource: resource.to_owned(),
         action: action.clone(),
-        title: format!("{resource} {action}").trim().to_owned(),
+        title: format!("{shown_resource} {action}").trim().to_owned(),
         ..Alert::default()
     };
     let ignore = |reason: String| {
@@ -128,21 +150,22 @@ fn platform(source: &str, resource: &str, root: &Map<String, Value>) -> Result<P
         "comment" => COMMENT_ACTIONS,
         "installation" => return ignore("installation events are not alerts".to_owned()),
         "" => return ignore("the Sentry-Hook-Resource header is empty".to_owned()),
-        other => {
+        _ => {
             return ignore(format!(
-                "resource \"{other}\" is not handled (handled: event_alert, error, issue, metric_alert, comment, activity_alert)"
+                "resource \"{shown_resource}\" is not handled (handled: event_alert, error, issue, metric_alert, comment, activity_alert)"
             ));
         }
     };
     let missing = |path: &str| ParseError::Missing {
-        resource: resource.to_owned(),
+        resource: shown_resource.to_string(),
         path: path.to_owned(),
     };
     let Some(action_value) = root.get("action").filter(|v| !v.is_null()) else {
         return Err(missing("action"));
     };
     if !handled.contains(&action.as_str()) {
-        let shown = scalar_text(action_value).unwrap_or_else(|| kind(action_value).to_owned());
+        let mut shown = scalar_text(action_value).unwrap_or_else(|| kind(action_value).to_owned());
+        cut(&mut shown, limits::MAX_NAME_BYTES);
         return ignore(format!(
             "{resource} action \"{shown}\" is not handled (handled: {})",
             handled.join(", ")
@@ -175,14 +198,14 @@ fn platform(source: &str, resource: &str, root: &Map<String, Value>) -> Result<P
 
 /// An event as found in `data.event` (event_alert) and `data.error` (error).
 fn event(mut alert: Alert, event: &Map<String, Value>) -> Alert {
-    let tags = tags(event.get("tags"));
+    let raw_tags = event.get("tags");
     alert.project = project_from_url(text(event.get("url")).as_deref())
         .or_else(|| project_from_url(text(event.get("web_url")).as_deref()));
-    alert.level = level(event.get("level")).or_else(|| tags.get("level").and_then(parse_level));
-    alert.environment = text(event.get("environment")).or_else(|| tag(&tags, "environment"));
+    alert.level = level(event.get("level")).or_else(|| tag_level(raw_tags));
+    alert.environment = text(event.get("environment")).or_else(|| tag(raw_tags, "environment"));
     alert.release = text(event.get("release"))
-        .or_else(|| tag(&tags, "release"))
-        .or_else(|| tag(&tags, "sentry:release"));
+        .or_else(|| tag(raw_tags, "release"))
+        .or_else(|| tag(raw_tags, "sentry:release"));
     let message = text(event.get("message"));
     alert.title = text(event.get("title"))
         .or_else(|| message.clone())
@@ -194,7 +217,7 @@ fn event(mut alert: Alert, event: &Map<String, Value>) -> Alert {
     alert.timestamp =
         timestamp(event.get("datetime")).or_else(|| timestamp(event.get("timestamp")));
     alert.event_id = text(event.get("event_id")).or_else(|| text(event.get("id")));
-    alert.tags = tags;
+    alert.tags = tags(raw_tags);
     alert
 }
 
@@ -279,7 +302,7 @@ fn legacy(source: &str, root: &Map<String, Value>) -> Result<Parsed, ParseError>
         let detail = if root.contains_key("action") && root.contains_key("data") {
             "it looks like an integration-platform payload, which needs the header".to_owned()
         } else {
-            let keys: Vec<&str> = root.keys().map(String::as_str).take(10).collect();
+            let keys: Vec<Cow<'_, str>> = root.keys().map(|k| shown(k)).take(10).collect();
             if keys.is_empty() {
                 "it is an empty object".to_owned()
             } else {
@@ -292,7 +315,7 @@ fn legacy(source: &str, root: &Map<String, Value>) -> Result<Parsed, ParseError>
         return Err(ParseError::NoResource { detail });
     }
     let field = |key: &str| event.and_then(|e| e.get(key));
-    let tags = tags(field("tags"));
+    let raw_tags = field("tags");
     let message = text(root.get("message")).or_else(|| text(field("message")));
     let culprit = text(root.get("culprit")).or_else(|| text(field("culprit")));
     let alert = Alert {
@@ -302,11 +325,11 @@ fn legacy(source: &str, root: &Map<String, Value>) -> Result<Parsed, ParseError>
         project: text(root.get("project_slug")).or_else(|| text(root.get("project"))),
         level: level(root.get("level"))
             .or_else(|| level(field("level")))
-            .or_else(|| tags.get("level").and_then(parse_level)),
-        environment: text(field("environment")).or_else(|| tag(&tags, "environment")),
+            .or_else(|| tag_level(raw_tags)),
+        environment: text(field("environment")).or_else(|| tag(raw_tags, "environment")),
         release: text(field("release"))
-            .or_else(|| tag(&tags, "release"))
-            .or_else(|| tag(&tags, "sentry:release")),
+            .or_else(|| tag(raw_tags, "release"))
+            .or_else(|| tag(raw_tags, "sentry:release")),
         title: text(field("title"))
             .or_else(|| message.clone())
             .or_else(|| culprit.clone())
@@ -316,7 +339,7 @@ fn legacy(source: &str, root: &Map<String, Value>) -> Result<Parsed, ParseError>
         short_id: None,
         url: text(root.get("url")),
         timestamp: timestamp(field("datetime")).or_else(|| timestamp(field("timestamp"))),
-        tags,
+        tags: tags(raw_tags),
         rule: first_text(root.get("triggering_rules")),
         event_id: text(field("event_id")).or_else(|| text(field("id"))),
         raw: Value::Null,
@@ -335,7 +358,7 @@ fn object<'a>(
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => Ok(Some(map)),
         Some(other) => Err(ParseError::WrongType {
-            resource: resource.to_owned(),
+            resource: shown(resource).into_owned(),
             path: path.to_owned(),
             found: kind(other),
             expected: "an object",
@@ -357,11 +380,13 @@ fn first_text(value: Option<&Value>) -> Option<String> {
         .and_then(|items| items.iter().find_map(|v| text(Some(v))))
 }
 
-fn tag(tags: &Tags, key: &str) -> Option<String> {
-    tags.get(key)
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
+/// The value of the first tag named `key` in the payload's `tags`, trimmed, `None` when empty.
+/// It looks at every tag, not only those kept: stored events sort their tags by key, so
+/// `sentry:release` may come after the cap.
+fn tag(tags: Option<&Value>, key: &str) -> Option<String> {
+    tag_entries(tags)
+        .find(|(k, v)| k == key && scalar_text(v).is_some())
+        .and_then(|(_, v)| text(Some(v)))
 }
 
 /// A level name; an unknown name leaves the level unset rather than refusing the alert.
@@ -373,37 +398,53 @@ fn parse_level(text: &str) -> Option<Level> {
     text.parse().ok()
 }
 
+/// The level tag's level. Like the old lookup on kept tags, the first `level` tag decides.
+fn tag_level(tags: Option<&Value>) -> Option<Level> {
+    tag_entries(tags)
+        .find(|(k, v)| k == "level" && scalar_text(v).is_some())
+        .and_then(|(_, v)| scalar_text(v))
+        .as_deref()
+        .and_then(parse_level)
+}
+
 /// Tags in any of the shapes seen: `[[k, v], ...]` (stored events), `{k: v}` (what SDKs send)
-/// or `[{key, value}, ...]` (Sentry's API). Entries of another shape are skipped.
+/// or `[{key, value}, ...]` (Sentry's API). Entries of another shape, or whose value is not a
+/// scalar, are skipped; only the first [`limits::MAX_TAGS`] are kept, each cut to size, so a
+/// payload with 60,000 tags costs what one with 200 does from here on.
 fn tags(value: Option<&Value>) -> Tags {
-    let mut out = Vec::new();
+    let out = tag_entries(value)
+        .filter_map(|(k, v)| {
+            let mut v = scalar_text(v)?;
+            let mut k = k.into_owned();
+            cut(&mut k, limits::MAX_TAG_KEY_BYTES);
+            cut(&mut v, limits::MAX_TAG_VALUE_BYTES);
+            Some((k, v))
+        })
+        .take(limits::MAX_TAGS)
+        .collect();
+    Tags(out)
+}
+
+/// The (key, value) entries of `tags` in any of its shapes, values not yet read as text.
+fn tag_entries(value: Option<&Value>) -> Box<dyn Iterator<Item = (Cow<'_, str>, &Value)> + '_> {
     match value {
         Some(Value::Object(map)) => {
-            for (k, v) in map {
-                if let Some(v) = scalar_text(v) {
-                    out.push((k.clone(), v));
-                }
-            }
+            Box::new(map.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), v)))
         }
-        Some(Value::Array(items)) => {
-            for item in items {
-                let pair = match item {
-                    Value::Array(pair) if pair.len() == 2 => pair
-                        .first()
-                        .and_then(scalar_text)
-                        .zip(pair.get(1).and_then(scalar_text)),
-                    Value::Object(entry) => entry
-                        .get("key")
-                        .and_then(scalar_text)
-                        .zip(entry.get("value").and_then(scalar_text)),
-                    _ => None,
-                };
-                out.extend(pair);
-            }
-        }
-        _ => {}
+        Some(Value::Array(items)) => Box::new(items.iter().filter_map(|item| {
+            let (k, v) = match item {
+                Value::Array(pair) if pair.len() == 2 => (&pair[0], &pair[1]),
+                Value::Object(entry) => (entry.get("key")?, entry.get("value")?),
+                _ => return None,
+            };
+            let k = match k {
+                Value::String(s) => Cow::Borrowed(s.as_str()),
+                other => Cow::Owned(scalar_text(other)?),
+            };
+            Some((k, v))
+        })),
+        _ => Box::new(std::iter::empty()),
     }
-    Tags(out)
 }
 
 /// An ISO 8601 time (`2019-08-19T21:06:17.677000Z`), or Unix seconds as a number or as text.

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use herald_core::untrusted::escaped;
 use herald_core::{Notification, Sink, SinkError};
 use herald_store::{LeasedDelivery, Store, StoreError};
 use jiff::Timestamp;
@@ -516,7 +517,7 @@ async fn record(
             );
             match decision {
                 Decision::Retry { at } => {
-                    tracing::warn!(error = %error, retry_at = %at, outcome = %"retried", "delivery failed, will retry");
+                    tracing::warn!(error = %escaped(&error.to_string()).max_chars(1024), retry_at = %at, outcome = %"retried", "delivery failed, will retry");
                     metrics::delivery(&delivery.sink, Outcome::Retried, started.elapsed());
                     let marked = store
                         .mark_retry(&delivery.id, at, &error.to_string(), now)
@@ -526,7 +527,7 @@ async fn record(
                     marked
                 }
                 Decision::Dead { reason } => {
-                    tracing::error!(reason = %reason, outcome = %"dead", "delivery given up: dead");
+                    tracing::error!(reason = %escaped(&reason).max_chars(1024), outcome = %"dead", "delivery given up: dead");
                     metrics::delivery(&delivery.sink, Outcome::Dead, started.elapsed());
                     store.mark_dead(&delivery.id, &reason, now).await
                 }

@@ -216,9 +216,9 @@ async fn handle(
         Parsed::Ignored { alert, reason } => {
             tracing::info!(
                 source = %source,
-                resource = %alert.resource,
-                action = %alert.action,
-                reason = %reason,
+                resource = %herald_core::untrusted::escaped(&alert.resource),
+                action = %herald_core::untrusted::escaped(&alert.action),
+                reason = %herald_core::untrusted::escaped(&reason).max_chars(1024),
                 "webhook ignored"
             );
             return Ok((StatusCode::OK, Json(json!({ "ignored": reason }))).into_response());
@@ -258,8 +258,8 @@ async fn handle(
         source = %source,
         project = alert.project.as_deref().unwrap_or(""),
         level = alert.level.map(|l| l.as_str()).unwrap_or(""),
-        resource = %alert.resource,
-        action = %alert.action,
+        resource = %herald_core::untrusted::escaped(&alert.resource),
+        action = %herald_core::untrusted::escaped(&alert.action),
         routes = %routing.routes.join(","),
         alert_id = %accepted.alert_id,
         request_id = request_id.as_deref().unwrap_or(""),

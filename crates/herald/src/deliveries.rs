@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use herald_core::config::{Config, Env};
+use herald_core::untrusted::escaped;
 use serde_json::Value;
 
 /// Where to reach herald and how to authenticate.
@@ -159,14 +160,13 @@ pub fn list(
         "ID", "STATUS", "SINK", "ROUTE", "TRY", "CREATED"
     );
     for d in &items {
-        let text = |k: &str| d[k].as_str().unwrap_or("-").to_owned();
-        let mut what = format!(
-            "{}: {}",
-            d["project"].as_str().unwrap_or("-"),
-            text("title")
-        );
+        // Every value is shown escaped: the title and project come from whoever can make an
+        // application report an error, and a newline or an ESC sequence in them would forge a
+        // row or take over the operator's terminal.
+        let text = |k: &str| escaped(d[k].as_str().unwrap_or("-")).to_string();
+        let mut what = format!("{}: {}", text("project"), text("title"));
         if let Some(error) = d["last_error"].as_str() {
-            what.push_str(&format!(" ({error})"));
+            what.push_str(&format!(" ({})", escaped(error).max_chars(1024)));
         }
         println!(
             "{:<36}  {:<9}  {:<16}  {:<16}  {:>3}  {:<24}  {}",

@@ -41,3 +41,51 @@ fn tags_serialize_as_an_object_keeping_the_first_of_a_repeated_key() {
         r#"{"a":"1","b":"2"}"#
     );
 }
+
+#[test]
+fn cut_keeps_whole_characters_and_marks_the_cut() {
+    let cut_to = |s: &str, max: usize| {
+        let mut s = s.to_owned();
+        cut(&mut s, max);
+        s
+    };
+    assert_eq!(cut_to("short", 5), "short");
+    assert_eq!(cut_to("abcdefgh", 6), "abc…");
+    // "é" is two bytes: a cut inside it steps back to the character before.
+    assert_eq!(cut_to("aéééé", 7), "aé…");
+    assert_eq!(cut_to("abcdef", 2), "");
+    assert!(cut_to(&"日本語".repeat(100), 100).len() <= 100);
+}
+
+#[test]
+fn limits_cap_every_normalized_field_but_not_raw() {
+    let long = "x".repeat(1 << 20);
+    let mut alert = Alert {
+        title: long.clone(),
+        culprit: Some(long.clone()),
+        project: Some(long.clone()),
+        action: long.clone(),
+        url: Some(long.clone()),
+        tags: Tags(
+            (0..60_000)
+                .map(|i| (format!("k{i}{long}"), long.clone()))
+                .take(300)
+                .collect(),
+        ),
+        raw: serde_json::json!({ "title": long }),
+        ..Alert::default()
+    };
+    alert.enforce_limits();
+    assert_eq!(alert.title.len(), limits::MAX_TEXT_BYTES);
+    assert!(alert.title.ends_with('…'));
+    assert_eq!(alert.culprit.unwrap().len(), limits::MAX_TEXT_BYTES);
+    assert_eq!(alert.project.unwrap().len(), limits::MAX_NAME_BYTES);
+    assert_eq!(alert.action.len(), limits::MAX_NAME_BYTES);
+    assert_eq!(alert.url.unwrap().len(), limits::MAX_URL_BYTES);
+    assert_eq!(alert.tags.len(), limits::MAX_TAGS);
+    assert!(alert.tags.0[0].0.starts_with("k0x"));
+    assert!(alert.tags.iter().all(
+        |(k, v)| k.len() <= limits::MAX_TAG_KEY_BYTES && v.len() <= limits::MAX_TAG_VALUE_BYTES
+    ));
+    assert_eq!(alert.raw["title"].as_str().unwrap().len(), 1 << 20);
+}

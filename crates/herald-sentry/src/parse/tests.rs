@@ -505,3 +505,88 @@ fn garbage_never_panics() {
     );
     assert_eq!((a.level, a.timestamp, a.tags.len()), (None, None, 0));
 }
+
+/// An event_alert whose event carries `tags` and `title`.
+fn hostile_event(tags: Value, title: &str) -> Vec<u8> {
+    json!({"action": "triggered", "data": {"event": {
+        "title": title, "level": "error", "tags": tags,
+        "url": "https://sentry.io/api/0/projects/acme/payments-api/events/1/"
+    }}})
+    .to_string()
+    .into_bytes()
+}
+
+#[test]
+fn sixty_thousand_tags_keep_the_cap_and_the_raw_body() {
+    use herald_core::alert::limits::MAX_TAGS;
+    let pairs: Vec<Value> = (0..60_000).map(|i| json!([format!("k{i}"), "v"])).collect();
+    let object: Map<String, Value> = (0..60_000).map(|i| (format!("k{i}"), json!(i))).collect();
+    for tags in [Value::Array(pairs), Value::Object(object)] {
+        let body = hostile_event(tags, "many tags");
+        let alert = parse("sentry", Some("event_alert"), &body)
+            .unwrap()
+            .into_alert();
+        assert_eq!(alert.tags.len(), MAX_TAGS);
+        assert_eq!(alert.tags.0[0].0, "k0");
+        assert_eq!(alert.tags.0[MAX_TAGS - 1].0, format!("k{}", MAX_TAGS - 1));
+        assert_eq!(serde_json::to_vec(&alert.raw).unwrap(), body);
+    }
+}
+
+#[test]
+fn fields_from_tags_past_the_cap_still_count() {
+    // Stored events sort tags by key, so `sentry:release` may come after the ones kept.
+    let mut pairs: Vec<Value> = (0..1_000).map(|i| json!([format!("a{i}"), "v"])).collect();
+    pairs.push(json!(["environment", "production"]));
+    pairs.push(json!(["sentry:release", "pay@1.2"]));
+    let body = hostile_event(Value::Array(pairs), "t");
+    let alert = parse("sentry", Some("event_alert"), &body)
+        .unwrap()
+        .into_alert();
+    assert_eq!(alert.environment.as_deref(), Some("production"));
+    assert_eq!(alert.release.as_deref(), Some("pay@1.2"));
+    assert_eq!(
+        alert.tags.get("environment"),
+        None,
+        "the tag itself is past the cap"
+    );
+}
+
+#[test]
+fn a_one_mebibyte_title_is_cut_on_a_character_boundary() {
+    use herald_core::alert::limits::{MAX_TAG_KEY_BYTES, MAX_TAG_VALUE_BYTES, MAX_TEXT_BYTES};
+    let title = "é".repeat(1 << 19);
+    let long = "x".repeat(1 << 20);
+    let body = hostile_event(json!({ long.clone(): long }), &title);
+    let alert = parse("sentry", Some("event_alert"), &body)
+        .unwrap()
+        .into_alert();
+    assert!(alert.title.len() <= MAX_TEXT_BYTES);
+    assert!(alert.title.len() > MAX_TEXT_BYTES - 8);
+    assert!(alert.title.starts_with("éé") && alert.title.ends_with('…'));
+    let (key, value) = alert.tags.iter().next().unwrap();
+    assert!(key.len() <= MAX_TAG_KEY_BYTES && value.len() <= MAX_TAG_VALUE_BYTES);
+    assert_eq!(
+        alert.raw["data"]["event"]["title"].as_str(),
+        Some(title.as_str())
+    );
+    assert_eq!(serde_json::to_vec(&alert.raw).unwrap(), body);
+}
+
+#[test]
+fn ignored_payloads_do_not_echo_huge_values() {
+    let long = "a".repeat(1 << 20);
+    let body = json!({"action": long, "data": {}}).to_string();
+    let parsed = parse("sentry", Some("issue"), body.as_bytes()).unwrap();
+    let Parsed::Ignored { alert, reason } = parsed else {
+        panic!("expected ignored, got {parsed:?}")
+    };
+    assert!(reason.len() < 1024, "reason is {} bytes", reason.len());
+    assert!(alert.action.len() <= herald_core::alert::limits::MAX_NAME_BYTES);
+    let parsed = parse("sentry", Some(&long), b"{}").unwrap();
+    let Parsed::Ignored { alert, reason } = parsed else {
+        panic!("expected ignored, got {parsed:?}")
+    };
+    assert!(reason.len() < 1024, "reason is {} bytes", reason.len());
+    assert!(alert.resource.len() <= herald_core::alert::limits::MAX_NAME_BYTES);
+}
