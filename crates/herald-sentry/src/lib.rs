@@ -117,7 +117,7 @@ mod parse;
 mod signature;
 
 pub use config::SourceConfig;
-pub use parse::{ParseError, Parsed, parse};
+pub use parse::{ParseError, Parsed, likely_resource, parse};
 pub use signature::{
     APP_SIGNATURE_HEADER, Credentials, REQUEST_ID_HEADER, RESOURCE_HEADER, SIGNATURE_HEADER,
     SignatureError, TIMESTAMP_HEADER, check_timestamp, sign, verify_signature, verify_token,

@@ -45,24 +45,31 @@ enum Command {
         #[arg(long, short, default_value = "config/herald.yaml")]
         config: PathBuf,
     },
-    /// Show where a Sentry payload would go, and why the other routes did not match.
+    /// Show where a Sentry payload would go, and why the other routes did not match;
+    /// `herald route test KEY=VALUE...` does the same for an alert written on the command line.
+    #[command(subcommand_negates_reqs = true)]
     Route {
-        #[arg(long, short, default_value = "config/herald.yaml")]
+        #[command(subcommand)]
+        command: Option<RouteCommand>,
+        /// The config file whose routes are tried.
+        #[arg(long, short, default_value = "config/herald.yaml", global = true)]
         config: PathBuf,
         /// The Sentry-Hook-Resource header (event_alert, issue, metric_alert, error, ...).
         /// Without it the legacy WebHooks plugin format is assumed.
         #[arg(long)]
         resource: Option<String>,
         /// The name of the source the payload arrives through (default: the first sentry source).
-        #[arg(long)]
+        #[arg(long, global = true)]
         source: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
+        /// `text` for people, `json` for one JSON object (the admin API's route-test answer).
+        #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
         format: Format,
         /// Also show the message each matched sink would send.
-        #[arg(long)]
+        #[arg(long, global = true)]
         render: bool,
         /// The payload file, as Sentry sends it.
-        payload: PathBuf,
+        #[arg(required = true)]
+        payload: Option<PathBuf>,
     },
     /// Send a sample notification to one sink and print what happened.
     SendTest {
@@ -182,6 +189,23 @@ enum DeliveriesCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum RouteCommand {
+    /// Route an alert made of KEY=VALUE pairs instead of a payload file, like
+    /// `amtool config routes test`: project, level, environment, release, resource, action,
+    /// title, culprit, issue_id and tags.NAME. Without resource and action it is an
+    /// event_alert, triggered. Exit 0, or with --expect 0 only when exactly those routes are used.
+    Test {
+        /// A route the alert must use (repeat it for each); exit 1 with the difference
+        /// when the routes used are not exactly these, in any order.
+        #[arg(long, value_name = "ROUTE")]
+        expect: Vec<String>,
+        /// The alert's fields, e.g. project=payments-api level=error tags.team=payments.
+        #[arg(value_name = "KEY=VALUE", required = true)]
+        pairs: Vec<String>,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Text,
@@ -200,6 +224,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { config } => check::run(&config),
         Command::Route {
+            command,
             config,
             resource,
             source,
@@ -208,11 +233,17 @@ fn main() -> ExitCode {
             payload,
         } => route::run(&route::Args {
             config,
-            resource,
             source,
             json: format == Format::Json,
             render,
-            payload,
+            input: match command {
+                Some(RouteCommand::Test { expect, pairs }) => route::Input::Pairs { pairs, expect },
+                None => route::Input::Payload {
+                    resource,
+                    // clap requires the payload unless `test` is given.
+                    path: payload.unwrap_or_default(),
+                },
+            },
         }),
         Command::SendTest { config, sink } => send_test::run(&config, &sink),
         Command::Serve {
