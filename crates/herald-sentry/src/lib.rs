@@ -108,6 +108,10 @@
 //! | rule | first of `triggering_rules` |
 //! | event_id | `event.event_id`, else `event.id` |
 //!
+//! [`likely_resource`] reads a body's shape the other way round, for a body sent without
+//! its header or with another one: `data.event` is an `event_alert`, `data.issue` an `issue`,
+//! and so on; the legacy plugin's message and `herald route` use it to name the resource.
+//!
 //! **Ignored** (a [`Parsed::Ignored`] with a reason, never an error): `installation`, any other
 //! resource (`seer`, `preprod_artifact`, ...), and any action not listed above (such as
 //! metric_alert `open`). The ignored alert carries source, resource, action and raw.
