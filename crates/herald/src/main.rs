@@ -16,7 +16,7 @@ mod sinks;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// mimalloc instead of glibc's malloc: every alert allocates and frees many small buffers on
 /// two threads (headers, JSON values, SQL parameters), and glibc's arena locking and
@@ -191,10 +191,12 @@ enum DeliveriesCommand {
 
 #[derive(Debug, Subcommand)]
 enum RouteCommand {
-    /// Route an alert made of KEY=VALUE pairs instead of a payload file, like
-    /// `amtool config routes test`: project, level, environment, release, resource, action,
-    /// title, culprit, issue_id and tags.NAME. Without resource and action it is an
-    /// event_alert, triggered. Exit 0, or with --expect 0 only when exactly those routes are used.
+    /// Route an alert written as KEY=VALUE pairs, without a payload file.
+    ///
+    /// Like `amtool config routes test`. Keys: project, level, environment, release,
+    /// resource, action, title, culprit, issue_id and tags.NAME; an empty value leaves a field
+    /// unset. Without resource and action the alert is an event_alert, triggered. Exit 0; with
+    /// --expect, 0 only when exactly those routes are used, else 1; 2 for a bad pair.
     Test {
         /// A route the alert must use (repeat it for each); exit 1 with the difference
         /// when the routes used are not exactly these, in any order.
@@ -237,6 +239,13 @@ fn main() -> ExitCode {
             json: format == Format::Json,
             render,
             input: match command {
+                // clap lets a payload stand before `test`; one of the two is a mistake.
+                Some(RouteCommand::Test { .. }) if payload.is_some() => Cli::command()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        "give a payload file or `test KEY=VALUE...`, not both",
+                    )
+                    .exit(),
                 Some(RouteCommand::Test { expect, pairs }) => route::Input::Pairs { pairs, expect },
                 None => route::Input::Payload {
                     resource,
