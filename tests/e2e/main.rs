@@ -12,6 +12,7 @@ mod operate;
 mod route;
 mod send_test;
 mod serve;
+mod signals;
 mod standin;
 mod support;
 mod tidy;

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::support::{herald, shared_fixtures, stderr, stdout};
+use crate::support::{herald, repo, shared_fixtures, stderr, stdout};
 
 fn route_json(resource: Option<&str>, payload: &str) -> Value {
     let mut args = vec![
@@ -374,5 +374,179 @@ fn render_shows_each_sinks_message_with_alert_text_escaped() {
         message("line-group").contains("<script>alert(1)</script>"),
         "{}",
         message("line-group")
+    );
+}
+
+/// A config of its own, so the `route test` cases do not follow the example config's edits.
+const ROUTE_TEST_CONFIG: &str = r#"
+sources:
+  sentry: { type: sentry, client_secret: "route-test-secret" }
+sinks:
+  payments-log: { type: log }
+  console: { type: log }
+routes:
+  - name: payments-prod
+    match: { project: payments-api, level: ">=error", environment: production }
+    sinks: [payments-log]
+    continue: true
+  - name: team-tagged
+    match: { tags: { team: "*" } }
+    sinks: [console]
+  - name: everything-else
+    sinks: [console]
+"#;
+
+/// `herald route test` in a folder holding [`ROUTE_TEST_CONFIG`].
+fn route_test(args: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("herald.yaml");
+    std::fs::write(&config, ROUTE_TEST_CONFIG).unwrap();
+    let mut all = vec!["route", "test", "--config", config.to_str().unwrap()];
+    all.extend(args);
+    herald(&all)
+}
+
+const PAYMENTS: &[&str] = &[
+    "project=payments-api",
+    "level=error",
+    "tags.team=payments",
+    "environment=production",
+];
+
+#[test]
+fn route_test_routes_an_alert_written_as_pairs() {
+    let out = route_test(PAYMENTS);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("alert: sentry event_alert/triggered project=payments-api level=error environment=production"),
+        "{text}"
+    );
+    assert!(text.contains("tags: team=payments"), "{text}");
+    assert!(
+        text.contains("+ payments-prod: matched, sends to payments-log"),
+        "{text}"
+    );
+    assert!(
+        text.contains("+ team-tagged: matched, sends to console"),
+        "{text}"
+    );
+
+    let mut json_args = vec!["--format", "json"];
+    json_args.extend(PAYMENTS);
+    let out = route_test(&json_args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(
+        got["routes"],
+        serde_json::json!(["payments-prod", "team-tagged"])
+    );
+    assert_eq!(got["sinks"], serde_json::json!(["payments-log", "console"]));
+    assert_eq!(got["alert"]["tags"]["team"], "payments");
+}
+
+#[test]
+fn route_test_expect_exits_0_only_for_exactly_the_routes_used() {
+    let mut args = vec!["--expect", "team-tagged", "--expect", "payments-prod"];
+    args.extend(PAYMENTS);
+    let out = route_test(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // One route short.
+    let mut args = vec!["--expect", "payments-prod"];
+    args.extend(PAYMENTS);
+    let out = route_test(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("expected: payments-prod\n"), "{err}");
+    assert!(
+        err.contains("used:     payments-prod, team-tagged\n"),
+        "{err}"
+    );
+    assert!(err.contains("+ team-tagged (used, not expected)"), "{err}");
+
+    // A route that did not match, misspelled.
+    let out = route_test(&["--expect", "payments-prd", "project=web", "level=info"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "- payments-prd (expected, not used; no route is named so, did you mean payments-prod?)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("+ everything-else (used, not expected)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn route_test_refuses_an_unknown_key_and_a_bad_level_with_the_valid_ones() {
+    let out = route_test(&["projct=payments-api"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("error: unknown key \"projct\" (did you mean project? keys: project, level, environment, release, resource, action, title, culprit, issue_id, tags.NAME)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = route_test(&["level=critical"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "level \"critical\" is not a level (levels: debug, info, warning, error, fatal)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty(), "nothing routed: {}", stdout(&out));
+}
+
+/// Every integration-platform payload routed without `--resource` is read as the legacy
+/// plugin's and fails, and the message names the flag and value that would work.
+#[test]
+fn route_without_resource_suggests_the_likely_one() {
+    let mut dirs = vec![repo().join("tests/fixtures/sentry")];
+    if let Some(shared) = shared_fixtures() {
+        dirs.push(shared.join("integration-platform"));
+    }
+    let mut seen = 0;
+    for dir in dirs {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let resource = name.split('.').next().unwrap();
+            if !name.ends_with(".json") || resource == "legacy" || resource == "installation" {
+                continue;
+            }
+            let out = herald(&[
+                "route",
+                "--config",
+                "config/herald.yaml",
+                path.to_str().unwrap(),
+            ]);
+            assert_eq!(out.status.code(), Some(2), "{name}");
+            let want = format!(
+                "hint: this looks like a Sentry-Hook-Resource: {resource} payload; run with --resource {resource}"
+            );
+            assert!(stderr(&out).contains(&want), "{name}: {}", stderr(&out));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 8, "{seen}");
+
+    // The wrong resource is pointed out too, even where it makes the payload ignored.
+    let out = herald(&[
+        "route",
+        "--config",
+        "config/herald.yaml",
+        "--resource",
+        "issue",
+        "tests/fixtures/sentry/event_alert.payments.json",
+    ]);
+    assert!(
+        stderr(&out).contains("this looks like a Sentry-Hook-Resource: event_alert payload, not issue; run with --resource event_alert"),
+        "{}",
+        stderr(&out)
     );
 }

@@ -113,6 +113,9 @@
 //! payload costs no more downstream than a normal one. `raw` is the payload as received, and
 //! the tag fallbacks above (`level`, `environment`, `release`) look at every tag, also those
 //! past the cap.
+//! [`likely_resource`] reads a body's shape the other way round, for a body sent without
+//! its header or with another one: `data.event` is an `event_alert`, `data.issue` an `issue`,
+//! and so on; the legacy plugin's message and `herald route` use it to name the resource.
 //!
 //! **Ignored** (a [`Parsed::Ignored`] with a reason, never an error): `installation`, any other
 //! resource (`seer`, `preprod_artifact`, ...), and any action not listed above (such as
@@ -123,7 +126,7 @@ mod parse;
 mod signature;
 
 pub use config::SourceConfig;
-pub use parse::{ParseError, Parsed, parse};
+pub use parse::{ParseError, Parsed, likely_resource, parse};
 pub use signature::{
     APP_SIGNATURE_HEADER, Credentials, REQUEST_ID_HEADER, RESOURCE_HEADER, SIGNATURE_HEADER,
     SignatureError, TIMESTAMP_HEADER, check_timestamp, sign, verify_signature, verify_token,

@@ -123,6 +123,55 @@ fn shown(text: &str) -> Cow<'_, str> {
     Cow::Owned(text)
 }
 
+/// The `Sentry-Hook-Resource` a body's shape suggests, for a payload sent without that header
+/// or with another one: an integration-platform envelope by what its `data` holds
+/// (`data.event` is an `event_alert`, `data.error` an `error`, `data.metric_alert` a
+/// `metric_alert`, `data.issue` an `issue`, or an `activity_alert` when it is `triggered` or
+/// has `data.alert`, `data.comment` a `comment`, `data.installation` an `installation`), or
+/// `legacy` for the WebHooks plugin's flat object. `None` when the body is not JSON or has
+/// none of these shapes.
+pub fn likely_resource(body: &[u8]) -> Option<&'static str> {
+    let raw: Value = serde_json::from_slice(body).ok()?;
+    shape(raw.as_object()?)
+}
+
+/// [`likely_resource`] of a parsed body.
+fn shape(root: &Map<String, Value>) -> Option<&'static str> {
+    let Some(data) = root.get("data").and_then(Value::as_object) else {
+        return looks_legacy(root).then_some("legacy");
+    };
+    let has = |key: &str| data.get(key).is_some_and(Value::is_object);
+    let action = root
+        .get("action")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Some(if has("event") {
+        "event_alert"
+    } else if has("error") {
+        "error"
+    } else if has("metric_alert") {
+        "metric_alert"
+    } else if has("issue") && (action == "triggered" || has("alert")) {
+        "activity_alert"
+    } else if has("issue") {
+        "issue"
+    } else if data.contains_key("comment") && data.contains_key("issue_id") {
+        "comment"
+    } else if has("installation") {
+        "installation"
+    } else {
+        return None;
+    })
+}
+
+/// Whether a body without a resource header reads as the legacy WebHooks plugin's object.
+fn looks_legacy(root: &Map<String, Value>) -> bool {
+    let event = root.get("event").and_then(Value::as_object);
+    root.contains_key("project_slug")
+        || root.contains_key("triggering_rules")
+        || (event.is_some() && (root.contains_key("url") || root.contains_key("project")))
+}
+
 /// An integration-platform envelope: `{action, data: {...}, installation, actor}`.
 fn platform(source: &str, resource: &str, root: &Map<String, Value>) -> Result<Parsed, ParseError> {
     let mut action = text(root.get("action")).unwrap_or_default();
@@ -295,12 +344,15 @@ fn comment(mut alert: Alert, data: &Map<String, Value>) -> Alert {
 /// The legacy WebHooks plugin's flat object; it has no resource header and no action.
 fn legacy(source: &str, root: &Map<String, Value>) -> Result<Parsed, ParseError> {
     let event = root.get("event").and_then(Value::as_object);
-    let looks_legacy = root.contains_key("project_slug")
-        || root.contains_key("triggering_rules")
-        || (event.is_some() && (root.contains_key("url") || root.contains_key("project")));
-    if !looks_legacy {
+    if !looks_legacy(root) {
         let detail = if root.contains_key("action") && root.contains_key("data") {
-            "it looks like an integration-platform payload, which needs the header".to_owned()
+            match shape(root) {
+                Some(resource) => format!(
+                    "it looks like a Sentry-Hook-Resource: {resource} payload, which needs that header"
+                ),
+                _ => "it looks like an integration-platform payload, which needs the header"
+                    .to_owned(),
+            }
         } else {
             let keys: Vec<Cow<'_, str>> = root.keys().map(|k| shown(k)).take(10).collect();
             if keys.is_empty() {

@@ -25,6 +25,31 @@ use crate::frontdoor::{BodyError, Ticket};
 /// The response header Sentry stores with its request log.
 pub(crate) const HOOK_ERROR_HEADER: &str = "Sentry-Hook-Error";
 
+/// Every `Sentry-Hook-Error` code a refusal carries (the crate docs say what each means). The
+/// metrics give each configured source a series per code from the start, and the refusal log
+/// keys on them; a test checks that every code the handlers use is listed.
+pub(crate) const REFUSAL_CODES: &[&str] = &[
+    "unknown_source",
+    "body_too_large",
+    "unreadable_body",
+    "bad_request_id",
+    "bad_query",
+    "unauthorized",
+    "body_timeout",
+    "overloaded",
+    "malformed",
+    "store_unavailable",
+    "not_found",
+];
+
+/// Why a refusal was made, in a fixed word (never the caller's text), for the refusal log:
+/// set on the response by the handler, read by the layer that counts and logs refusals.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RefusalDetail(pub &'static str);
+
+/// Longest alert title a log line shows; the rest is cut, so an alert cannot flood the log.
+const MAX_LOGGED_TITLE: usize = 200;
+
 /// Longest `Request-ID` kept; Sentry's are 32 hex characters.
 const MAX_REQUEST_ID: usize = 128;
 
@@ -45,6 +70,8 @@ pub(crate) struct Refusal {
     close: bool,
     /// Seconds for `Retry-After`, on refusals that say "later" rather than "never".
     retry_after: Option<u32>,
+    /// Why, for the refusal log (see [`RefusalDetail`]).
+    detail: Option<&'static str>,
 }
 
 impl Refusal {
@@ -55,7 +82,13 @@ impl Refusal {
             message: message.into(),
             close: false,
             retry_after: None,
+            detail: None,
         }
+    }
+
+    fn detail(mut self, detail: &'static str) -> Self {
+        self.detail = Some(detail);
+        self
     }
 
     /// Refused before (or while) reading the body.
@@ -86,6 +119,9 @@ impl IntoResponse for Refusal {
             response
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(detail) = self.detail {
+            response.extensions_mut().insert(RefusalDetail(detail));
         }
         response
     }
@@ -194,9 +230,10 @@ async fn handle(
         token: query.token.as_deref(),
     };
     let now = state.clock().now();
+    // Logged (rate limited) with the other refusals by the layer around the handlers.
     let refuse = |e: SignatureError| {
-        tracing::info!(source = %source, reason = auth_reason(&e), "webhook refused: not authenticated");
         Refusal::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
+            .detail(auth_reason(&e))
     };
     settings
         .precheck(credentials, now)
@@ -245,12 +282,21 @@ async fn handle(
     let accepted = store(&state, new)
         .await
         .map_err(|e| store_refusal(&source, &e))?;
-    crate::metrics::alert_stored(
-        &source,
-        &alert.resource,
-        accepted.delivery_ids.len(),
-        accepted.duplicate,
-    );
+    let matched = !routing.routes.is_empty();
+    crate::metrics::alert_stored(&source, &alert.resource, matched, accepted.duplicate);
+    if !matched && !accepted.duplicate {
+        state.count_unmatched();
+        // Stored all the same, so nothing is lost; but nobody hears of it until the routes
+        // change, so it is a warning that names the alert.
+        tracing::warn!(
+            source = %source,
+            project = alert.project.as_deref().unwrap_or(""),
+            level = alert.level.map(|l| l.as_str()).unwrap_or(""),
+            title = cut(&alert.title, MAX_LOGGED_TITLE).as_str(),
+            alert_id = %accepted.alert_id,
+            "alert matched no route: stored, sent nowhere (`herald route test` shows which route would take it)"
+        );
+    }
     if accepted.request_id_reused {
         crate::metrics::request_id_reused(&source);
     }
@@ -495,9 +541,13 @@ fn auth_reason(error: &SignatureError) -> &'static str {
 
 /// Path segments and headers are the caller's text; keep messages short.
 fn shorten(value: &str) -> String {
-    const MAX: usize = 80;
-    match value.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}...", &value[..cut]),
+    cut(value, 80)
+}
+
+/// `value` cut to `max` characters, `...` marking a cut.
+fn cut(value: &str, max: usize) -> String {
+    match value.char_indices().nth(max) {
+        Some((at, _)) => format!("{}...", &value[..at]),
         None => value.to_owned(),
     }
 }
@@ -506,9 +556,16 @@ pub(crate) async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// Ready when the store can write. Either way the answer carries `unmatched_alerts`: the
+/// alerts no route matched since this process started, which a probe or a person can watch.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    let unmatched = state.unmatched_alerts();
     match state.store().ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "unmatched_alerts": unmatched })),
+        )
+            .into_response(),
         Err(e) => {
             // The reason names the store's trouble (disk full, closed), never a secret: the
             // storage URL is not part of any store error.
@@ -516,7 +573,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
             tracing::warn!(error = %reason, "not ready: the store cannot take alerts");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "reason": reason })),
+                Json(json!({ "status": "unavailable", "reason": reason, "unmatched_alerts": unmatched })),
             )
                 .into_response()
         }

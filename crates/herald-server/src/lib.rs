@@ -11,7 +11,7 @@
 //! | `POST /hooks/{source}` | an integration-platform webhook (`Sentry-Hook-Resource` set); without that header it is read as the legacy WebHooks plugin, token in `?token=` |
 //! | `POST /hooks/{source}/legacy?token=...` | the legacy WebHooks plugin (any resource header is ignored) |
 //! | `GET /healthz` | `200 {"status":"ok"}` while the process runs |
-//! | `GET /readyz` | `200 {"status":"ready"}` when the store answers and can write, else `503 {"status":"unavailable","reason":"..."}` |
+//! | `GET /readyz` | `200 {"status":"ready","unmatched_alerts":n}` when the store answers and can write, else `503 {"status":"unavailable","reason":"...","unmatched_alerts":n}`; `n` counts the alerts no route matched since start |
 //!
 //! # Handling a webhook
 //!
@@ -41,7 +41,10 @@
 //!    pending ones.
 //!
 //! An alert that no route matches is still stored (with no delivery) and answered `202` with
-//! `"deliveries": 0`, so it can be looked up later and a routing mistake loses nothing. A
+//! `"deliveries": 0`, so it can be looked up later and a routing mistake loses nothing; it is
+//! logged as a warning (source, project, level, title, alert id), counted by
+//! `herald_alerts_unmatched_total` and in `/readyz`'s `unmatched_alerts`. Refusals are
+//! logged one line per source and reason per minute, with their count ([`refusals`]). A
 //! repeated `Request-ID` with the same body through the same source and endpoint is stored
 //! once; the repeat is answered `202` with the first request's id and `"duplicate": true`. The
 //! same id with another body is a new alert, counted by
@@ -88,6 +91,7 @@ mod hooks;
 pub mod metrics;
 pub mod noise;
 mod observe;
+pub mod refusals;
 pub mod reload;
 mod retention;
 pub mod silences;
@@ -95,6 +99,7 @@ pub mod silences;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -200,6 +205,10 @@ struct Inner {
     noise: Arc<noise::NoiseStage>,
     /// Deliveries leased at accept, on their way from the handler to the dispatcher.
     handoff: Arc<handoff::Handoff>,
+    /// Alerts no route matched since start, for `/readyz`.
+    unmatched: Arc<AtomicU64>,
+    /// Refused webhooks, logged one line per source and reason per interval.
+    refusals: Arc<refusals::RefusalLog>,
 }
 
 /// The part of the state a config reload replaces, swapped as one value so a request never
@@ -242,6 +251,8 @@ impl AppState {
                 reloading: Arc::default(),
                 reloads: Arc::new(watch::channel(0).0),
                 handoff: Arc::default(),
+                unmatched: Arc::default(),
+                refusals: Arc::default(),
             }),
         }
     }
@@ -284,6 +295,29 @@ impl AppState {
     /// The names of the running config's sinks.
     pub fn sink_names(&self) -> Vec<String> {
         self.inner.live.load().sinks.keys().cloned().collect()
+    }
+
+    /// Makes the metric series of the running config's sources and sinks exist, at 0.
+    pub(crate) fn register_metrics(&self) {
+        let live = self.live();
+        metrics::register(
+            live.sources.keys().map(String::as_str),
+            live.sinks.keys().map(String::as_str),
+        );
+    }
+
+    /// Alerts stored since start that no route matched.
+    pub fn unmatched_alerts(&self) -> u64 {
+        self.inner.unmatched.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_unmatched(&self) {
+        self.inner.unmatched.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The rate-limited log of refused webhooks.
+    pub fn refusals(&self) -> &Arc<refusals::RefusalLog> {
+        &self.inner.refusals
     }
 
     pub fn policy(&self) -> &DeliveryPolicy {
@@ -360,6 +394,7 @@ pub async fn serve(
     });
     let grace = state.policy().shutdown_grace;
     metrics::config_loaded(true, reload::unix_seconds(state.clock().now()));
+    state.register_metrics();
     let dispatcher = tokio::spawn(supervise(state.clone(), stopped.clone()));
     let pruner = state.clone();
     tokio::spawn(retention::run(
@@ -369,6 +404,9 @@ pub async fn serve(
         retention::EVERY,
         stopped.clone(),
     ));
+    // Stopped only once the HTTP server is, so its last line counts every refusal.
+    let (served_all, teller_stop) = watch::channel(false);
+    let teller = tokio::spawn(tell_refusals(state.refusals().clone(), teller_stop));
     let app = routes(state.clone());
     let limits = frontdoor::Limits::from_config(&state.config().server).fitted_to_file_limit();
     tracing::debug!(?limits, "front door limits");
@@ -397,6 +435,8 @@ pub async fn serve(
             flatten(joined)
         }
     };
+    let _ = served_all.send(true);
+    let _ = teller.await;
     dispatcher.await.context("the dispatcher task failed")?;
     served
 }
@@ -442,6 +482,28 @@ async fn supervise(state: AppState, stopped: watch::Receiver<bool>) {
         retiring.spawn(async move {
             let _ = current.await;
         });
+    }
+}
+
+/// Logs the refusals of each interval that ended, every few seconds, and what is left at
+/// shutdown (see [`refusals`]).
+async fn tell_refusals(log: Arc<refusals::RefusalLog>, stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(refusals::TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stop = signal(stopped);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = tick.tick() => {
+                for line in log.due(tokio::time::Instant::now(), false) {
+                    line.log();
+                }
+            }
+        }
+    }
+    for line in log.due(tokio::time::Instant::now(), true) {
+        line.log();
     }
 }
 

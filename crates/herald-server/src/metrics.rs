@@ -8,15 +8,24 @@
 //! for every request would allocate. Gauges that describe the store (queue depth, oldest
 //! pending delivery) are computed when `/metrics` is scraped, never on the request path.
 //!
+//! Every counter series whose labels are known from the config exists from the start, at 0
+//! ([`register`], at start and after each reload): each source's refusal codes, received
+//! resources, duplicates and reused ids; each sink's delivery outcomes, attempt times and
+//! held-back outcomes; the front door's shed reasons; routed and unmatched. So an
+//! `increase(...) > 0` alert fires on the first occurrence instead of waiting for a second
+//! one (Prometheus sees no increase in a series that appears with its first event). No label
+//! comes from a request: sources and sinks are the config's names, the rest fixed words.
+//!
 //! | metric | type | labels | meaning |
 //! |---|---|---|---|
 //! | `herald_alerts_received_total` | counter | `source`, `resource` | webhooks stored as alerts (`202`), repeats of a `Request-ID` excluded |
 //! | `herald_alerts_duplicate_total` | counter | `source` | repeats of a `Request-ID` with the same body through the same endpoint, answered `202` but not stored again |
 //! | `herald_alerts_request_id_reused_total` | counter | `source` | alerts whose `Request-ID` the source's endpoint had already seen with another body; stored as new alerts (also counted in `herald_alerts_received_total`) |
 //! | `herald_alerts_rejected_total` | counter | `source`, `reason` | webhooks refused; `reason` is the `Sentry-Hook-Error` code; `source` is `unknown` for an unconfigured source |
-//! | `herald_alerts_routed_total` | counter | | stored alerts that matched at least one route with a sink |
-//! | `herald_alerts_unmatched_total` | counter | | stored alerts no route sent anywhere |
+//! | `herald_alerts_routed_total` | counter | | stored alerts that matched at least one route (one with `sinks: []` drops them on purpose) |
+//! | `herald_alerts_unmatched_total` | counter | | stored alerts that matched no route, each also a `warn` log line |
 //! | `herald_deliveries_total` | counter | `sink`, `outcome` | attempt outcomes: `delivered`, `retried`, `dead` |
+//! | `herald_deliveries_held_back_total` | counter | `sink`, `outcome` | deliveries the noise stage did not send on their own: `held`, `digest`, `throttled`, `duplicate`, `silenced`, `muted` |
 //! | `herald_delivery_duration_seconds` | histogram | `sink` | time of one attempt, whatever its outcome |
 //! | `herald_queue_depth` | gauge | `sink`, `status` | deliveries `pending` or `in_flight`, read from the store at scrape time |
 //! | `herald_oldest_pending_delivery_age_seconds` | gauge | | age of the oldest pending delivery (0 when none) |
@@ -32,6 +41,8 @@ use std::time::Duration;
 use metrics::{Counter, Histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::hooks::REFUSAL_CODES;
+
 pub const RECEIVED: &str = "herald_alerts_received_total";
 pub const DUPLICATE: &str = "herald_alerts_duplicate_total";
 pub const REQUEST_ID_REUSED: &str = "herald_alerts_request_id_reused_total";
@@ -46,6 +57,33 @@ pub const RELOAD_OK: &str = "herald_config_last_reload_successful";
 pub const RELOAD_TIME: &str = "herald_config_last_reload_success_timestamp_seconds";
 pub const HELD_BACK: &str = "herald_deliveries_held_back_total";
 pub const SHED: &str = "herald_connections_shed_total";
+
+/// The resources a stored alert can have (any other is ignored, never stored).
+pub const RESOURCES: &[&str] = &[
+    "event_alert",
+    "error",
+    "issue",
+    "metric_alert",
+    "comment",
+    "activity_alert",
+    "legacy",
+];
+
+/// The `outcome` labels of [`HELD_BACK`]: `held`, then `herald_core::noise::Outcome`'s names.
+pub const HELD_BACK_OUTCOMES: &[&str] = &[
+    "held",
+    "digest",
+    "throttled",
+    "duplicate",
+    "silenced",
+    "muted",
+];
+
+/// The `reason` labels of [`SHED`].
+pub const SHED_REASONS: &[&str] = &["timeout", "evicted", "busy", "body_budget"];
+
+/// The refusal codes a request to a name that is not a configured source can get.
+const UNKNOWN_SOURCE_CODES: &[&str] = &["unknown_source", "not_found"];
 
 /// Latency buckets (seconds) for one delivery attempt: webhooks answer in milliseconds, SMTP
 /// and slow providers in seconds, and the attempt timeout caps the rest.
@@ -154,11 +192,21 @@ fn counter1(cache: &Cache1, name: &'static str, key: &'static str, value: &str) 
         counter.increment(1);
         return;
     }
-    let counter = metrics::counter!(name, key => value.to_owned());
-    counter.increment(1);
-    if let Ok(mut map) = cache.write() {
-        map.insert(value.to_owned(), counter);
+    handle1(cache, name, key, value).increment(1);
+}
+
+/// The cached handle, built (and so exported, at 0) if it was not yet.
+fn handle1(cache: &Cache1, name: &'static str, key: &'static str, value: &str) -> Counter {
+    if let Ok(map) = cache.read()
+        && let Some(counter) = map.get(value)
+    {
+        return counter.clone();
     }
+    let counter = metrics::counter!(name, key => value.to_owned());
+    if let Ok(mut map) = cache.write() {
+        map.insert(value.to_owned(), counter.clone());
+    }
+    counter
 }
 
 /// Counter handles by two labels, built once per label pair.
@@ -186,13 +234,83 @@ fn counter2(cache: &Cache2, name: &'static str, keys: [&'static str; 2], a: &str
         counter.increment(1);
         return;
     }
+    handle2(cache, name, keys, a, b).increment(1);
+}
+
+/// The cached handle, built (and so exported, at 0) if it was not yet.
+fn handle2(
+    cache: &Cache2,
+    name: &'static str,
+    keys: [&'static str; 2],
+    a: &str,
+    b: &str,
+) -> Counter {
+    if let Ok(map) = cache.read()
+        && let Some(counter) = map.get(a).and_then(|m| m.get(b))
+    {
+        return counter.clone();
+    }
     let counter = metrics::counter!(name, keys[0] => a.to_owned(), keys[1] => b.to_owned());
-    counter.increment(1);
     if let Ok(mut map) = cache.write() {
         map.entry(a.to_owned())
             .or_default()
-            .insert(b.to_owned(), counter);
+            .insert(b.to_owned(), counter.clone());
     }
+    counter
+}
+
+/// Makes every series whose labels the config fixes exist at 0 (see the module docs): for
+/// each of `sources` and `sinks`, and the unlabelled and fixed-label ones. Called at start and
+/// after each reload (a new source or sink gets its series then); a series already there
+/// keeps its value.
+pub fn register<'a>(
+    sources: impl IntoIterator<Item = &'a str>,
+    sinks: impl IntoIterator<Item = &'a str>,
+) {
+    if !on() {
+        return;
+    }
+    for source in sources {
+        for code in REFUSAL_CODES
+            .iter()
+            .filter(|c| !UNKNOWN_SOURCE_CODES.contains(c))
+        {
+            handle2(&REJECTED_BY, REJECTED, ["source", "reason"], source, code).increment(0);
+        }
+        for resource in RESOURCES {
+            handle2(
+                &RECEIVED_BY,
+                RECEIVED,
+                ["source", "resource"],
+                source,
+                resource,
+            )
+            .increment(0);
+        }
+        handle1(&DUPLICATE_BY, DUPLICATE, "source", source).increment(0);
+        handle1(&REUSED_BY, REQUEST_ID_REUSED, "source", source).increment(0);
+    }
+    for code in UNKNOWN_SOURCE_CODES {
+        handle2(
+            &REJECTED_BY,
+            REJECTED,
+            ["source", "reason"],
+            "unknown",
+            code,
+        )
+        .increment(0);
+    }
+    for sink in sinks {
+        let _ = sink_handles(sink);
+        for outcome in HELD_BACK_OUTCOMES {
+            handle2(&HELD_BACK_BY, HELD_BACK, ["sink", "outcome"], sink, outcome).increment(0);
+        }
+    }
+    for reason in SHED_REASONS {
+        metrics::counter!(SHED, "reason" => *reason).increment(0);
+    }
+    metrics::counter!(ROUTED).increment(0);
+    metrics::counter!(UNMATCHED).increment(0);
 }
 
 /// A webhook was stored as a new alert although its `Request-ID` had been seen with another
@@ -203,8 +321,9 @@ pub fn request_id_reused(source: &str) {
     }
 }
 
-/// A webhook was stored as an alert (or recognised as a repeat) with `deliveries` deliveries.
-pub fn alert_stored(source: &str, resource: &str, deliveries: usize, duplicate: bool) {
+/// A webhook was stored as an alert (or recognised as a repeat); `matched` says whether any
+/// route matched it.
+pub fn alert_stored(source: &str, resource: &str, matched: bool, duplicate: bool) {
     if !on() {
         return;
     }
@@ -219,10 +338,10 @@ pub fn alert_stored(source: &str, resource: &str, deliveries: usize, duplicate: 
         source,
         resource,
     );
-    if deliveries == 0 {
-        metrics::counter!(UNMATCHED).increment(1);
-    } else {
+    if matched {
         metrics::counter!(ROUTED).increment(1);
+    } else {
+        metrics::counter!(UNMATCHED).increment(1);
     }
 }
 

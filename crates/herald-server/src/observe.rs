@@ -1,6 +1,6 @@
 //! The HTTP side of the metrics: `GET /metrics` (the Prometheus exposition, with the store's
-//! queue gauges read at scrape time) and the layer that counts refused webhooks by the
-//! `Sentry-Hook-Error` code the handler answered with, so the handler itself needs no
+//! queue gauges read at scrape time) and the layer that counts and logs refused webhooks by
+//! the `Sentry-Hook-Error` code the handler answered with, so the handler itself needs no
 //! bookkeeping on its refusal paths.
 
 use axum::extract::{Request, State};
@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::hooks::{HOOK_ERROR_HEADER, error_chain};
+use crate::hooks::{HOOK_ERROR_HEADER, REFUSAL_CODES, RefusalDetail, error_chain};
 use crate::{AppState, metrics};
 
 /// `GET /metrics`: `404` when the process has no recorder installed.
@@ -42,28 +42,41 @@ pub(crate) async fn scrape(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Counts every webhook refusal as `herald_alerts_rejected_total{source, reason}`.
+/// Counts every webhook refusal as `herald_alerts_rejected_total{source, reason}` and logs
+/// it through the rate-limited refusal log.
 pub(crate) async fn count_rejections(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    if !metrics::enabled() {
-        return next.run(request).await;
-    }
     let uri = request.uri().clone();
     let response = next.run(request).await;
     if let Some(code) = response.headers().get(HOOK_ERROR_HEADER)
         && let Some(rest) = uri.path().strip_prefix("/hooks/")
     {
         let source = rest.split('/').next().unwrap_or_default();
-        // The label set must not grow with what callers send: unknown names are one label.
+        // The label set and the log's keys must not grow with what callers send: unknown
+        // names are one label, and codes are the handler's own.
         let source = if state.live().sources.contains_key(source) {
             source
         } else {
             "unknown"
         };
-        metrics::alert_rejected(source, code.to_str().unwrap_or("other"));
+        let code = code.as_bytes();
+        let reason = REFUSAL_CODES
+            .iter()
+            .find(|c| c.as_bytes() == code)
+            .copied()
+            .unwrap_or("other");
+        metrics::alert_rejected(source, reason);
+        let detail = response.extensions().get::<RefusalDetail>().map(|d| d.0);
+        if let Some(line) =
+            state
+                .refusals()
+                .refused(source, reason, detail, tokio::time::Instant::now())
+        {
+            line.log();
+        }
     }
     response
 }

@@ -120,6 +120,7 @@ impl AppState {
             Ok(loaded) => {
                 let report = self.apply(loaded).await;
                 metrics::config_loaded(true, unix_seconds(now));
+                self.register_metrics();
                 tracing::info!(
                     trigger,
                     sinks_added = %report.sinks_added.join(","),

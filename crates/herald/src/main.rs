@@ -16,7 +16,7 @@ mod sinks;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// mimalloc instead of glibc's malloc: every alert allocates and frees many small buffers on
 /// two threads (headers, JSON values, SQL parameters), and glibc's arena locking and
@@ -45,24 +45,31 @@ enum Command {
         #[arg(long, short, default_value = "config/herald.yaml")]
         config: PathBuf,
     },
-    /// Show where a Sentry payload would go, and why the other routes did not match.
+    /// Show where a Sentry payload would go, and why the other routes did not match;
+    /// `herald route test KEY=VALUE...` does the same for an alert written on the command line.
+    #[command(subcommand_negates_reqs = true)]
     Route {
-        #[arg(long, short, default_value = "config/herald.yaml")]
+        #[command(subcommand)]
+        command: Option<RouteCommand>,
+        /// The config file whose routes are tried.
+        #[arg(long, short, default_value = "config/herald.yaml", global = true)]
         config: PathBuf,
         /// The Sentry-Hook-Resource header (event_alert, issue, metric_alert, error, ...).
         /// Without it the legacy WebHooks plugin format is assumed.
         #[arg(long)]
         resource: Option<String>,
         /// The name of the source the payload arrives through (default: the first sentry source).
-        #[arg(long)]
+        #[arg(long, global = true)]
         source: Option<String>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
+        /// `text` for people, `json` for one JSON object (the admin API's route-test answer).
+        #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
         format: Format,
         /// Also show the message each matched sink would send.
-        #[arg(long)]
+        #[arg(long, global = true)]
         render: bool,
         /// The payload file, as Sentry sends it.
-        payload: PathBuf,
+        #[arg(required = true)]
+        payload: Option<PathBuf>,
     },
     /// Send a sample notification to one sink and print what happened.
     SendTest {
@@ -182,6 +189,25 @@ enum DeliveriesCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum RouteCommand {
+    /// Route an alert written as KEY=VALUE pairs, without a payload file.
+    ///
+    /// Like `amtool config routes test`. Keys: project, level, environment, release,
+    /// resource, action, title, culprit, issue_id and tags.NAME; an empty value leaves a field
+    /// unset. Without resource and action the alert is an event_alert, triggered. Exit 0; with
+    /// --expect, 0 only when exactly those routes are used, else 1; 2 for a bad pair.
+    Test {
+        /// A route the alert must use (repeat it for each); exit 1 with the difference
+        /// when the routes used are not exactly these, in any order.
+        #[arg(long, value_name = "ROUTE")]
+        expect: Vec<String>,
+        /// The alert's fields, e.g. project=payments-api level=error tags.team=payments.
+        #[arg(value_name = "KEY=VALUE", required = true)]
+        pairs: Vec<String>,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Text,
@@ -200,6 +226,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { config } => check::run(&config),
         Command::Route {
+            command,
             config,
             resource,
             source,
@@ -208,11 +235,24 @@ fn main() -> ExitCode {
             payload,
         } => route::run(&route::Args {
             config,
-            resource,
             source,
             json: format == Format::Json,
             render,
-            payload,
+            input: match command {
+                // clap lets a payload stand before `test`; one of the two is a mistake.
+                Some(RouteCommand::Test { .. }) if payload.is_some() => Cli::command()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        "give a payload file or `test KEY=VALUE...`, not both",
+                    )
+                    .exit(),
+                Some(RouteCommand::Test { expect, pairs }) => route::Input::Pairs { pairs, expect },
+                None => route::Input::Payload {
+                    resource,
+                    // clap requires the payload unless `test` is given.
+                    path: payload.unwrap_or_default(),
+                },
+            },
         }),
         Command::SendTest { config, sink } => send_test::run(&config, &sink),
         Command::Serve {

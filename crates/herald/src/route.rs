@@ -1,26 +1,55 @@
-//! `herald route`: the dry run. Parses a payload as Sentry would send it, routes it on the
-//! config, and prints which routes matched and why the others did not, as text or as one
-//! JSON object. Exit 0 when the payload parsed, 2 when it did not, 1 for a bad config.
+//! `herald route`: the dry run. Parses a payload as Sentry would send it (or, for
+//! `herald route test`, builds an alert from `key=value` pairs), routes it on the config, and
+//! prints which routes matched and why the others did not, as text or as one JSON object.
+//! Exit 0 when the payload parsed, 2 when it did not (or a pair is wrong), 1 for a bad config;
+//! `route test --expect` exits 1 when the routes used are not exactly the expected ones.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use herald_core::Notification;
 use herald_core::route::Outcome;
+use herald_core::{Alert, Level, Notification};
 use serde_json::json;
 
 use crate::app::App;
 
 pub struct Args {
     pub config: PathBuf,
-    pub resource: Option<String>,
     pub source: Option<String>,
     pub json: bool,
     pub render: bool,
-    pub payload: PathBuf,
+    pub input: Input,
 }
+
+/// What to route.
+pub enum Input {
+    /// A payload file as Sentry sends it, with the `Sentry-Hook-Resource` header's value.
+    Payload {
+        resource: Option<String>,
+        path: PathBuf,
+    },
+    /// `herald route test`: an alert made of `key=value` pairs, and the routes it must use.
+    Pairs {
+        pairs: Vec<String>,
+        expect: Vec<String>,
+    },
+}
+
+/// The keys `herald route test` takes, as its error message lists them.
+const KEYS: &[&str] = &[
+    "project",
+    "level",
+    "environment",
+    "release",
+    "resource",
+    "action",
+    "title",
+    "culprit",
+    "issue_id",
+    "tags.NAME",
+];
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let app = match App::load(&args.config) {
@@ -30,8 +59,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let body = std::fs::read(&args.payload)
-        .with_context(|| format!("cannot read payload file \"{}\"", args.payload.display()))?;
     let source = match &args.source {
         Some(s) if app.sources.contains_key(s) => s.clone(),
         Some(s) => anyhow::bail!(
@@ -45,23 +72,205 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .cloned()
             .unwrap_or_else(|| "sentry".to_owned()),
     };
-    let parsed = match herald_sentry::parse(&source, args.resource.as_deref(), &body) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: cannot parse {}: {e}", args.payload.display());
-            return Ok(ExitCode::from(2));
+    let (alert, expect) = match &args.input {
+        Input::Payload { resource, path } => {
+            let body = std::fs::read(path)
+                .with_context(|| format!("cannot read payload file \"{}\"", path.display()))?;
+            let parsed = match herald_sentry::parse(&source, resource.as_deref(), &body) {
+                Ok(p) => p,
+                Err(e) => {
+                    match resource_hint(resource.as_deref(), &body) {
+                        // Without --resource the parser's own words are about a request
+                        // without the header; here the flag is what is missing.
+                        Some(hint) if resource.is_none() => eprintln!(
+                            "error: cannot parse {} as a legacy WebHooks plugin payload (the format herald assumes without --resource)\nhint: {hint}",
+                            path.display()
+                        ),
+                        Some(hint) => {
+                            eprintln!("error: cannot parse {}: {e}\nhint: {hint}", path.display())
+                        }
+                        None => eprintln!("error: cannot parse {}: {e}", path.display()),
+                    }
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            if let herald_sentry::Parsed::Ignored { alert, reason } = &parsed {
+                // An action another resource handles is ignored, not refused: say which.
+                if let Some(hint) = resource_hint(resource.as_deref(), &body) {
+                    eprintln!("hint: {hint}");
+                }
+                if args.json {
+                    println!("{}", herald_server::dry_run::ignored(alert, reason));
+                } else {
+                    println!("ignored: {reason}");
+                    println!(
+                        "herald does not route this payload; it would answer 200 and send nothing"
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            (parsed.into_alert(), &[][..])
         }
+        Input::Pairs { pairs, expect } => match alert_from_pairs(&source, pairs) {
+            Ok(alert) => (alert, expect.as_slice()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
     };
-    if let herald_sentry::Parsed::Ignored { alert, reason } = &parsed {
-        if args.json {
-            println!("{}", herald_server::dry_run::ignored(alert, reason));
-        } else {
-            println!("ignored: {reason}");
-            println!("herald does not route this payload; it would answer 200 and send nothing");
-        }
+    let routing = report(&app, Arc::new(alert), args.json, args.render);
+    if expect.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    let alert = Arc::new(parsed.into_alert());
+    let names: Vec<&str> = app
+        .config
+        .routes
+        .walk()
+        .into_iter()
+        .map(|(_, r)| r.name.as_str())
+        .collect();
+    match expectation(expect, &routing.routes, &names) {
+        None => Ok(ExitCode::SUCCESS),
+        Some(diff) => {
+            eprint!("{diff}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// For a payload that did not parse: the resource its shape suggests, when that is not the
+/// one given (`--resource` missing, or naming another resource).
+fn resource_hint(given: Option<&str>, body: &[u8]) -> Option<String> {
+    let likely = herald_sentry::likely_resource(body)?;
+    match given {
+        None if likely == "legacy" => None,
+        None => Some(format!(
+            "this looks like a Sentry-Hook-Resource: {likely} payload; run with --resource {likely}"
+        )),
+        Some(given) if given.trim() == likely => None,
+        Some(_) if likely == "legacy" => Some(
+            "this looks like a legacy WebHooks plugin payload; run without --resource".to_owned(),
+        ),
+        Some(given) => Some(format!(
+            "this looks like a Sentry-Hook-Resource: {likely} payload, not {given}; run with --resource {likely}"
+        )),
+    }
+}
+
+/// The alert `herald route test` routes: `source` with what the pairs say. Without
+/// `resource` and `action` it is an issue alert rule's notification (`event_alert`,
+/// `triggered`), the most common webhook. An empty value leaves a field unset.
+pub(crate) fn alert_from_pairs(source: &str, pairs: &[String]) -> Result<Alert, String> {
+    let mut alert = Alert {
+        source: source.to_owned(),
+        resource: "event_alert".to_owned(),
+        action: "triggered".to_owned(),
+        title: "herald route test".to_owned(),
+        ..Alert::default()
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
+            return Err(format!(
+                "\"{pair}\" is not key=value (keys: {}); for example project=payments-api",
+                KEYS.join(", ")
+            ));
+        };
+        let key = key.trim();
+        if seen.contains(&key) {
+            return Err(format!(
+                "\"{key}\" is given twice; an alert has one value per key"
+            ));
+        }
+        seen.push(key);
+        let text = Some(value.to_owned()).filter(|v| !v.is_empty());
+        match key {
+            "project" => alert.project = text,
+            "environment" => alert.environment = text,
+            "release" => alert.release = text,
+            "culprit" => alert.culprit = text,
+            "issue_id" => alert.issue_id = text,
+            "resource" => alert.resource = value.to_owned(),
+            "action" => alert.action = value.to_owned(),
+            "title" => alert.title = value.to_owned(),
+            "level" if value.is_empty() => alert.level = None,
+            "level" => {
+                alert.level = Some(
+                    Level::ALL
+                        .into_iter()
+                        .find(|l| l.as_str() == value)
+                        .ok_or_else(|| {
+                            format!(
+                                "level \"{value}\" is not a level (levels: {})",
+                                Level::ALL.map(Level::as_str).join(", ")
+                            )
+                        })?,
+                );
+            }
+            _ => match key.strip_prefix("tags.").filter(|t| !t.is_empty()) {
+                Some(tag) if !value.is_empty() => alert.tags.insert(tag, value),
+                Some(_) => {}
+                None => {
+                    let hint = match herald_core::config::closest(key, KEYS) {
+                        Some(close) => format!("did you mean {close}? "),
+                        None => String::new(),
+                    };
+                    return Err(format!(
+                        "unknown key \"{key}\" ({hint}keys: {})",
+                        KEYS.join(", ")
+                    ));
+                }
+            },
+        }
+    }
+    Ok(alert)
+}
+
+/// `None` when `matched` holds exactly the `expected` routes (in any order), else the
+/// message `--expect` prints: one line per route expected and not used (`-`) or used and not
+/// expected (`+`). `names` are the config's routes, to point out a misspelled one.
+pub(crate) fn expectation(
+    expected: &[String],
+    matched: &[String],
+    names: &[&str],
+) -> Option<String> {
+    let missing: Vec<&String> = expected.iter().filter(|e| !matched.contains(e)).collect();
+    let extra: Vec<&String> = matched.iter().filter(|m| !expected.contains(m)).collect();
+    if missing.is_empty() && extra.is_empty() {
+        return None;
+    }
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "(none)".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    let mut out = format!(
+        "error: the routes used are not the expected ones\n  expected: {}\n  used:     {}\n",
+        list(expected),
+        list(matched)
+    );
+    for route in missing {
+        let note = if names.contains(&route.as_str()) {
+            String::new()
+        } else {
+            match herald_core::config::closest(route, names) {
+                Some(close) => format!("; no route is named so, did you mean {close}?"),
+                None => "; no route is named so".to_owned(),
+            }
+        };
+        out.push_str(&format!("  - {route} (expected, not used{note})\n"));
+    }
+    for route in extra {
+        out.push_str(&format!("  + {route} (used, not expected)\n"));
+    }
+    Some(out)
+}
+
+/// Routes `alert` and prints the dry run (text or JSON); returns the routing for `--expect`.
+fn report(app: &App, alert: Arc<Alert>, json: bool, render: bool) -> herald_core::Routing {
     let (routing, steps) = app.config.routes.explain(&alert);
     let noise = noise_notes(&app.config, &routing, &alert);
     let silenced = if routing.sinks.is_empty() {
@@ -71,7 +280,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
 
     let mut rendered = Vec::new();
-    if args.render {
+    if render {
         for (route, sinks) in &routing.deliveries {
             for sink in sinks {
                 let n = Notification::single(alert.clone(), route.clone(), sink.clone(), "dry-run");
@@ -84,7 +293,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    if args.json {
+    if json {
         // The same object as the admin API's route-test.
         let (mut out, _) = herald_server::dry_run::explained(&alert, &app.config.routes);
         if let Ok(silences) = &silenced
@@ -98,7 +307,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 .map(|(route, notes)| json!({"route": route, "explain": notes}))
                 .collect();
         }
-        if args.render {
+        if render {
             out["rendered"] = rendered
                 .iter()
                 .map(|(route, sink, r)| match r {
@@ -108,7 +317,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 .collect();
         }
         println!("{out}");
-        return Ok(ExitCode::SUCCESS);
+        return routing;
     }
 
     let a = &alert;
@@ -185,7 +394,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             Err(e) => println!("(cannot render: {e})"),
         }
     }
-    Ok(ExitCode::SUCCESS)
+    routing
 }
 
 /// For each used route with noise settings, what they would do with this alert now: quiet
@@ -249,3 +458,6 @@ fn silenced_by(url: &str, alert: &herald_core::Alert) -> Result<Vec<(String, Str
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests;

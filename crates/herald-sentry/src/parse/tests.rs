@@ -405,6 +405,13 @@ fn errors_say_what_is_wrong_where() {
     );
     check(
         None,
+        json!({"action": "triggered", "data": {"event": {"level": "error"}}}),
+        expect![[
+            r#"error: no Sentry-Hook-Resource header and the body is not a legacy WebHooks plugin payload (it looks like a Sentry-Hook-Resource: event_alert payload, which needs that header); Sentry integrations send that header, so check that the request comes from Sentry"#
+        ]],
+    );
+    check(
+        None,
         json!({"hello": 1}),
         expect![[
             r#"error: no Sentry-Hook-Resource header and the body is not a legacy WebHooks plugin payload (it has no project_slug, triggering_rules or event; top-level keys: hello); Sentry integrations send that header, so check that the request comes from Sentry"#
@@ -589,4 +596,83 @@ fn ignored_payloads_do_not_echo_huge_values() {
     };
     assert!(reason.len() < 1024, "reason is {} bytes", reason.len());
     assert!(alert.resource.len() <= herald_core::alert::limits::MAX_NAME_BYTES);
+}
+
+fn likely(body: Value) -> Option<&'static str> {
+    likely_resource(body.to_string().as_bytes())
+}
+
+#[test]
+fn likely_resource_reads_the_shape_of_data() {
+    assert_eq!(
+        likely(json!({"action": "triggered", "data": {"event": {}}})),
+        Some("event_alert")
+    );
+    assert_eq!(
+        likely(json!({"action": "created", "data": {"error": {}}})),
+        Some("error")
+    );
+    assert_eq!(
+        likely(json!({"action": "critical", "data": {"metric_alert": {}}})),
+        Some("metric_alert")
+    );
+    assert_eq!(
+        likely(json!({"action": "resolved", "data": {"issue": {}}})),
+        Some("issue")
+    );
+    assert_eq!(
+        likely(json!({"action": "triggered", "data": {"issue": {}}})),
+        Some("activity_alert")
+    );
+    assert_eq!(
+        likely(json!({"action": "created", "data": {"issue": {}, "alert": {}}})),
+        Some("activity_alert")
+    );
+    assert_eq!(
+        likely(json!({"action": "created", "data": {"comment": "hi", "issue_id": 1}})),
+        Some("comment")
+    );
+    assert_eq!(
+        likely(json!({"action": "created", "data": {"installation": {}}})),
+        Some("installation")
+    );
+    assert_eq!(
+        likely(json!({"project_slug": "api", "event": {}})),
+        Some("legacy")
+    );
+    assert_eq!(likely(json!({"action": "created", "data": {}})), None);
+    assert_eq!(likely(json!({"hello": 1})), None);
+    assert_eq!(likely_resource(b"not json"), None);
+}
+
+/// Every payload herald and Sentry publish is recognised as the resource its file is named
+/// after (`issue.created.json` is an `issue`; legacy files have no resource header).
+#[test]
+fn likely_resource_names_every_published_payload() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dirs = [
+        root.join("tests/fixtures/sentry"),
+        root.join("../shared/fixtures/sentry/integration-platform"),
+        root.join("../shared/fixtures/sentry/legacy-webhooks-plugin"),
+    ];
+    let mut seen = 0;
+    for dir in dirs.iter().filter(|d| d.is_dir()) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let prefix = name.split('.').next().unwrap();
+            let expected = if prefix.starts_with("legacy") {
+                "legacy"
+            } else {
+                prefix
+            };
+            let body = std::fs::read(&path).unwrap();
+            assert_eq!(likely_resource(&body), Some(expected), "{name}");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 9, "only {seen} payloads found");
 }

@@ -407,3 +407,66 @@ async fn a_store_failure_is_a_503_without_details() {
         "{answer}"
     );
 }
+
+/// `/readyz` counts the alerts no route matched since start: not a matched one, not one a
+/// route with `sinks: []` drops on purpose, and a redelivery of the same request once.
+#[tokio::test]
+async fn readyz_counts_the_alerts_no_route_matched() {
+    let s = setup_with(Options {
+        routes: "routes:\n  - name: web-only\n    match: { project: web }\n    sinks: [fake]\n  - name: drop-info\n    match: { level: info }\n    sinks: []\n",
+        ..Options::default()
+    })
+    .await;
+    let get = || Request::get("/readyz").body(Body::empty()).unwrap();
+    let ready = |answer: &serde_json::Value| answer["unmatched_alerts"].clone();
+    let (status, _, answer) = s.send(get()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["status"], "ready");
+    assert_eq!(ready(&answer), json!(0));
+
+    let elsewhere = || {
+        String::from_utf8(event_alert("elsewhere", "error"))
+            .unwrap()
+            .replace("/projects/acme/web/", "/projects/acme/api/")
+            .into_bytes()
+    };
+    for request_id in ["r1", "r1", "r2"] {
+        let (status, _, answer) = s
+            .send(signed(
+                "/hooks/sentry",
+                "event_alert",
+                request_id,
+                elsewhere(),
+            ))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    }
+    // Matched by web-only, and dropped on purpose by drop-info: neither is unmatched.
+    s.send(signed(
+        "/hooks/sentry",
+        "event_alert",
+        "r3",
+        event_alert("web", "error"),
+    ))
+    .await;
+    let dropped = String::from_utf8(event_alert("fyi", "info"))
+        .unwrap()
+        .replace("/projects/acme/web/", "/projects/acme/api/");
+    s.send(signed(
+        "/hooks/sentry",
+        "event_alert",
+        "r4",
+        dropped.into_bytes(),
+    ))
+    .await;
+    let (_, _, answer) = s.send(get()).await;
+    assert_eq!(ready(&answer), json!(2), "{answer}");
+    assert_eq!(s.state.unmatched_alerts(), 2);
+
+    // Unavailable keeps the count beside the reason.
+    s.store.close().await;
+    let (status, _, answer) = s.send(get()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(answer["reason"].is_string(), "{answer}");
+    assert_eq!(ready(&answer), json!(2), "{answer}");
+}
