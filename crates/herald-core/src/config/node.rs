@@ -217,6 +217,15 @@ fn tag_before(lines: &[&str], pos: Pos) -> Option<(u64, String)> {
         .chars()
         .take(usize::try_from(pos.column).ok()?.saturating_sub(1))
         .collect();
+    // A `#` after a space (or first on the line) starts a comment, and `!` in a comment is no
+    // tag; a `#` inside quotes is taken for one too, which only misses a hint.
+    let comment = before
+        .iter()
+        .enumerate()
+        .any(|(i, c)| *c == '#' && (i == 0 || before[i - 1].is_whitespace()));
+    if comment {
+        return None;
+    }
     let end = before.iter().rposition(|c| !c.is_whitespace())? + 1;
     let start = before[..end]
         .iter()

@@ -512,6 +512,12 @@ routes:
         ]
     "#]]
     .assert_debug_eq(&messages(tagged));
+    // An empty value followed by a comment that mentions a `!` is only empty (YAML places
+    // an empty list item after its comment).
+    for text in ["- # !todo\n- b\n", "a: # !x\nb: 1\n"] {
+        let mut root = node::parse(text).unwrap();
+        assert_eq!(node::untag(&mut root, text), vec![], "{text}");
+    }
     expect_test::expect![[r#"
         [
             "h.yaml:4:16: invalid YAML: unquoted * is read as an alias (a reference to an &anchor) (hint: quote values that start with ! or *: write \"*\")",
