@@ -54,7 +54,8 @@ impl FromStr for Level {
     type Err = UnknownLevel;
 
     /// Accepts the five names case-insensitively, plus the aliases SDKs and loggers use
-    /// (`warn`, `critical`, `err`), so a payload from any Sentry SDK gets a level.
+    /// (`warn`, `critical`, `err`), so a payload from any Sentry SDK gets a level. This is for
+    /// what sources receive; a config's level conditions are stricter (see `matcher`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "debug" | "trace" => Ok(Level::Debug),

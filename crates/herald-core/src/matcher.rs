@@ -16,6 +16,13 @@
 //!
 //! A list means any of its positive items, and none of its negated ones: `[a, b]` is a or b,
 //! `[!a, !b]` is neither a nor b.
+//!
+//! A level is written exactly: `debug`, `info`, `warning` (or `warn`), `error`, `fatal`, in
+//! lowercase, with no space after a comparison. Anything else is refused with the spelling that
+//! was probably meant (`=>error` is `>=error`), since a condition that can never match passes
+//! silently otherwise; `critical` gets its own hint, as Sentry's critical metric alerts are
+//! `error`. A literal value with `*` or `?` (`payments-*`) is allowed, but the config warns and
+//! names the regex ([`glob_lookalike`]).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -151,33 +158,143 @@ fn parse_term(item: &str, is_level: bool) -> Result<Term, MatcherError> {
             }),
         };
     }
+    if is_level {
+        return level_term(item, negated, rest);
+    }
     if let Some(lit) = rest.strip_prefix('=') {
         return Ok(Term {
             negated,
             pattern: Pattern::Exact(lit.to_owned()),
         });
     }
-    if is_level {
-        let (op, name) = [">=", "<=", ">", "<"]
-            .iter()
-            .find_map(|op| rest.strip_prefix(op).map(|n| (*op, n)))
-            .unwrap_or(("==", rest));
-        let level = name.trim().parse::<Level>().map_err(|_| MatcherError {
-            message: format!("bad level \"{item}\""),
-            hint: Some(
-                "levels are debug, info, warning, error, fatal; a threshold is written \">=error\""
-                    .into(),
-            ),
-        })?;
-        return Ok(Term {
-            negated,
-            pattern: Pattern::Level { op, level },
-        });
-    }
     Ok(Term {
         negated,
         pattern: Pattern::Exact(rest.to_owned()),
     })
+}
+
+/// The level names a config may write: the five levels, lowercase, and `warn`, the name
+/// Sentry's SDKs and Python's logging use for `warning`. Payloads are read more leniently
+/// (`Level`'s `FromStr`); a config is not, so that one spelling means one thing.
+pub const LEVEL_NAMES: &str = "debug, info, warning (or warn), error, fatal";
+
+/// The comparisons a level condition may start with, longest first.
+const LEVEL_OPS: [&str; 4] = [">=", "<=", ">", "<"];
+
+fn config_level(name: &str) -> Option<Level> {
+    match name {
+        "debug" => Some(Level::Debug),
+        "info" => Some(Level::Info),
+        "warning" | "warn" => Some(Level::Warning),
+        "error" => Some(Level::Error),
+        "fatal" => Some(Level::Fatal),
+        _ => None,
+    }
+}
+
+/// A `level:` item after its `!`: `*` and `~regex` are handled before; what is left is a level
+/// name, `=name`, or a comparison and a name, all written exactly.
+fn level_term(item: &str, negated: bool, rest: &str) -> Result<Term, MatcherError> {
+    let (op, name) = match rest.strip_prefix('=') {
+        Some(lit) => ("==", lit),
+        None => LEVEL_OPS
+            .iter()
+            .find_map(|op| rest.strip_prefix(op).map(|n| (*op, n)))
+            .unwrap_or(("==", rest)),
+    };
+    match config_level(name) {
+        Some(level) => Ok(Term {
+            negated,
+            pattern: Pattern::Level { op, level },
+        }),
+        None => Err(bad_level(item, negated, rest)),
+    }
+}
+
+/// Why a level item was refused, and the spelling that was probably meant.
+fn bad_level(item: &str, negated: bool, rest: &str) -> MatcherError {
+    let not = if negated { "!" } else { "" };
+    let tail = format!("levels are {LEVEL_NAMES}; a threshold is written \">=error\"");
+    // Spaces go first, so `=> error` is told about both of its mistakes at once.
+    let squeezed: String = rest.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut reasons = Vec::new();
+    if squeezed != rest {
+        reasons.push("a level has no spaces".to_owned());
+    }
+    let (op, name) = if let Some(n) = squeezed.strip_prefix("=>") {
+        reasons.push("\"=>\" is not a comparison".to_owned());
+        (">=", n)
+    } else if let Some(n) = squeezed.strip_prefix("=<") {
+        reasons.push("\"=<\" is not a comparison".to_owned());
+        ("<=", n)
+    } else if let Some(n) = squeezed.strip_prefix("==") {
+        reasons
+            .push("\"==\" is not a comparison: a bare level means exactly that level".to_owned());
+        ("", n)
+    } else if let Some(n) = squeezed.strip_prefix('=') {
+        ("=", n)
+    } else {
+        LEVEL_OPS
+            .iter()
+            .find_map(|op| squeezed.strip_prefix(op).map(|n| (*op, n)))
+            .unwrap_or(("", squeezed.as_str()))
+    };
+    let message = match reasons.is_empty() {
+        true => format!("bad level \"{item}\""),
+        false => format!("bad level \"{item}\": {}", reasons.join(", and ")),
+    };
+    let lower = name.to_ascii_lowercase();
+    let hint = if lower == "critical" {
+        // Sentry's `critical` is a metric alert's action, which herald maps to `error`;
+        // a config that took it for `fatal` would miss exactly the alerts it was written for.
+        "Sentry's fatal is written \"fatal\"; critical metric alerts are mapped to error, so write \">=error\" to catch them".to_owned()
+    } else if config_level(&lower).is_some() {
+        let meant = format!("{not}{op}{lower}");
+        if reasons.is_empty() {
+            format!("write it in lowercase: \"{meant}\"")
+        } else {
+            format!("write \"{meant}\"")
+        }
+    } else {
+        let names = ["debug", "info", "warning", "warn", "error", "fatal"];
+        match crate::config::closest(&lower, &names) {
+            Some(c) => format!("did you mean \"{not}{op}{c}\"? ({tail})"),
+            None => tail,
+        }
+    };
+    MatcherError {
+        message,
+        hint: Some(hint),
+    }
+}
+
+/// For a literal value with a glob's `*` or `?` (`payments-*`), the regex item that was
+/// probably meant (`~^payments-.*`); `None` for anything else. Such a value is matched
+/// literally, which is allowed (`=` makes it explicit), so this is a warning, not an error.
+pub fn glob_lookalike(item: &str) -> Option<String> {
+    let (not, rest) = match item.strip_prefix('!') {
+        Some(r) => ("!", r),
+        None => ("", item),
+    };
+    if rest == "*" || rest.starts_with('~') || rest.starts_with('=') {
+        return None;
+    }
+    if !rest.contains(['*', '?']) {
+        return None;
+    }
+    let mut regex = format!("{not}~^");
+    for c in rest.chars() {
+        match c {
+            '*' => regex.push_str(".*"),
+            '?' => regex.push('.'),
+            '\\' | '.' | '+' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' => {
+                regex.push('\\');
+                regex.push(c);
+            }
+            _ => regex.push(c),
+        }
+    }
+    Some(regex)
 }
 
 fn first_line(s: &str) -> String {

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use crate::alert::{Alert, Field};
 use crate::config::{Diagnostics, Node, Value};
-use crate::matcher::ValueMatcher;
+use crate::matcher::{ValueMatcher, glob_lookalike};
 use crate::noise::{NoisePolicy, NoiseSpec, TimeIntervals};
 use std::sync::Arc;
 
@@ -583,6 +583,23 @@ fn parse_values(
                 if let Err(e) = ValueMatcher::parse(std::slice::from_ref(&t), is_level) {
                     diag.error(item, format!("route \"{route}\": {}", e.message), e.hint);
                     ok = false;
+                } else if let Some(regex) = glob_lookalike(&t) {
+                    // Meant literally, it works; meant as a glob, it never matches. Only
+                    // the author knows, so warn and name both spellings.
+                    diag.warning(
+                        item,
+                        format!(
+                            "route \"{route}\": \"{t}\" is matched literally: * and ? are not wildcards here"
+                        ),
+                        Some(format!(
+                            "for a pattern write {}; write \"{}\" to mean it literally",
+                            yaml_quoted(&regex),
+                            match t.strip_prefix('!') {
+                                Some(rest) => format!("!={rest}"),
+                                None => format!("={t}"),
+                            }
+                        )),
+                    );
                 }
                 texts.push(t);
             }
@@ -603,6 +620,16 @@ fn parse_values(
         return None;
     }
     ValueMatcher::parse(&texts, is_level).ok()
+}
+
+/// A value as it must be written in YAML: in double quotes, or in single quotes when it has
+/// a backslash, which double quotes would take for an escape.
+fn yaml_quoted(value: &str) -> String {
+    if value.contains('\\') {
+        format!("'{value}'")
+    } else {
+        format!("\"{value}\"")
+    }
 }
 
 #[cfg(test)]

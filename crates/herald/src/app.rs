@@ -19,14 +19,29 @@ pub struct App {
     pub warnings: Vec<ConfigError>,
 }
 
+/// What the config is loaded for: to be served (`check`, `serve`, every reload), or by a tool
+/// that uses some of it (`route`, `send-test`), which does not need what only serving needs,
+/// such as a source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    Serve,
+    Tool,
+}
+
 impl App {
+    /// The config for a tool that uses its routes or sinks (`route`, `send-test`).
     pub fn load(path: &Path) -> Result<App, ConfigErrors> {
-        App::load_listening(path, None)
+        App::read(path, None, Purpose::Tool)
     }
 
-    /// [`App::load`] for a server that listens on `listen` (`serve --listen`) instead of
-    /// `server.listen`: credentials written in the file are checked against that address.
+    /// The config as `herald serve` takes it, with every check `check` makes, for a server
+    /// that listens on `listen` (`serve --listen`) or, when `None`, `server.listen`:
+    /// credentials written in the file are checked against that address.
     pub fn load_listening(path: &Path, listen: Option<&str>) -> Result<App, ConfigErrors> {
+        App::read(path, listen, Purpose::Serve)
+    }
+
+    fn read(path: &Path, listen: Option<&str>, purpose: Purpose) -> Result<App, ConfigErrors> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors::one(ConfigError::new(
@@ -34,10 +49,16 @@ impl App {
                 format!("cannot read config file \"{file}\": {e}"),
             ))
         })?;
-        App::parse(&text, &file, &Env::process(), listen)
+        App::parse(&text, &file, &Env::process(), listen, purpose)
     }
 
-    fn parse(text: &str, file: &str, env: &Env, listen: Option<&str>) -> Result<App, ConfigErrors> {
+    fn parse(
+        text: &str,
+        file: &str,
+        env: &Env,
+        listen: Option<&str>,
+        purpose: Purpose,
+    ) -> Result<App, ConfigErrors> {
         let (config, warnings, mut errors) = match Config::parse(text, file, env) {
             Ok((c, w)) => (Some(c), w, vec![]),
             Err(e) => (None, e.warnings, e.errors),
@@ -47,6 +68,9 @@ impl App {
             return Err(ConfigErrors { errors, warnings });
         };
         let mut diag = Diagnostics::new(file);
+        if purpose == Purpose::Serve {
+            diag.extend(config.serve_errors());
+        }
         let mut sources = BTreeMap::new();
         let mut public_credentials = config.public_credentials.clone();
         for spec in &config.sources {

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use crate::app::App;
 
 pub fn run(config: &Path) -> anyhow::Result<ExitCode> {
-    match App::load(config) {
+    // Exactly what `serve` loads, so "valid" means herald would start with it.
+    match App::load_listening(config, None) {
         Ok(app) => {
             for w in &app.warnings {
                 eprintln!("{w}");

@@ -1,8 +1,9 @@
 //! `herald serve`: loads the config, opens the store, binds the listener and hands them to
 //! `herald_server::serve` until SIGINT or SIGTERM. Everything about requests and deliveries
 //! lives in `herald-server`; this module only assembles it: the metrics recorder, the config
-//! loader that reloads use (the same [`App::load`] as a start, so a reload validates the
-//! whole file), and the reload triggers that belong to a process (SIGHUP, `--watch`).
+//! loader that reloads use (the same [`App::load_listening`] as a start and `herald check`, so
+//! a reload validates the whole file), and the reload triggers that belong to a process
+//! (SIGHUP, `--watch`).
 
 use std::future::Future;
 use std::path::Path;

@@ -42,6 +42,8 @@ pub struct Config {
     /// Credentials of this section (`server.admin_token`) whose value is written in the file;
     /// see [`PublicCredential`].
     pub public_credentials: Vec<PublicCredential>,
+    /// Where to report that the config has no source (see [`Config::serve_errors`]).
+    no_sources: Option<Pos>,
 }
 
 /// A named entry of `sources` or `sinks`: its `type` and its settings, not yet typed.
@@ -171,10 +173,19 @@ impl Config {
         env: &Env,
     ) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
         let mut diag = Diagnostics::new(file);
-        let root = match node::parse(text) {
+        let mut root = match node::parse(text) {
             Ok(root) => root,
-            Err(e) => return Err(ConfigErrors::one(yaml_error(file, &e))),
+            Err(e) => return Err(ConfigErrors::one(yaml_error(file, text, &e))),
         };
+        for (pos, tag) in node::untag(&mut root, text) {
+            diag.error(
+                &Node::new(pos, Value::Null),
+                format!("unquoted {tag} is read as a YAML tag, and the value as empty"),
+                Some(format!(
+                    "quote values that start with ! or *: write \"{tag}\""
+                )),
+            );
+        }
         let config = Config::from_root(root, file, env, &mut diag);
         diag.finish(config)
     }
@@ -183,7 +194,8 @@ impl Config {
     /// is broken. Lets the binary go on checking sources and sinks after a routing error.
     pub fn parse_lenient(text: &str, file: &str, env: &Env) -> Option<Config> {
         let mut diag = Diagnostics::new(file);
-        let root = node::parse(text).ok()?;
+        let mut root = node::parse(text).ok()?;
+        node::untag(&mut root, text);
         Some(Config::from_root(root, file, env, &mut diag))
     }
 
@@ -212,6 +224,15 @@ impl Config {
         }
         if let Some(node) = root.get("server") {
             check_server_limits(&server, node, diag);
+            if let Some(at) = node.get("listen")
+                && let Err(e) = check_listen(&server.listen)
+            {
+                diag.error(
+                    at,
+                    format!("server.listen \"{}\" {}", at.shown(), e.message),
+                    Some(e.hint),
+                );
+            }
         }
         let public_credentials = root
             .get("server")
@@ -222,6 +243,19 @@ impl Config {
             .get("storage")
             .and_then(|n| diag.typed::<StorageConfig>(n))
             .unwrap_or_default();
+        if let Some(at) = root.get("storage").and_then(|n| n.get("url")) {
+            check_storage_url(&storage.url, at, diag);
+        }
+        // Absent, empty or `sources: {}`: herald could run but never receive anything. Which
+        // is an error only for a config that is served (see `serve_errors`), not for tests and
+        // tools that look at its routes or sinks alone.
+        let no_sources = match root.get("sources") {
+            None => Some(Pos { line: 1, column: 1 }),
+            Some(n) if n.value == Value::Null || n.as_map().is_some_and(<[_]>::is_empty) => {
+                root.key_node("sources").map(|k| k.pos)
+            }
+            Some(_) => None,
+        };
         let sources = named_sections(root.get("sources"), "source", diag);
         let sinks = named_sections(root.get("sinks"), "sink", diag);
         let sink_names: Vec<&str> = sinks.iter().map(|s| s.name.as_str()).collect();
@@ -238,6 +272,126 @@ impl Config {
             sinks,
             routes,
             public_credentials,
+            no_sources,
+        }
+    }
+
+    /// What keeps a config that parsed from being served: today, having no source, since
+    /// herald could then receive nothing. `herald check` and `herald serve` (and every reload)
+    /// add these to [`Config::parse`]'s errors; tests and tools that look at one part of a
+    /// config (its routes, a sink) do not need a source.
+    pub fn serve_errors(&self) -> Vec<ConfigError> {
+        let Some(pos) = self.no_sources else {
+            return vec![];
+        };
+        let location = Location {
+            file: self.file.clone(),
+            line: pos.line,
+            column: pos.column,
+        };
+        vec![
+            ConfigError::new(location, "no sources: herald could not receive anything")
+                .with_hint(
+                    "add one, for example `sources: {sentry: {type: sentry, client_secret: \"${SENTRY_CLIENT_SECRET}\"}}`, served at POST /hooks/sentry",
+                ),
+        ]
+    }
+}
+
+/// Why a listen address is refused, and what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressError {
+    /// What is wrong, to follow the value in a sentence (`is a port alone ...`).
+    pub message: String,
+    pub hint: String,
+}
+
+/// Checks that `listen` is `host:port` as herald binds it: an IP address (IPv6 in brackets) or
+/// a host name such as `localhost`, and a port from 0 to 65535. A port alone (`8080`, `:8080`)
+/// is refused: herald would not know whether to listen on loopback or everywhere.
+pub fn check_listen(listen: &str) -> Result<(), AddressError> {
+    if listen.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let both = |port: &str| {
+        format!(
+            "write \"127.0.0.1:{port}\" (this machine only) or \"0.0.0.0:{port}\" (every interface)"
+        )
+    };
+    let error = |message: &str, hint: String| {
+        Err(AddressError {
+            message: message.to_owned(),
+            hint,
+        })
+    };
+    if let Some((scheme, rest)) = listen.split_once("://") {
+        let address = rest.split('/').next().unwrap_or(rest);
+        return error(
+            &format!("is a URL, not host:port (the {scheme}:// is not needed)"),
+            format!("write \"{address}\""),
+        );
+    }
+    let Some((host, port)) = listen.rsplit_once(':') else {
+        if !listen.is_empty() && listen.chars().all(|c| c.is_ascii_digit()) {
+            return error("is a port alone, not host:port", both(listen));
+        }
+        return error(
+            "has no port",
+            format!("write host:port, for example \"{listen}:8080\""),
+        );
+    };
+    if port.parse::<u16>().is_err() {
+        return error(
+            &format!("has port \"{port}\", which is not a number from 0 to 65535"),
+            "write host:port, for example \"127.0.0.1:8080\"".into(),
+        );
+    }
+    if host.is_empty() {
+        return error("has a port but no host", both(port));
+    }
+    if host.contains(':') && !host.starts_with('[') {
+        return error(
+            "is an IPv6 address without brackets",
+            format!("write \"[{host}]:{port}\""),
+        );
+    }
+    let name_ok = !host.starts_with(['-', '.'])
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'));
+    if host.starts_with('[') || !name_ok {
+        return error(
+            &format!("has host \"{host}\", which is neither an IP address nor a host name"),
+            both(port),
+        );
+    }
+    Ok(())
+}
+
+/// The storage URL names its kind: `sqlite://PATH` (the store decides what else it supports,
+/// and says so when it opens). A bare path is the common mistake.
+fn check_storage_url(url: &str, at: &Node, diag: &mut Diagnostics) {
+    let shown = at.shown();
+    let sqlite = "sqlite://PATH, relative to the working directory, or sqlite:///ABSOLUTE/PATH";
+    match url.split_once("://") {
+        Some(("sqlite", "")) => diag.error(
+            at,
+            format!("storage.url \"{shown}\" names no file"),
+            Some("write sqlite://PATH, for example \"sqlite://data/herald.db\"".into()),
+        ),
+        Some(("sqlite" | "postgres" | "postgresql", _)) => {}
+        Some((scheme, _)) => diag.error(
+            at,
+            format!("storage.url \"{shown}\" has unknown scheme \"{scheme}\""),
+            Some(format!("storage urls are {sqlite}")),
+        ),
+        None => {
+            let path = shown.strip_prefix("sqlite:").unwrap_or(&shown);
+            diag.error(
+                at,
+                format!("storage.url \"{shown}\" has no scheme"),
+                Some(format!("write \"sqlite://{path}\" ({sqlite})")),
+            );
         }
     }
 }
@@ -416,22 +570,66 @@ fn named_sections(node: Option<&Node>, what: &str, diag: &mut Diagnostics) -> Ve
     out
 }
 
-fn yaml_error(file: &str, e: &serde_saphyr::Error) -> ConfigError {
+fn yaml_error(file: &str, source: &str, e: &serde_saphyr::Error) -> ConfigError {
     let (line, column) = e
         .location()
         .map(|l| (l.line(), l.column()))
         .unwrap_or((0, 0));
+    let location = Location {
+        file: file.to_owned(),
+        line,
+        column,
+    };
+    // An unquoted value starting with `*` is an alias to YAML (`project: *` or `[*, a]`);
+    // the parser's sentence about anchors does not say what to do.
+    if let Some(value) = alias_at(source, line, column) {
+        return ConfigError::new(
+            location,
+            format!(
+                "invalid YAML: unquoted {value} is read as an alias (a reference to an &anchor)"
+            ),
+        )
+        .with_hint(format!(
+            "quote values that start with ! or *: write \"{value}\""
+        ));
+    }
     // serde-saphyr's Display includes a snippet; the first line is the sentence.
     let text = e.to_string();
     let first = text.lines().next().unwrap_or("invalid YAML").trim();
+    // It repeats the location as "error: line 3 column 22: ", which the location says already.
+    let sentence = first
+        .strip_prefix("error: ")
+        .map(|rest| match rest.split_once(": ") {
+            Some((at, s)) if at.starts_with("line ") => s,
+            _ => rest,
+        })
+        .unwrap_or(first);
     ConfigError::new(
-        Location {
-            file: file.to_owned(),
-            line,
-            column,
-        },
-        format!("invalid YAML: {}", first.trim_end_matches('.')),
+        location,
+        format!("invalid YAML: {}", sentence.trim_end_matches('.')),
     )
+}
+
+/// The plain value starting with `*` at a 1-based line and column, up to where YAML would end
+/// it (a comma, bracket or brace in a flow, a comment, the end of the line).
+fn alias_at(source: &str, line: u64, column: u64) -> Option<String> {
+    let line = source
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let rest: String = line
+        .chars()
+        .skip(usize::try_from(column).ok()?.checked_sub(1)?)
+        .collect();
+    if !rest.starts_with('*') {
+        return None;
+    }
+    let end = rest
+        .find([',', ']', '}'])
+        .into_iter()
+        .chain(rest.find(" #"))
+        .min()
+        .unwrap_or(rest.len());
+    Some(rest[..end].trim_end().to_owned())
 }
 
 /// Collects errors and warnings while a config is checked, each with its location.
@@ -577,11 +775,26 @@ impl Diagnostics {
             text = text.replace(resolved.as_str(), written);
         }
         let key = segments.last().filter(|s| !s.is_empty());
+        // A single value where a list is wanted (`to: a@b.com`) is the usual cause.
+        let hint = match (&at.value, key) {
+            (Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_), Some(k))
+                if text.contains("expected a sequence") =>
+            {
+                Some(format!(
+                    "write a list, even of one: `{k}: [\"{}\"]`",
+                    at.shown()
+                ))
+            }
+            _ if text.contains("expected a sequence") => {
+                Some("write a list: `[a, b]`, or one item per line starting with `- `".into())
+            }
+            _ => None,
+        };
         let text = match key {
             Some(k) => format!("bad value for \"{k}\": {text}"),
             None => text,
         };
-        self.error(&at, text, None);
+        self.error(&at, text, hint);
     }
 
     fn finish<T>(mut self, value: T) -> Result<(T, Vec<ConfigError>), ConfigErrors> {

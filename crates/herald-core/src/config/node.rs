@@ -181,6 +181,63 @@ pub fn parse(text: &str) -> Result<Node, serde_saphyr::Error> {
     Ok(from_spanned(spanned))
 }
 
+/// Finds unquoted values that YAML read as a tag (`environment: !staging` is the tag
+/// `!staging` on an empty value, so it arrives as null), turns each back into the text that
+/// was meant, and returns where each tag stands and its text, for an error that says to quote
+/// it. herald's config uses no tags; YAML's own `!!` tags are left alone.
+pub fn untag(root: &mut Node, text: &str) -> Vec<(Pos, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = Vec::new();
+    untag_in(root, &lines, &mut found);
+    found
+}
+
+fn untag_in(node: &mut Node, lines: &[&str], found: &mut Vec<(Pos, String)>) {
+    match &mut node.value {
+        Value::Null => {
+            if let Some((column, tag)) = tag_before(lines, node.pos) {
+                node.pos.column = column;
+                node.value = Value::Str(tag.clone());
+                found.push((node.pos, tag));
+            }
+        }
+        Value::Seq(items) => items.iter_mut().for_each(|n| untag_in(n, lines, found)),
+        Value::Map(entries) => entries
+            .iter_mut()
+            .for_each(|(_, v)| untag_in(v, lines, found)),
+        _ => {}
+    }
+}
+
+/// The tag written just before `pos` on its line (the parser places a tagged empty value
+/// after its tag), with the tag's column.
+fn tag_before(lines: &[&str], pos: Pos) -> Option<(u64, String)> {
+    let line = lines.get(usize::try_from(pos.line).ok()?.checked_sub(1)?)?;
+    let before: Vec<char> = line
+        .chars()
+        .take(usize::try_from(pos.column).ok()?.saturating_sub(1))
+        .collect();
+    // A `#` after a space (or first on the line) starts a comment, and `!` in a comment is no
+    // tag; a `#` inside quotes is taken for one too, which only misses a hint.
+    let comment = before
+        .iter()
+        .enumerate()
+        .any(|(i, c)| *c == '#' && (i == 0 || before[i - 1].is_whitespace()));
+    if comment {
+        return None;
+    }
+    let end = before.iter().rposition(|c| !c.is_whitespace())? + 1;
+    let start = before[..end]
+        .iter()
+        .rposition(|c| c.is_whitespace() || matches!(c, '{' | '[' | ','))
+        .map_or(0, |i| i + 1);
+    let token: String = before[start..end].iter().collect();
+    if !token.starts_with('!') || token.starts_with("!!") {
+        return None;
+    }
+    Some((u64::try_from(start).ok()? + 1, token))
+}
+
 fn from_spanned(s: Spanned<Node>) -> Node {
     let mut node = s.value;
     node.pos = Pos {

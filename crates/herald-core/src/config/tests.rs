@@ -48,7 +48,7 @@ routes:
         vec![
             "h.yaml:1:1: unknown top-level key \"servr\" (hint: did you mean \"server\"? (valid keys: server, storage, sources, sinks, routes, time_intervals))",
             "h.yaml:6:13: unknown match key \"levl\" (hint: did you mean \"level\"? (valid keys: project, level, environment, release, resource, action, tags))",
-            "h.yaml:6:33: route \"one\": bad level \">=eror\" (hint: levels are debug, info, warning, error, fatal; a threshold is written \">=error\")",
+            "h.yaml:6:33: route \"one\": bad level \">=eror\" (hint: did you mean \">=error\"? (levels are debug, info, warning (or warn), error, fatal; a threshold is written \">=error\"))",
             "h.yaml:6:52: route \"one\": bad regex \"(\": unclosed group (hint: regexes use Rust's regex syntax and must match the whole value)",
             "h.yaml:7:13: route \"one\": unknown sink \"slak-a\" (hint: did you mean \"slack-a\"? (defined sinks: slack-a))",
             "h.yaml:7:21: route \"one\": unknown sink \"nowhere\" (hint: defined sinks: slack-a)",
@@ -297,4 +297,262 @@ fn public_credentials_are_errors_only_beyond_loopback() {
             "h.yaml:1:23: server.admin_token \"${NOPE:-open}\" is written in the config file, so anyone who reads the file knows it, and herald listens on \"0.0.0.0:8080\" (--listen), which is not a loopback address (hint: take the value from the environment with ${VAR} or from a file with ${file:PATH} (a value written in the file is accepted only while herald listens on 127.0.0.1, ::1 or localhost))"
         ]
     );
+}
+
+/// Every error and warning of `text` as `herald check` prints them, warnings after errors.
+fn messages(text: &str) -> Vec<String> {
+    let (errors, warnings) = match Config::parse(text, "h.yaml", &env()) {
+        Ok((_, warnings)) => (vec![], warnings),
+        Err(e) => (e.errors, e.warnings),
+    };
+    errors
+        .iter()
+        .chain(&warnings)
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn level_spellings_outside_the_documented_set_are_refused_with_the_one_meant() {
+    let text = "\
+sinks: {a: {type: log}}
+routes:
+  - {name: arrow, match: {level: \"=>error\"}, sinks: [a]}
+  - {name: below, match: {level: \"=<warning\"}, sinks: [a]}
+  - {name: twice, match: {level: \"==error\"}, sinks: [a]}
+  - {name: spaced, match: {level: \">= error\"}, sinks: [a]}
+  - {name: loud, match: {level: ERROR}, sinks: [a]}
+  - {name: short, match: {level: err}, sinks: [a]}
+  - {name: trap, match: {level: critical}, sinks: [a]}
+  - {name: list, match: {level: [\"!=>fatal\", Warn]}, sinks: [a]}
+  - {name: quiet, let_through_at: \">=critical\", sinks: [a]}
+";
+    expect_test::expect![[r#"
+        [
+            "h.yaml:3:34: route \"arrow\": bad level \"=>error\": \"=>\" is not a comparison (hint: write \">=error\")",
+            "h.yaml:4:34: route \"below\": bad level \"=<warning\": \"=<\" is not a comparison (hint: write \"<=warning\")",
+            "h.yaml:5:34: route \"twice\": bad level \"==error\": \"==\" is not a comparison: a bare level means exactly that level (hint: write \"error\")",
+            "h.yaml:6:35: route \"spaced\": bad level \">= error\": a level has no spaces (hint: write \">=error\")",
+            "h.yaml:7:33: route \"loud\": bad level \"ERROR\" (hint: write it in lowercase: \"error\")",
+            "h.yaml:8:34: route \"short\": bad level \"err\" (hint: did you mean \"error\"? (levels are debug, info, warning (or warn), error, fatal; a threshold is written \">=error\"))",
+            "h.yaml:9:33: route \"trap\": bad level \"critical\" (hint: Sentry's fatal is written \"fatal\"; critical metric alerts are mapped to error, so write \">=error\" to catch them)",
+            "h.yaml:10:34: route \"list\": bad level \"!=>fatal\": \"=>\" is not a comparison (hint: write \"!>=fatal\")",
+            "h.yaml:10:46: route \"list\": bad level \"Warn\" (hint: write it in lowercase: \"warn\")",
+            "h.yaml:11:35: route \"quiet\": bad level \">=critical\" (hint: Sentry's fatal is written \"fatal\"; critical metric alerts are mapped to error, so write \">=error\" to catch them)",
+        ]
+    "#]]
+    .assert_debug_eq(&messages(text));
+}
+
+#[test]
+fn the_documented_level_names_and_warn_are_accepted() {
+    let text = "\
+sinks: {a: {type: log}}
+routes:
+  - name: r
+    match: {level: [debug, info, warning, warn, error, fatal, \">=warn\", \"<info\", \"=fatal\", \"!>error\", \"~e.*\"]}
+    sinks: [a]
+";
+    assert_eq!(messages(text), Vec::<String>::new());
+}
+
+#[test]
+fn a_glob_in_a_literal_value_is_a_warning_with_the_regex_meant() {
+    let text = "\
+sinks: {a: {type: log}}
+routes:
+  - name: pay
+    match: {project: \"payments-*\", release: [\"!1.?.0\", \"=v*\"], tags: {team: \"pay(ments)*\"}}
+    sinks: [a]
+";
+    expect_test::expect![[r#"
+        [
+            "h.yaml:4:22: warning: route \"pay\": \"payments-*\" is matched literally: * and ? are not wildcards here (hint: for a pattern write \"~^payments-.*\"; write \"=payments-*\" to mean it literally)",
+            "h.yaml:4:46: warning: route \"pay\": \"!1.?.0\" is matched literally: * and ? are not wildcards here (hint: for a pattern write '!~^1\\..\\.0'; write \"!=1.?.0\" to mean it literally)",
+            "h.yaml:4:77: warning: route \"pay\": \"pay(ments)*\" is matched literally: * and ? are not wildcards here (hint: for a pattern write '~^pay\\(ments\\).*'; write \"=pay(ments)*\" to mean it literally)",
+        ]
+    "#]]
+    .assert_debug_eq(&messages(text));
+    // A warning: the config is still valid, and the value is still matched literally.
+    assert!(Config::parse(text, "h.yaml", &env()).is_ok());
+}
+
+#[test]
+fn the_storage_url_needs_a_scheme() {
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:16: storage.url \"/tmp/x.db\" has no scheme (hint: write \"sqlite:///tmp/x.db\" (sqlite://PATH, relative to the working directory, or sqlite:///ABSOLUTE/PATH))",
+        ]
+    "#]]
+    .assert_debug_eq(&messages("storage: {url: /tmp/x.db}\n"));
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:16: storage.url \"sqlite:data/x.db\" has no scheme (hint: write \"sqlite://data/x.db\" (sqlite://PATH, relative to the working directory, or sqlite:///ABSOLUTE/PATH))",
+        ]
+    "#]]
+    .assert_debug_eq(&messages("storage: {url: \"sqlite:data/x.db\"}\n"));
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:16: storage.url \"mysql://db/herald\" has unknown scheme \"mysql\" (hint: storage urls are sqlite://PATH, relative to the working directory, or sqlite:///ABSOLUTE/PATH)",
+        ]
+    "#]]
+    .assert_debug_eq(&messages("storage: {url: \"mysql://db/herald\"}\n"));
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:16: storage.url \"sqlite://\" names no file (hint: write sqlite://PATH, for example \"sqlite://data/herald.db\")",
+        ]
+    "#]]
+    .assert_debug_eq(&messages("storage: {url: \"sqlite://\"}\n"));
+    for good in [
+        "sqlite://data/herald.db",
+        "sqlite:///var/lib/herald/herald.db",
+    ] {
+        assert_eq!(
+            messages(&format!("storage: {{url: \"{good}\"}}\n")),
+            Vec::<String>::new()
+        );
+    }
+}
+
+#[test]
+fn server_listen_must_be_host_and_port() {
+    let got: Vec<String> = [
+        "8080",
+        ":8080",
+        "localhost",
+        "127.0.0.1:80800",
+        "::1:8080",
+        "http://0.0.0.0:8080/",
+        "my host:8080",
+    ]
+    .iter()
+    .flat_map(|l| messages(&format!("server: {{listen: \"{l}\"}}\n")))
+    .collect();
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:18: server.listen \"8080\" is a port alone, not host:port (hint: write \"127.0.0.1:8080\" (this machine only) or \"0.0.0.0:8080\" (every interface))",
+            "h.yaml:1:18: server.listen \":8080\" has a port but no host (hint: write \"127.0.0.1:8080\" (this machine only) or \"0.0.0.0:8080\" (every interface))",
+            "h.yaml:1:18: server.listen \"localhost\" has no port (hint: write host:port, for example \"localhost:8080\")",
+            "h.yaml:1:18: server.listen \"127.0.0.1:80800\" has port \"80800\", which is not a number from 0 to 65535 (hint: write host:port, for example \"127.0.0.1:8080\")",
+            "h.yaml:1:18: server.listen \"::1:8080\" is an IPv6 address without brackets (hint: write \"[::1]:8080\")",
+            "h.yaml:1:18: server.listen \"http://0.0.0.0:8080/\" is a URL, not host:port (the http:// is not needed) (hint: write \"0.0.0.0:8080\")",
+            "h.yaml:1:18: server.listen \"my host:8080\" has host \"my host\", which is neither an IP address nor a host name (hint: write \"127.0.0.1:8080\" (this machine only) or \"0.0.0.0:8080\" (every interface))",
+        ]
+    "#]]
+    .assert_debug_eq(&got);
+    for good in [
+        "127.0.0.1:8080",
+        "0.0.0.0:0",
+        "[::1]:8080",
+        "[::]:80",
+        "localhost:8080",
+        "herald.internal:8080",
+    ] {
+        assert_eq!(
+            messages(&format!("server: {{listen: \"{good}\"}}\n")),
+            Vec::<String>::new(),
+            "{good}"
+        );
+    }
+    // A value from the environment is checked after substitution and shown as written.
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:18: server.listen \"${PORT}\" is a port alone, not host:port (hint: write \"127.0.0.1:9000\" (this machine only) or \"0.0.0.0:9000\" (every interface))",
+        ]
+    "#]]
+    .assert_debug_eq(&messages("server: {listen: \"${PORT}\"}\n"));
+}
+
+/// The errors `herald check` and `serve` add for a config that parsed.
+fn serve_errors(text: &str) -> Vec<String> {
+    let (config, _) = Config::parse(text, "h.yaml", &env()).unwrap();
+    config
+        .serve_errors()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn a_config_without_sources_cannot_be_served() {
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:1: no sources: herald could not receive anything (hint: add one, for example `sources: {sentry: {type: sentry, client_secret: \"${SENTRY_CLIENT_SECRET}\"}}`, served at POST /hooks/sentry)",
+        ]
+    "#]]
+    .assert_debug_eq(&serve_errors(""));
+    assert_eq!(
+        serve_errors("# just a comment\nsinks: {a: {type: log}}\n"),
+        serve_errors("")
+    );
+    expect_test::expect![[r#"
+        [
+            "h.yaml:2:1: no sources: herald could not receive anything (hint: add one, for example `sources: {sentry: {type: sentry, client_secret: \"${SENTRY_CLIENT_SECRET}\"}}`, served at POST /hooks/sentry)",
+        ]
+    "#]]
+    .assert_debug_eq(&serve_errors("sinks: {a: {type: log}}\nsources: {}\n"));
+    assert!(serve_errors("sources:\n  s: {type: sentry, insecure: true}\n").is_empty());
+}
+
+#[test]
+fn unquoted_values_starting_with_bang_or_star_say_to_quote_them() {
+    let tagged = "\
+sinks: {a: {type: log}}
+routes:
+  - name: r
+    match:
+      environment: !staging
+      release: [!1.0, \"2.0\"]
+    sinks: [a]
+";
+    expect_test::expect![[r#"
+        [
+            "h.yaml:5:20: unquoted !staging is read as a YAML tag, and the value as empty (hint: quote values that start with ! or *: write \"!staging\")",
+            "h.yaml:6:17: unquoted !1.0 is read as a YAML tag, and the value as empty (hint: quote values that start with ! or *: write \"!1.0\")",
+        ]
+    "#]]
+    .assert_debug_eq(&messages(tagged));
+    // An empty value followed by a comment that mentions a `!` is only empty (YAML places
+    // an empty list item after its comment).
+    for text in ["- # !todo\n- b\n", "a: # !x\nb: 1\n"] {
+        let mut root = node::parse(text).unwrap();
+        assert_eq!(node::untag(&mut root, text), vec![], "{text}");
+    }
+    expect_test::expect![[r#"
+        [
+            "h.yaml:4:16: invalid YAML: unquoted * is read as an alias (a reference to an &anchor) (hint: quote values that start with ! or *: write \"*\")",
+        ]
+    "#]]
+    .assert_debug_eq(&messages("routes:\n  - name: r\n    match:\n      project: *\n"));
+    expect_test::expect![[r#"
+        [
+            "h.yaml:2:33: invalid YAML: unquoted *-api is read as an alias (a reference to an &anchor) (hint: quote values that start with ! or *: write \"*-api\")",
+        ]
+    "#]]
+    .assert_debug_eq(&messages("routes:\n  - {name: r, match: {project: [*-api, a]}}\n"));
+}
+
+#[test]
+fn a_single_value_where_a_list_is_wanted_shows_the_list() {
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Mail {
+        to: Vec<String>,
+    }
+    let root = node::parse("to: a@b.com\n").unwrap();
+    let mut diag = Diagnostics::new("h.yaml");
+    assert!(diag.typed::<Mail>(&root).is_none());
+    let got: Vec<String> = diag
+        .into_result(())
+        .unwrap_err()
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:5: bad value for \"to\": invalid type: string \"a@b.com\", expected a sequence (hint: write a list, even of one: `to: [\"a@b.com\"]`)",
+        ]
+    "#]]
+    .assert_debug_eq(&got);
 }

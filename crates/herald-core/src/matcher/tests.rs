@@ -85,3 +85,39 @@ fn bad_level_and_bad_regex_are_errors() {
         err.message
     );
 }
+
+#[test]
+fn warn_is_the_one_alias_and_equals_names_a_level() {
+    assert!(check(&["warn"], true, Some("warning")));
+    assert!(check(&[">=warn"], true, Some("error")));
+    assert!(check(&["=warn"], true, Some("warning")));
+    assert!(check(&["=error"], true, Some("error")));
+    assert!(!check(&["=error"], true, Some("fatal")));
+}
+
+#[test]
+fn config_levels_are_strict_while_payload_levels_stay_lenient() {
+    for refused in [
+        "ERROR", "err", "critical", "trace", ">= error", "=>error", "==error", "=eror",
+    ] {
+        assert!(
+            ValueMatcher::parse(&[refused.into()], true).is_err(),
+            "{refused}"
+        );
+    }
+    // What a payload says is still read generously (see `Level`'s `FromStr`).
+    assert_eq!("CRITICAL".parse::<Level>(), Ok(Level::Fatal));
+}
+
+#[test]
+fn a_glob_lookalike_suggests_its_regex() {
+    assert_eq!(
+        glob_lookalike("payments-*").as_deref(),
+        Some("~^payments-.*")
+    );
+    assert_eq!(glob_lookalike("!web-?").as_deref(), Some("!~^web-."));
+    assert_eq!(glob_lookalike("v1.*").as_deref(), Some("~^v1\\..*"));
+    for not_a_glob in ["*", "!*", "~pay.*", "=pay*", "!=pay*", "payments"] {
+        assert_eq!(glob_lookalike(not_a_glob), None, "{not_a_glob}");
+    }
+}
