@@ -51,7 +51,10 @@
 //! `bad_request_id`, `bad_query`, `unauthorized`, `body_timeout`, `overloaded`, `malformed`,
 //! `store_unavailable`). Bad input never gets a `5xx`; a store that cannot take the alert
 //! (closed, disk full, read-only) gets `503` with `Retry-After` and no details, which go to
-//! the log.
+//! the log. Every refusal, and every payload answered `ignored`, is also remembered with its
+//! time, source, endpoint, `Request-ID`, code and message in a ring of the last 1,000 held in
+//! memory (`refusals.rs`), never in the store, so `herald why <Request-ID>` can tell what
+//! became of a webhook that never became an alert; a restart forgets them.
 //!
 //! # Delivering ([`dispatcher`])
 //!
@@ -82,12 +85,14 @@ pub mod admin;
 pub mod backoff;
 pub mod dispatcher;
 pub mod dry_run;
+pub mod explain;
 pub mod frontdoor;
 mod handoff;
 mod hooks;
 pub mod metrics;
 pub mod noise;
 mod observe;
+pub mod refusals;
 pub mod reload;
 mod retention;
 pub mod silences;
@@ -200,6 +205,8 @@ struct Inner {
     noise: Arc<noise::NoiseStage>,
     /// Deliveries leased at accept, on their way from the handler to the dispatcher.
     handoff: Arc<handoff::Handoff>,
+    /// The most recent refused webhooks, in memory only (`herald why`).
+    refusals: Arc<refusals::RefusalLog>,
 }
 
 /// The part of the state a config reload replaces, swapped as one value so a request never
@@ -242,6 +249,7 @@ impl AppState {
                 reloading: Arc::default(),
                 reloads: Arc::new(watch::channel(0).0),
                 handoff: Arc::default(),
+                refusals: Arc::default(),
             }),
         }
     }
@@ -292,6 +300,11 @@ impl AppState {
 
     pub fn clock(&self) -> Clock {
         self.inner.clock
+    }
+
+    /// The most recent refused webhooks (kept in memory, bounded).
+    pub fn refusals(&self) -> &refusals::RefusalLog {
+        &self.inner.refusals
     }
 
     /// The signal the handler gives when it stored new deliveries.
