@@ -15,3 +15,4 @@ mod serve;
 mod standin;
 mod support;
 mod tidy;
+mod why;

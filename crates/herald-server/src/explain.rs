@@ -276,10 +276,8 @@ fn held_sentence(
         h.sink, h.route, h.decided_at, h.outcome, h.reason
     );
     if let Some(s) = silence_of(h, silences) {
-        text.push_str(&format!(
-            " (silence {} by {}: \"{}\", until {})",
-            s.id, s.author, s.comment, s.ends_at
-        ));
+        // The reason names the silence and its end already; add who made it and why.
+        text.push_str(&format!(" (made by {}: \"{}\")", s.author, s.comment));
     }
     match h.folded_into.as_deref() {
         None => {}

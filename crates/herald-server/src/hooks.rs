@@ -192,7 +192,12 @@ impl Caller {
             .filter(|id| !id.is_empty())
             .map(str::to_owned);
         state.refusals().record(Refused {
-            at: state.clock().now(),
+            // Milliseconds, as every other time herald shows.
+            at: state
+                .clock()
+                .now()
+                .round(jiff::Unit::Millisecond)
+                .unwrap_or_else(|_| state.clock().now()),
             source,
             endpoint: self.endpoint,
             request_id,
@@ -278,7 +283,7 @@ async fn handle(
             // Not a refusal, but not an alert either: remembered the same way, so that
             // `herald why <Request-ID>` can say what became of it.
             state.refusals().record(Refused {
-                at: now,
+                at: now.round(jiff::Unit::Millisecond).unwrap_or(now),
                 source: source.clone(),
                 endpoint: herald_store::Endpoint::of(resource.is_some()).as_str(),
                 request_id: request_id.clone(),
