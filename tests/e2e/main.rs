@@ -17,3 +17,4 @@ mod standin;
 mod support;
 mod tidy;
 mod untrusted;
+mod why;

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `GET /api/v1/deliveries?status=&sink=&route=&project=&since=&until=&limit=&cursor=` | `{"items": [delivery...], "next_cursor": id or null}`, newest first |
 //! | `GET /api/v1/alerts?source=&project=&since=&until=&limit=&cursor=` | `{"items": [alert...], "next_cursor": ...}` |
+//! | `GET /api/v1/alerts/{id}/explain` | where that alert went (`explain.rs`); `{id}` is herald's alert id, a Sentry `Request-ID`, event id or issue id; `404` when none matches |
 //! | `POST /api/v1/deliveries/{id}/retry` | `200 {"id", "status": "pending"}`; `404` unknown; `409` when not dead |
 //! | `POST /api/v1/deliveries/retry?<the delivery filters>` | retries every dead delivery matching: `{"retried": n, "ids": [...]}` |
 //! | `GET /api/v1/routes` | the route tree as JSON |
@@ -46,6 +47,7 @@ pub fn admin_router(state: AppState) -> Router<AppState> {
         .route("/api/v1/deliveries/retry", post(retry_dead))
         .route("/api/v1/deliveries/{id}/retry", post(retry_one))
         .route("/api/v1/alerts", get(list_alerts))
+        .route("/api/v1/alerts/{id}/explain", get(explain))
         .route("/api/v1/routes", get(routes))
         .route("/api/v1/route-test", post(route_test))
         .route("/-/reload", post(reload));
@@ -291,6 +293,22 @@ async fn list_alerts(
         ))
     };
     result.await.into_response()
+}
+
+async fn explain(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match crate::explain::explain(&state, &id).await {
+        Ok(Some(answer)) => Json(answer).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no alert, Sentry event, issue or Request-ID \"{}\" (herald keeps refused webhooks in memory only, the last {}, since it started; `herald alerts list` shows the stored alerts)",
+                id.chars().take(128).collect::<String>(),
+                crate::recent_refusals::CAPACITY
+            ),
+        )
+        .into_response(),
+        Err(e) => internal(&e).into_response(),
+    }
 }
 
 async fn retry_one(State(state): State<AppState>, Path(id): Path<String>) -> Response {

@@ -21,6 +21,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::frontdoor::{BodyError, Ticket};
+use crate::recent_refusals::Refused;
 
 /// The response header Sentry stores with its request log.
 pub(crate) const HOOK_ERROR_HEADER: &str = "Sentry-Hook-Error";
@@ -144,8 +145,9 @@ pub(crate) async fn hook(
     ticket: Option<Extension<Ticket>>,
     body: Body,
 ) -> Response {
-    handle(
-        state,
+    let caller = Caller::of(&source, Kind::Header, &headers);
+    let answer = handle(
+        state.clone(),
         source,
         Kind::Header,
         query,
@@ -153,8 +155,8 @@ pub(crate) async fn hook(
         ticket.map(|t| t.0),
         body,
     )
-    .await
-    .unwrap_or_else(IntoResponse::into_response)
+    .await;
+    caller.answer(&state, answer)
 }
 
 pub(crate) async fn legacy(
@@ -165,8 +167,9 @@ pub(crate) async fn legacy(
     ticket: Option<Extension<Ticket>>,
     body: Body,
 ) -> Response {
-    handle(
-        state,
+    let caller = Caller::of(&source, Kind::Legacy, &headers);
+    let answer = handle(
+        state.clone(),
         source,
         Kind::Legacy,
         query,
@@ -174,8 +177,71 @@ pub(crate) async fn legacy(
         ticket.map(|t| t.0),
         body,
     )
-    .await
-    .unwrap_or_else(IntoResponse::into_response)
+    .await;
+    caller.answer(&state, answer)
+}
+
+/// Who sent a webhook, as far as a refusal needs to remember it (`refusals.rs`): taken from
+/// the request before it is handled, cheaply (the header value is shared, not copied).
+struct Caller {
+    source: String,
+    endpoint: &'static str,
+    request_id: Option<HeaderValue>,
+}
+
+impl Caller {
+    fn of(source: &str, kind: Kind, headers: &HeaderMap) -> Caller {
+        let platform = match kind {
+            Kind::Legacy => false,
+            Kind::Header => headers.contains_key(RESOURCE_HEADER),
+        };
+        Caller {
+            source: source.to_owned(),
+            endpoint: herald_store::Endpoint::of(platform).as_str(),
+            request_id: headers.get(REQUEST_ID_HEADER).cloned(),
+        }
+    }
+
+    /// The response, after recording a refusal in the ring.
+    fn answer(self, state: &AppState, answer: Result<Response, Refusal>) -> Response {
+        match answer {
+            Ok(response) => response,
+            Err(refusal) => {
+                self.record(state, refusal.status, refusal.code, &refusal.message);
+                refusal.into_response()
+            }
+        }
+    }
+
+    fn record(self, state: &AppState, status: StatusCode, code: &'static str, message: &str) {
+        // The label must not be the caller's text: an unknown name is recorded as `unknown`.
+        let source = if state.live().sources.contains_key(&self.source) {
+            self.source
+        } else {
+            "unknown".to_owned()
+        };
+        let request_id = self
+            .request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned);
+        state.recent_refusals().record(Refused {
+            // Milliseconds, as every other time herald shows.
+            at: state
+                .clock()
+                .now()
+                .round(jiff::Unit::Millisecond)
+                .unwrap_or_else(|_| state.clock().now()),
+            source,
+            endpoint: self.endpoint,
+            request_id,
+            status: status.as_u16(),
+            code,
+            message: message.to_owned(),
+        });
+    }
 }
 
 async fn handle(
@@ -251,6 +317,17 @@ async fn handle(
     let alert = match parsed {
         Parsed::Alert(alert) => Arc::new(alert),
         Parsed::Ignored { alert, reason } => {
+            // Not a refusal, but not an alert either: remembered the same way, so that
+            // `herald why <Request-ID>` can say what became of it.
+            state.recent_refusals().record(Refused {
+                at: now.round(jiff::Unit::Millisecond).unwrap_or(now),
+                source: source.clone(),
+                endpoint: herald_store::Endpoint::of(resource.is_some()).as_str(),
+                request_id: request_id.clone(),
+                status: StatusCode::OK.as_u16(),
+                code: "ignored",
+                message: reason.clone(),
+            });
             tracing::info!(
                 source = %source,
                 resource = %herald_core::untrusted::escaped(&alert.resource),

@@ -54,7 +54,10 @@
 //! `bad_request_id`, `bad_query`, `unauthorized`, `body_timeout`, `overloaded`, `malformed`,
 //! `store_unavailable`). Bad input never gets a `5xx`; a store that cannot take the alert
 //! (closed, disk full, read-only) gets `503` with `Retry-After` and no details, which go to
-//! the log.
+//! the log. Every refusal, and every payload answered `ignored`, is also remembered with its
+//! time, source, endpoint, `Request-ID`, code and message in a ring of the last 1,000 held in
+//! memory (`recent_refusals.rs`), never in the store, so `herald why <Request-ID>` can tell what
+//! became of a webhook that never became an alert; a restart forgets them.
 //!
 //! # Delivering ([`dispatcher`])
 //!
@@ -85,12 +88,14 @@ pub mod admin;
 pub mod backoff;
 pub mod dispatcher;
 pub mod dry_run;
+pub mod explain;
 pub mod frontdoor;
 mod handoff;
 mod hooks;
 pub mod metrics;
 pub mod noise;
 mod observe;
+pub mod recent_refusals;
 pub mod refusals;
 pub mod reload;
 mod retention;
@@ -209,6 +214,8 @@ struct Inner {
     unmatched: Arc<AtomicU64>,
     /// Refused webhooks, logged one line per source and reason per interval.
     refusals: Arc<refusals::RefusalLog>,
+    /// The most recent refused webhooks, in memory only (`herald why`).
+    recent_refusals: Arc<recent_refusals::RecentRefusals>,
 }
 
 /// The part of the state a config reload replaces, swapped as one value so a request never
@@ -253,6 +260,7 @@ impl AppState {
                 handoff: Arc::default(),
                 unmatched: Arc::default(),
                 refusals: Arc::default(),
+                recent_refusals: Arc::default(),
             }),
         }
     }
@@ -326,6 +334,11 @@ impl AppState {
 
     pub fn clock(&self) -> Clock {
         self.inner.clock
+    }
+
+    /// The most recent refused webhooks (kept in memory, bounded).
+    pub fn recent_refusals(&self) -> &recent_refusals::RecentRefusals {
+        &self.inner.recent_refusals
     }
 
     /// The signal the handler gives when it stored new deliveries.

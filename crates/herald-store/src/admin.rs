@@ -7,10 +7,16 @@
 //! Paging is by cursor: lists are newest first, ordered by id (UUID v7, so by creation time),
 //! and a page's `next_cursor` is the last id it holds; passing it back as `cursor` gives the
 //! rows after it. A cursor stays valid while rows are added, unlike an offset.
+//!
+//! `herald why` asks two more things: [`AdminStore::find_alert`] takes whatever id an operator
+//! has at hand (herald's alert id, Sentry's `Request-ID`, event id or issue id) and
+//! [`AdminStore::alert_history`] gives everything that happened to that alert. Each lookup is
+//! served by an index (migration `0500`), so neither scans the history.
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 
+use crate::noise::HeldBack;
 use crate::{Delivery, Status, StoreError, StoredAlert};
 
 /// Largest page a list returns, whatever the caller asks for.
@@ -95,6 +101,52 @@ pub struct QueueDepth {
     pub count: u64,
 }
 
+/// Which id [`AdminStore::find_alert`] recognised, tried in this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FoundBy {
+    /// herald's own alert id.
+    AlertId,
+    /// The source's `Request-ID` of the webhook.
+    RequestId,
+    /// Sentry's event id (`Alert::event_id`).
+    EventId,
+    /// Sentry's issue id (`Alert::issue_id`): many alerts may share it.
+    IssueId,
+}
+
+impl FoundBy {
+    /// The name the admin API shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FoundBy::AlertId => "alert_id",
+            FoundBy::RequestId => "request_id",
+            FoundBy::EventId => "event_id",
+            FoundBy::IssueId => "issue_id",
+        }
+    }
+}
+
+/// The alert an id names: for an id several alerts share (an issue id), the most recent.
+#[derive(Clone, Debug)]
+pub struct FoundAlert {
+    pub alert: StoredAlert,
+    pub found_by: FoundBy,
+    /// How many other alerts carry the same id.
+    pub others: u64,
+}
+
+/// Everything that became of one alert.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlertHistory {
+    /// Its deliveries still in the queue or finished (delivered, dead), oldest first.
+    pub deliveries: Vec<Delivery>,
+    /// Its deliveries the noise stage did not send on their own, oldest first.
+    pub held_back: Vec<HeldBack>,
+    /// The deliveries those were folded into (a digest's lead, a throttle window's carrier),
+    /// which may belong to other alerts; one that retention pruned is missing.
+    pub folded_into: Vec<Delivery>,
+}
+
 /// The operator's side of the store.
 #[async_trait]
 pub trait AdminStore: Send + Sync {
@@ -111,6 +163,14 @@ pub trait AdminStore: Send + Sync {
         filter: &AlertFilter,
         page: &PageRequest,
     ) -> Result<Page<StoredAlert>, StoreError>;
+
+    /// The alert `key` names: herald's alert id, else a `Request-ID`, else a Sentry event id,
+    /// else a Sentry issue id (the first kind that matches wins). `None` when none does.
+    async fn find_alert(&self, key: &str) -> Result<Option<FoundAlert>, StoreError>;
+
+    /// The deliveries and held-back records of one alert, with the deliveries its held-back
+    /// records were folded into.
+    async fn alert_history(&self, alert_id: &str) -> Result<AlertHistory, StoreError>;
 
     /// Makes one dead delivery pending and due at `now`, with a fresh attempt budget (same
     /// id, so the sink can still recognise a repeat).

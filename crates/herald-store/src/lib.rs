@@ -94,8 +94,8 @@ use herald_core::Receipt;
 use jiff::Timestamp;
 
 pub use admin::{
-    AdminStore, AlertFilter, DeliveryFilter, DeliveryView, Page, PageRequest, QueueDepth,
-    RetryOutcome,
+    AdminStore, AlertFilter, AlertHistory, DeliveryFilter, DeliveryView, FoundAlert, FoundBy, Page,
+    PageRequest, QueueDepth, RetryOutcome,
 };
 pub use error::StoreError;
 pub use model::{

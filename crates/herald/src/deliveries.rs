@@ -1,5 +1,6 @@
 //! `herald deliveries list|retry` and `herald healthcheck`: small clients of a running
-//! herald's HTTP API, so an operator needs no curl. The server address comes from `--url`,
+//! herald's HTTP API, so an operator needs no curl (`why.rs` and `history.rs` use the same
+//! [`target`] and [`call`]). The server address comes from `--url`,
 //! else from `server.listen` in the config (a wildcard address becomes loopback); the admin
 //! token from `--token`, else `HERALD_ADMIN_TOKEN`, else `server.admin_token` in the config.
 
@@ -80,7 +81,7 @@ fn loopback(listen: &str) -> String {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -88,7 +89,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// One admin API call; the answer's JSON, or an error that says what the server said.
-async fn call(
+pub(crate) async fn call(
     target: &Target,
     method: reqwest::Method,
     path: &str,

@@ -1,17 +1,19 @@
 //! The `herald` command: `check` validates a config, `route` shows where a Sentry payload would
-//! go and why, `send-test` proves a sink works, `serve` runs the server, `deliveries` and
-//! `healthcheck` talk to a running one. `main` only parses arguments and sets up logging;
+//! go and why, `send-test` proves a sink works, `serve` runs the server; `deliveries`,
+//! `silence`, `why`, `alerts`, `held-back` and `healthcheck` talk to a running one. `main` only parses arguments and sets up logging;
 //! each subcommand lives in its own module.
 
 mod app;
 mod check;
 mod deliveries;
+mod history;
 mod logging;
 mod route;
 mod send_test;
 mod serve;
 mod silence;
 mod sinks;
+mod why;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -99,6 +101,27 @@ enum Command {
     Silence {
         #[command(subcommand)]
         command: silence::Command,
+    },
+    /// Explain where an alert went: when it was received (or why it was refused), which routes
+    /// match it, every delivery and everything held back. ID is herald's alert id, a Sentry
+    /// Request-ID, event id or issue id.
+    Why {
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// herald's alert id, a Request-ID, a Sentry event id or a Sentry issue id.
+        id: String,
+    },
+    /// List the alerts a running herald stored, through its admin API.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
+    /// List what a running herald's noise control held back, through its admin API.
+    HeldBack {
+        #[command(subcommand)]
+        command: HeldBackCommand,
     },
     /// Exit 0 when a running herald answers `/healthz` (for container health checks).
     Healthcheck {
@@ -208,6 +231,66 @@ enum RouteCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum AlertsCommand {
+    /// List stored alerts, newest first.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+        /// Only alerts that came through this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only alerts of this project.
+        #[arg(long)]
+        project: Option<String>,
+        /// Received since: an RFC 3339 time or a duration before now (`90m`, `2h`, `1d`).
+        #[arg(long)]
+        since: Option<String>,
+        /// Received before: an RFC 3339 time or a duration before now.
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many (1 to 500, default 50).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Continue after the previous page (the cursor it printed).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// `text` (a table) or `json` (the admin API's page).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HeldBackCommand {
+    /// List held-back deliveries, newest first.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+        /// silenced, muted, duplicate, digest or throttled.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only those of this route.
+        #[arg(long)]
+        route: Option<String>,
+        /// Only those of this sink.
+        #[arg(long)]
+        sink: Option<String>,
+        /// Only those folded into this delivery (a digest or a throttle window's message).
+        #[arg(long)]
+        folded_into: Option<String>,
+        /// At most this many (1 to 500, default 50).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Continue after the previous page (the cursor it printed).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// `text` (a table) or `json` (the admin API's page).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Text,
@@ -286,6 +369,59 @@ fn main() -> ExitCode {
             ),
         },
         Command::Silence { command } => silence::run(command),
+        Command::Why { remote, format, id } => why::run(
+            &deliveries::target(&remote.config, remote.url, remote.token),
+            &id,
+            format == Format::Json,
+        ),
+        Command::Alerts {
+            command:
+                AlertsCommand::List {
+                    remote,
+                    source,
+                    project,
+                    since,
+                    until,
+                    limit,
+                    cursor,
+                    format,
+                },
+        } => history::alerts(
+            &deliveries::target(&remote.config, remote.url, remote.token),
+            &history::AlertFilters {
+                source,
+                project,
+                since,
+                until,
+            },
+            limit,
+            cursor,
+            format == Format::Json,
+        ),
+        Command::HeldBack {
+            command:
+                HeldBackCommand::List {
+                    remote,
+                    outcome,
+                    route,
+                    sink,
+                    folded_into,
+                    limit,
+                    cursor,
+                    format,
+                },
+        } => history::held_back(
+            &deliveries::target(&remote.config, remote.url, remote.token),
+            &history::HeldFilters {
+                outcome,
+                route,
+                sink,
+                folded_into,
+            },
+            limit,
+            cursor,
+            format == Format::Json,
+        ),
         Command::Healthcheck { config, url } => {
             deliveries::healthcheck(&deliveries::target(&config, url, None))
         }

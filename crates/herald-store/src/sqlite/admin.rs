@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::Row;
 
+use super::noise::{HELD_COLUMNS, held_from_row};
 use super::{SqliteStore, alert_from_json, delivery_from_row};
 use crate::admin::{
-    AdminStore, AlertFilter, DeliveryFilter, DeliveryView, Page, PageRequest, QueueDepth,
-    RetryOutcome,
+    AdminStore, AlertFilter, AlertHistory, DeliveryFilter, DeliveryView, FoundAlert, FoundBy, Page,
+    PageRequest, QueueDepth, RetryOutcome,
 };
 use crate::{Status, StoreError, StoredAlert, from_millis, to_millis};
 
@@ -45,6 +46,35 @@ fn page<T>(mut items: Vec<T>, limit: usize, id: impl Fn(&T) -> &str) -> Page<T> 
         None
     };
     Page { items, next_cursor }
+}
+
+/// The columns of a delivery row, in the order `delivery_from_row` reads them.
+const DELIVERY_COLUMNS: &str = "id, alert_id, route, sink, status, attempts, next_attempt_at,
+    lease_until, last_error, receipt, created_at, updated_at";
+
+/// How each kind of id finds its alerts: the condition on `alerts`, bound to `?1`. The JSON
+/// expressions are those of the indexes of migration `0500`, written identically so SQLite
+/// uses them.
+const LOOKUPS: [(FoundBy, &str); 4] = [
+    (FoundBy::AlertId, "id = ?1"),
+    (FoundBy::RequestId, "request_id = ?1"),
+    (FoundBy::EventId, "json_extract(alert, '$.event_id') = ?1"),
+    (FoundBy::IssueId, "json_extract(alert, '$.issue_id') = ?1"),
+];
+
+/// An `alerts` row selected as `id, source, request_id, received_at, alert, raw`.
+fn stored_alert(row: &sqlx::sqlite::SqliteRow) -> Result<StoredAlert, StoreError> {
+    let id: String = row.try_get("id")?;
+    let alert_json: String = row.try_get("alert")?;
+    let raw: String = row.try_get("raw")?;
+    Ok(StoredAlert {
+        source: row.try_get("source")?,
+        request_id: row.try_get("request_id")?,
+        received_at: from_millis(row.try_get("received_at")?, "alert", &id)?,
+        alert: std::sync::Arc::new(alert_from_json(&id, &alert_json, &raw)?),
+        raw,
+        id,
+    })
 }
 
 fn limit_param(limit: usize) -> i64 {
@@ -113,21 +143,81 @@ impl AdminStore for SqliteStore {
         .await?;
         let items = rows
             .iter()
-            .map(|row| {
-                let id: String = row.try_get("id")?;
-                let alert_json: String = row.try_get("alert")?;
-                let raw: String = row.try_get("raw")?;
-                Ok(StoredAlert {
-                    source: row.try_get("source")?,
-                    request_id: row.try_get("request_id")?,
-                    received_at: from_millis(row.try_get("received_at")?, "alert", &id)?,
-                    alert: std::sync::Arc::new(alert_from_json(&id, &alert_json, &raw)?),
-                    raw,
-                    id,
-                })
-            })
+            .map(stored_alert)
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(page(items, limit, |a| &a.id))
+    }
+
+    async fn find_alert(&self, key: &str) -> Result<Option<FoundAlert>, StoreError> {
+        for (found_by, condition) in LOOKUPS {
+            // The newest by rowid, which follows insertion: the index holds its entries in
+            // rowid order for each key, so this reads one entry, not all of an issue's.
+            let sql = format!(
+                "SELECT id, source, request_id, received_at, alert, raw FROM alerts
+                 WHERE {condition} ORDER BY rowid DESC LIMIT 1"
+            );
+            let Some(row) = sqlx::query(&sql)
+                .bind(key)
+                .fetch_optional(&self.reader)
+                .await?
+            else {
+                continue;
+            };
+            let alert = stored_alert(&row)?;
+            let others = if found_by == FoundBy::AlertId {
+                0
+            } else {
+                let count: i64 =
+                    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM alerts WHERE {condition}"))
+                        .bind(key)
+                        .fetch_one(&self.reader)
+                        .await?;
+                u64::try_from(count - 1).unwrap_or(0)
+            };
+            return Ok(Some(FoundAlert {
+                alert,
+                found_by,
+                others,
+            }));
+        }
+        Ok(None)
+    }
+
+    async fn alert_history(&self, alert_id: &str) -> Result<AlertHistory, StoreError> {
+        let deliveries = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE alert_id = ?1 ORDER BY id"
+        ))
+        .bind(alert_id)
+        .fetch_all(&self.reader)
+        .await?;
+        let held_back = sqlx::query(&format!(
+            "SELECT {HELD_COLUMNS} FROM held_back WHERE alert_id = ?1 ORDER BY delivery_id"
+        ))
+        .bind(alert_id)
+        .fetch_all(&self.reader)
+        .await?;
+        let folded_into = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id IN
+                 (SELECT folded_into FROM held_back WHERE alert_id = ?1)
+             ORDER BY id"
+        ))
+        .bind(alert_id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(AlertHistory {
+            deliveries: deliveries
+                .iter()
+                .map(delivery_from_row)
+                .collect::<Result<_, _>>()?,
+            held_back: held_back
+                .iter()
+                .map(held_from_row)
+                .collect::<Result<_, _>>()?,
+            folded_into: folded_into
+                .iter()
+                .map(delivery_from_row)
+                .collect::<Result<_, _>>()?,
+        })
     }
 
     async fn retry_delivery(&self, id: &str, now: Timestamp) -> Result<RetryOutcome, StoreError> {

@@ -25,6 +25,26 @@ use crate::{StoreError, from_millis, to_millis};
 #[derive(Debug, Default)]
 pub(crate) struct GateConnection(Mutex<Option<SqliteConnection>>);
 
+/// The columns [`held_from_row`] reads, in its order.
+pub(super) const HELD_COLUMNS: &str = "delivery_id, alert_id, route, sink, outcome, detail, reason, folded_into, created_at, decided_at";
+
+/// One `held_back` row, selected as [`HELD_COLUMNS`].
+pub(super) fn held_from_row(row: &SqliteRow) -> Result<HeldBack, StoreError> {
+    let id: String = row.try_get(0)?;
+    Ok(HeldBack {
+        alert_id: row.try_get(1)?,
+        route: row.try_get(2)?,
+        sink: row.try_get(3)?,
+        outcome: row.try_get(4)?,
+        detail: row.try_get(5)?,
+        reason: row.try_get(6)?,
+        folded_into: row.try_get(7)?,
+        created_at: from_millis(row.try_get(8)?, "held-back delivery", &id)?,
+        decided_at: from_millis(row.try_get(9)?, "held-back delivery", &id)?,
+        delivery_id: id,
+    })
+}
+
 fn opt_ms(ms: Option<i64>, what: &'static str, id: &str) -> Result<Option<Timestamp>, StoreError> {
     ms.map(|ms| from_millis(ms, what, id)).transpose()
 }
@@ -473,21 +493,7 @@ impl NoiseStore for SqliteStore {
         .await?;
         let mut items = rows
             .iter()
-            .map(|row| {
-                let id: String = row.try_get(0)?;
-                Ok(HeldBack {
-                    alert_id: row.try_get(1)?,
-                    route: row.try_get(2)?,
-                    sink: row.try_get(3)?,
-                    outcome: row.try_get(4)?,
-                    detail: row.try_get(5)?,
-                    reason: row.try_get(6)?,
-                    folded_into: row.try_get(7)?,
-                    created_at: from_millis(row.try_get(8)?, "held-back delivery", &id)?,
-                    decided_at: from_millis(row.try_get(9)?, "held-back delivery", &id)?,
-                    delivery_id: id,
-                })
-            })
+            .map(held_from_row)
             .collect::<Result<Vec<_>, StoreError>>()?;
         let next_cursor = if items.len() > limit {
             items.truncate(limit);

@@ -9,7 +9,7 @@ use herald_core::{Alert, Level, Receipt};
 use jiff::Timestamp;
 use tempfile::TempDir;
 
-use crate::admin::{AdminStore, AlertFilter, DeliveryFilter, PageRequest, RetryOutcome};
+use crate::admin::{AdminStore, AlertFilter, DeliveryFilter, FoundBy, PageRequest, RetryOutcome};
 use crate::{NewAlert, SqliteStore, Status, Store};
 
 fn t(seconds: i64) -> Timestamp {
@@ -309,4 +309,107 @@ async fn pruning_deletes_old_finished_alerts_and_keeps_unfinished_and_young_ones
     assert!(store.delivery(&waiting[0]).await.unwrap().is_some());
     assert!(store.alert(&alerts[3]).await.unwrap().is_some());
     assert!(store.delivery(&young[0]).await.unwrap().is_some());
+}
+
+/// Stores an alert with the given ids and no delivery; returns herald's alert id.
+async fn accept_ids(
+    store: &SqliteStore,
+    request_id: Option<&str>,
+    event_id: Option<&str>,
+    issue_id: Option<&str>,
+    at: Timestamp,
+) -> String {
+    let alert = Alert {
+        source: "sentry".into(),
+        resource: "event_alert".into(),
+        action: "triggered".into(),
+        title: "boom".into(),
+        event_id: event_id.map(str::to_owned),
+        issue_id: issue_id.map(str::to_owned),
+        ..Alert::default()
+    };
+    let new = NewAlert {
+        source: "sentry".into(),
+        request_id: request_id.map(str::to_owned),
+        endpoint: crate::Endpoint::Platform,
+        received_at: at,
+        alert: Arc::new(alert),
+        raw: "{}".into(),
+        deliveries: vec![],
+    };
+    store.accept(new).await.unwrap().alert_id
+}
+
+#[tokio::test]
+async fn an_alert_is_found_by_its_id_request_id_event_id_or_issue_id() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    let first = accept_ids(&store, Some("req-1"), Some("ev-1"), Some("77"), t(0)).await;
+    let second = accept_ids(&store, Some("req-2"), Some("ev-2"), Some("77"), t(1)).await;
+    let third = accept_ids(&store, None, None, Some("77"), t(2)).await;
+    let other = accept_ids(&store, None, None, Some("78"), t(3)).await;
+
+    let found = |key: &'static str| {
+        let store = &store;
+        async move {
+            store
+                .find_alert(key)
+                .await
+                .unwrap()
+                .map(|f| (f.alert.id, f.found_by, f.others))
+        }
+    };
+    assert_eq!(
+        found("req-1").await,
+        Some((first.clone(), FoundBy::RequestId, 0))
+    );
+    assert_eq!(
+        found("ev-2").await,
+        Some((second.clone(), FoundBy::EventId, 0))
+    );
+    assert_eq!(
+        found("77").await,
+        Some((third.clone(), FoundBy::IssueId, 2)),
+        "an issue id gives its most recent alert and counts the others"
+    );
+    assert_eq!(found("78").await, Some((other, FoundBy::IssueId, 0)));
+    assert_eq!(found("nothing").await, None);
+    let by_id = store.find_alert(&first).await.unwrap().unwrap();
+    assert_eq!(
+        (by_id.alert.id, by_id.found_by, by_id.others),
+        (first, FoundBy::AlertId, 0)
+    );
+}
+
+#[tokio::test]
+async fn every_kind_of_lookup_reads_an_index_not_the_history() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir).await;
+    for (found_by, condition) in super::LOOKUPS {
+        for sql in [
+            format!("SELECT id FROM alerts WHERE {condition} ORDER BY rowid DESC LIMIT 1"),
+            format!("SELECT COUNT(*) FROM alerts WHERE {condition}"),
+        ] {
+            let plan = explain(&store, &sql).await;
+            let text = plan.join(" / ");
+            assert!(
+                text.contains("USING INDEX") || text.contains("USING COVERING INDEX"),
+                "{found_by:?}: {sql}: {text}"
+            );
+            assert!(!text.contains("TEMP B-TREE"), "{found_by:?}: {sql}: {text}");
+        }
+    }
+}
+
+/// `EXPLAIN QUERY PLAN` of `sql` (one `?1` bound), the detail of each step.
+async fn explain(store: &SqliteStore, sql: &str) -> Vec<String> {
+    use sqlx::Row;
+    sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .bind("x")
+        .fetch_all(&store.reader)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>(3))
+        .collect()
 }

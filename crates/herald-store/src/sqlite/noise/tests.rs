@@ -417,3 +417,34 @@ async fn pruning_keeps_a_waiting_digest_and_its_members_until_it_is_sent() {
     );
     assert!(store.delivery(&lead).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn an_alerts_history_names_the_digest_its_delivery_was_folded_into() {
+    use crate::AdminStore;
+
+    let dir = TempDir::new().unwrap();
+    let policy = digest_policy();
+    let store = open(&dir).await;
+    let lead = gather_digest(&store, &policy, 3).await;
+    let lead_alert = store.delivery(&lead).await.unwrap().unwrap().alert_id;
+    let held = store
+        .held_back(&HeldFilter::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    let member = held.items[0].clone();
+
+    let history = store.alert_history(&member.alert_id).await.unwrap();
+    assert!(history.deliveries.is_empty(), "{history:?}");
+    assert_eq!(history.held_back, vec![member]);
+    let folded: Vec<_> = history.folded_into.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(folded, [lead.as_str()]);
+    assert_eq!(history.folded_into[0].status, Status::Pending);
+
+    let history = store.alert_history(&lead_alert).await.unwrap();
+    let ids: Vec<_> = history.deliveries.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, [lead.as_str()]);
+    assert!(history.held_back.is_empty() && history.folded_into.is_empty());
+
+    let none = store.alert_history("no-such-alert").await.unwrap();
+    assert_eq!(none, crate::AlertHistory::default());
+}
