@@ -253,6 +253,14 @@ async fn every_registered_sink_type_delivers_a_test_notification_to_its_stand_in
         );
         outputs.insert(*name, stdout(&out));
     }
+    // The log sink shows the line it wrote, which the one-shot command's log level hides.
+    assert!(
+        outputs["console"].contains(
+            r#"response: logged at info: [error] herald-send-test: "herald test notification: this sink works""#
+        ),
+        "{}",
+        outputs["console"]
+    );
     assert!(
         outputs["slack-bot"].contains("message id: 1700000000.000100"),
         "{}",

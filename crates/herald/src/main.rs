@@ -42,11 +42,13 @@ struct Cli {
 enum Command {
     /// Validate a config file and print the route tree with each route's sinks.
     Check {
+        /// The config file.
         #[arg(long, short, default_value = "config/herald.yaml")]
         config: PathBuf,
     },
     /// Show where a Sentry payload would go, and why the other routes did not match.
     Route {
+        /// The config file.
         #[arg(long, short, default_value = "config/herald.yaml")]
         config: PathBuf,
         /// The Sentry-Hook-Resource header (event_alert, issue, metric_alert, error, ...).
@@ -56,6 +58,7 @@ enum Command {
         /// The name of the source the payload arrives through (default: the first sentry source).
         #[arg(long)]
         source: Option<String>,
+        /// `text` for people, `json` (one object) for scripts.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// Also show the message each matched sink would send.
@@ -66,6 +69,7 @@ enum Command {
     },
     /// Send a sample notification to one sink and print what happened.
     SendTest {
+        /// The config file.
         #[arg(long, short, default_value = "config/herald.yaml")]
         config: PathBuf,
         /// The sink's name in the config.
@@ -73,6 +77,7 @@ enum Command {
     },
     /// Take Sentry webhooks and deliver them until SIGINT or SIGTERM.
     Serve {
+        /// The config file.
         #[arg(long, short, default_value = "config/herald.yaml")]
         config: PathBuf,
         /// The address to listen on, `host:port` (default: `server.listen` from the config).
@@ -95,6 +100,7 @@ enum Command {
     },
     /// Exit 0 when a running herald answers `/healthz` (for container health checks).
     Healthcheck {
+        /// The config file.
         #[arg(long, short, default_value = "config/herald.yaml")]
         config: PathBuf,
         /// herald's base URL (default: from `server.listen` in the config).
@@ -123,10 +129,13 @@ struct FilterArgs {
     /// pending, in_flight, delivered or dead.
     #[arg(long)]
     status: Option<String>,
+    /// Only this sink's, by its name in the config.
     #[arg(long)]
     sink: Option<String>,
+    /// Only those of this route, by name (`payments-prod`, or `#2.#1` for an unnamed one).
     #[arg(long)]
     route: Option<String>,
+    /// Only alerts of this Sentry project (its slug).
     #[arg(long)]
     project: Option<String>,
     /// Created since: an RFC 3339 time or a duration before now (`90m`, `2h`, `1d`).
@@ -164,6 +173,7 @@ enum DeliveriesCommand {
         /// Continue after the previous page (the cursor it printed).
         #[arg(long)]
         cursor: Option<String>,
+        /// `text` (a table) or `json` (the API's answer), as every list command takes.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -182,9 +192,12 @@ enum DeliveriesCommand {
     },
 }
 
+/// How a command prints what it found: the same two choices for every command that lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
+    /// For people.
     Text,
+    /// For scripts.
     Json,
 }
 
@@ -263,3 +276,6 @@ fn main() -> ExitCode {
     logging::finish(sentry);
     code
 }
+
+#[cfg(test)]
+mod tests;
