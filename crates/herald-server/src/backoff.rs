@@ -80,8 +80,9 @@ pub fn decide(
     unit: f64,
 ) -> Decision {
     if !error.is_retryable() {
+        // The error already reads "rejected (404): ..."; saying it twice hid the cause.
         return Decision::Dead {
-            reason: format!("rejected: {error}"),
+            reason: error.to_string(),
         };
     }
     if attempt >= policy.max_attempts {

@@ -89,7 +89,7 @@ fn a_rejection_is_dead_at_once() {
     assert_eq!(
         decision,
         Decision::Dead {
-            reason: "rejected: rejected (404): channel_not_found".into()
+            reason: "rejected (404): channel_not_found".into()
         }
     );
 }

@@ -104,7 +104,7 @@ async fn deliveries_are_filtered_and_paged() {
     );
     assert_eq!(
         dead[0]["last_error"],
-        "rejected: rejected (400): invalid_payload"
+        "rejected (400): invalid_payload"
     );
     assert_eq!(dead[0]["title"], "boom 2", "newest first");
 

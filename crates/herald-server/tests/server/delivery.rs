@@ -72,7 +72,7 @@ async fn a_rejection_is_dead_at_once_and_never_retried() {
     assert_eq!(delivery.status, Status::Dead);
     assert_eq!(
         delivery.last_error.as_deref(),
-        Some("rejected: rejected (404): channel_not_found")
+        Some("rejected (404): channel_not_found")
     );
 }
 
