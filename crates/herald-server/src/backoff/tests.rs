@@ -131,3 +131,22 @@ fn a_retry_past_max_age_is_dead() {
     };
     assert!(reason.contains("max_age (3600s)"), "{reason}");
 }
+
+#[test]
+fn a_sinks_retry_settings_replace_the_defaults_key_by_key() {
+    let sink = herald_core::config::SinkRetry {
+        max_attempts: Some(3),
+        max_backoff_seconds: Some(30),
+        ..Default::default()
+    };
+    let p = RetryPolicy::default().with(Some(&sink));
+    assert_eq!(
+        p,
+        RetryPolicy {
+            max_attempts: 3,
+            cap: Duration::from_secs(30),
+            ..RetryPolicy::default()
+        }
+    );
+    assert_eq!(RetryPolicy::default().with(None), RetryPolicy::default());
+}
