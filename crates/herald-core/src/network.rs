@@ -50,7 +50,9 @@ impl NetworkCause {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             match io.kind() {
                 ErrorKind::ConnectionRefused => return Some(NetworkCause::Refused),
-                ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+                ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::BrokenPipe => {
                     return Some(NetworkCause::Reset);
                 }
                 ErrorKind::TimedOut => return Some(NetworkCause::Timeout),

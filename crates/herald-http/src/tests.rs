@@ -119,7 +119,10 @@ async fn an_unknown_host_says_name_not_resolved() {
         Duration::from_secs(5),
     )
     .await;
-    expect_test::expect![[r#"cannot connect to slack: name not resolved; check the host name and this machine's DNS"#]].assert_eq(&text);
+    expect_test::expect![[
+        r#"cannot connect to slack: name not resolved; check the host name and this machine's DNS"#
+    ]]
+    .assert_eq(&text);
 }
 
 #[tokio::test]
@@ -135,7 +138,10 @@ async fn a_peer_that_never_answers_says_timeout() {
         Duration::from_millis(300),
     )
     .await;
-    expect_test::expect![[r#"no answer from slack within 300 ms (timeout); raise timeout_seconds if it is only slow"#]].assert_eq(&text);
+    expect_test::expect![[
+        r#"no answer from slack within 300 ms (timeout); raise timeout_seconds if it is only slow"#
+    ]]
+    .assert_eq(&text);
 }
 
 #[tokio::test]
@@ -149,7 +155,10 @@ async fn a_peer_that_resets_says_connection_reset() {
     })
     .await;
     let text = failure(&format!("http://{addr}/SECRETPART"), Duration::from_secs(5)).await;
-    expect_test::expect![[r#"connection to slack reset; the service, or a proxy or firewall in between, cut it"#]].assert_eq(&text);
+    expect_test::expect![[
+        r#"connection to slack reset; the service, or a proxy or firewall in between, cut it"#
+    ]]
+    .assert_eq(&text);
 }
 
 #[tokio::test]
@@ -160,7 +169,8 @@ async fn a_peer_that_closes_without_answering_says_so() {
     })
     .await;
     let text = failure(&format!("http://{addr}/SECRETPART"), Duration::from_secs(5)).await;
-    expect_test::expect![[r#"slack closed the connection without a complete answer"#]].assert_eq(&text);
+    expect_test::expect![[r#"slack closed the connection without a complete answer"#]]
+        .assert_eq(&text);
 }
 
 #[tokio::test]
@@ -173,6 +183,10 @@ async fn plain_http_behind_an_https_url_says_tls_failure() {
             .await;
     })
     .await;
-    let text = failure(&format!("https://{addr}/SECRETPART"), Duration::from_secs(5)).await;
+    let text = failure(
+        &format!("https://{addr}/SECRETPART"),
+        Duration::from_secs(5),
+    )
+    .await;
     expect_test::expect![[r#"cannot connect to slack: tls failure; check that the port serves https and that its certificate is valid for the host"#]].assert_eq(&text);
 }

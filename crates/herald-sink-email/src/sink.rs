@@ -4,8 +4,8 @@
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use herald_core::sink::SinkContext;
 use herald_core::network::NetworkCause;
+use herald_core::sink::SinkContext;
 use herald_core::{Notification, Receipt, Sink, SinkError, SinkFactory};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -208,12 +208,18 @@ pub fn reply_hint(code: u16) -> Option<&'static str> {
         452 => "the server is out of storage or has too many recipients; herald retries",
         454 => "TLS or authentication is unavailable for now; herald retries",
         530 => "the server requires authentication: set username and password",
-        534 | 535 => "the server refused the login: check username and password (an app password where the provider needs one)",
+        534 | 535 => {
+            "the server refused the login: check username and password (an app password where the provider needs one)"
+        }
         538 => "the server requires TLS for this login: use tls: starttls or implicit",
-        550 => "the mailbox is unavailable or the server does not relay for this sender: check to, and that from may send through this server",
+        550 => {
+            "the mailbox is unavailable or the server does not relay for this sender: check to, and that from may send through this server"
+        }
         551 | 553 => "the address is not accepted: check from and to",
         552 => "the message is too large for the server",
-        554 => "the server refused the transaction, often for its policy (relaying, spam): check from and the server's logs",
+        554 => {
+            "the server refused the transaction, often for its policy (relaying, spam): check from and the server's logs"
+        }
         _ => return None,
     })
 }

@@ -303,7 +303,9 @@ async fn a_closed_port_is_unreachable() {
     assert!(matches!(err, SinkError::Unreachable { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        format!("cannot connect to smtp server 127.0.0.1:{port}: connection refused; check the host and port, and that the service is up")
+        format!(
+            "cannot connect to smtp server 127.0.0.1:{port}: connection refused; check the host and port, and that the service is up"
+        )
     );
 }
 
@@ -324,7 +326,9 @@ async fn a_server_that_goes_quiet_times_out_as_unreachable() {
     assert!(matches!(err, SinkError::Unreachable { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        format!("no answer from smtp server 127.0.0.1:{port} within 1 second (timeout); raise timeout_seconds if it is only slow")
+        format!(
+            "no answer from smtp server 127.0.0.1:{port} within 1 second (timeout); raise timeout_seconds if it is only slow"
+        )
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

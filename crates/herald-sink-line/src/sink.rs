@@ -477,8 +477,12 @@ fn error_detail(status: u16, body: &str) -> String {
 /// documented codes).
 fn status_hint(status: u16) -> Option<&'static str> {
     Some(match status {
-        400 => "LINE refused the request as written: check to (an id the bot can reach) and the sink's template",
-        401 => "the token is invalid, expired or revoked: issue a new channel access token (LINE Notify: a new token)",
+        400 => {
+            "LINE refused the request as written: check to (an id the bot can reach) and the sink's template"
+        }
+        401 => {
+            "the token is invalid, expired or revoked: issue a new channel access token (LINE Notify: a new token)"
+        }
         403 => "this channel's plan or permissions do not allow this API",
         404 => "the recipient does not exist or has not added the bot as a friend: check to",
         429 => "LINE's rate limit or this month's message quota was reached; herald retries later",

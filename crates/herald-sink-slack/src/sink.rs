@@ -62,10 +62,13 @@ pub fn hint(code: &str) -> Option<&'static str> {
             "the workspace's settings forbid this post; ask a Slack admin or choose another channel"
         }
         "ratelimited" | "rate_limited" => "Slack is limiting the rate; herald retries later",
-        "invalid_payload" | "invalid_blocks" | "invalid_blocks_format" | "no_text"
-        | "msg_too_long" | "msg_blocks_too_long" | "too_many_attachments" => {
-            "Slack refused the message's shape; check the sink's template"
-        }
+        "invalid_payload"
+        | "invalid_blocks"
+        | "invalid_blocks_format"
+        | "no_text"
+        | "msg_too_long"
+        | "msg_blocks_too_long"
+        | "too_many_attachments" => "Slack refused the message's shape; check the sink's template",
         _ => return None,
     })
 }

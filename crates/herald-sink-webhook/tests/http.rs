@@ -264,8 +264,11 @@ async fn a_server_that_never_answers_times_out_as_unreachable() {
         .unwrap_err();
     assert!(matches!(err, SinkError::Unreachable { .. }), "{err:?}");
     assert!(
-        err.to_string().starts_with("no answer from webhook at 127.0.0.1 within ")
-            && err.to_string().ends_with(" (timeout); raise timeout_seconds if it is only slow"),
+        err.to_string()
+            .starts_with("no answer from webhook at 127.0.0.1 within ")
+            && err
+                .to_string()
+                .ends_with(" (timeout); raise timeout_seconds if it is only slow"),
         "{err}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));

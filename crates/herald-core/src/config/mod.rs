@@ -465,7 +465,9 @@ fn named_sections(node: Option<&Node>, what: &str, diag: &mut Diagnostics) -> Ve
         let mut retry = None;
         if what == "sink"
             && let Value::Map(entries) = &mut node.value
-            && let Some(i) = entries.iter().position(|(k, _)| k.as_str() == Some("retry"))
+            && let Some(i) = entries
+                .iter()
+                .position(|(k, _)| k.as_str() == Some("retry"))
         {
             let (_, settings) = entries.remove(i);
             retry = sink_retry(&name, &settings, diag);

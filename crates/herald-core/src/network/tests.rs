@@ -56,14 +56,18 @@ fn descriptions_name_the_cause_and_a_hint() {
     let d = |c: NetworkCause| c.describe("slack", Duration::from_secs(10));
     expect![[r#"cannot connect to slack: connection refused; check the host and port, and that the service is up"#]]
         .assert_eq(&d(NetworkCause::Refused));
-    expect![[r#"cannot connect to slack: name not resolved; check the host name and this machine's DNS"#]]
-        .assert_eq(&d(NetworkCause::NameNotResolved));
+    expect![[
+        r#"cannot connect to slack: name not resolved; check the host name and this machine's DNS"#
+    ]]
+    .assert_eq(&d(NetworkCause::NameNotResolved));
     expect![[r#"cannot connect to slack: tls failure; check that the port serves https and that its certificate is valid for the host"#]]
         .assert_eq(&d(NetworkCause::Tls));
     expect![[r#"no answer from slack within 10 seconds (timeout); raise timeout_seconds if it is only slow"#]]
         .assert_eq(&d(NetworkCause::Timeout));
-    expect![[r#"connection to slack reset; the service, or a proxy or firewall in between, cut it"#]]
-        .assert_eq(&d(NetworkCause::Reset));
+    expect![[
+        r#"connection to slack reset; the service, or a proxy or firewall in between, cut it"#
+    ]]
+    .assert_eq(&d(NetworkCause::Reset));
     expect![[r#"slack closed the connection without a complete answer"#]]
         .assert_eq(&d(NetworkCause::Closed));
     assert_eq!(

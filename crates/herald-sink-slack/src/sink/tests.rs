@@ -328,19 +328,25 @@ fn odd_answers_have_a_verdict_too() {
         Api::Webhook,
         403,
         "invalid_token",
-        expect!["rejected 403: invalid_token (the webhook URL's token is not valid; make a new webhook URL)"],
+        expect![
+            "rejected 403: invalid_token (the webhook URL's token is not valid; make a new webhook URL)"
+        ],
     );
     check(
         Api::Bot,
         200,
         r#"{"ok":false,"error":"not_in_channel"}"#,
-        expect!["rejected 200: not_in_channel (the app is not a member of the channel; invite it there)"],
+        expect![
+            "rejected 200: not_in_channel (the app is not a member of the channel; invite it there)"
+        ],
     );
     check(
         Api::Bot,
         503,
         r#"{"ok":false,"error":"invalid_auth"}"#,
-        expect!["unavailable 503 retry_after=None: invalid_auth (the token is wrong or missing; check token)"],
+        expect![
+            "unavailable 503 retry_after=None: invalid_auth (the token is wrong or missing; check token)"
+        ],
     );
     check(
         Api::Webhook,
