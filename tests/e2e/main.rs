@@ -10,6 +10,7 @@ mod frontdoor;
 mod noise;
 mod operate;
 mod route;
+mod scripts;
 mod send_test;
 mod serve;
 mod signals;

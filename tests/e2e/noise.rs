@@ -405,3 +405,47 @@ async fn a_flood_of_the_shared_fixtures_becomes_one_digest_per_project_with_noth
         "listed plus folded covers every alert"
     );
 }
+
+/// In a container or CI job `$USER` is often unset: `silence add` without `--author` then
+/// signs with the hostname instead of failing with "a silence needs an author", and
+/// `silence list` answers the same JSON with `--format json` as with the older `--json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silence_without_user_is_signed_with_the_hostname() {
+    let standin = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let h = Herald::start(dir.path(), &config(&standin.url("/hook"))).await;
+    let url = h.url("");
+    let run = move |args: Vec<&'static str>| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+                .arg("silence")
+                .args(args)
+                .args(["--url", &url, "--token", TOKEN])
+                .current_dir(repo())
+                .env_remove("USER")
+                .env_remove("RUST_LOG")
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(vec!["add", "-m", "project=api", "--duration", "1h"])
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "herald-cli".to_owned());
+    let listed = run(vec!["list", "--format", "json"]).await.unwrap();
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let answer: Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    assert_eq!(answer["silences"][0]["id"], id.as_str());
+    assert_eq!(answer["silences"][0]["author"], hostname.as_str());
+
+    let old = run(vec!["list", "--json"]).await.unwrap();
+    assert_eq!(stdout(&old), stdout(&listed));
+}

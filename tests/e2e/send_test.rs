@@ -81,7 +81,7 @@ async fn start_provider() -> (String, Provider) {
     (base, p)
 }
 
-/// A real SMTP server (Python's aiosmtpd, which `.ci/run` installs) printing what it gets.
+/// A real SMTP server (Python's aiosmtpd, which `scripts/test` installs) printing what it gets.
 struct Smtp {
     port: u16,
     child: Child,
@@ -108,10 +108,15 @@ impl Smtp {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("python3 -m aiosmtpd runs (pip install aiosmtpd)");
+            .expect("python3 runs (scripts/test says how to get it)");
         // Ready when it accepts connections; bounded.
+        let mut child = child;
         let start = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "python3 -m aiosmtpd exited: run scripts/test, which installs aiosmtpd"
+            );
             assert!(start.elapsed().as_secs() < 20, "aiosmtpd did not start");
             std::thread::park_timeout(std::time::Duration::from_millis(20));
         }
@@ -250,6 +255,14 @@ async fn every_registered_sink_type_delivers_a_test_notification_to_its_stand_in
         );
         outputs.insert(*name, stdout(&out));
     }
+    // The log sink shows the line it wrote, which the one-shot command's log level hides.
+    assert!(
+        outputs["console"].contains(
+            r#"response: logged at info: [error] herald-send-test: "herald test notification: this sink works""#
+        ),
+        "{}",
+        outputs["console"]
+    );
     assert!(
         outputs["slack-bot"].contains("message id: 1700000000.000100"),
         "{}",

@@ -394,3 +394,43 @@ async fn graceful_shutdown_keeps_undelivered_work_for_the_next_start() {
         herald.log()
     );
 }
+
+/// The line herald logs once it serves says whether the admin API is on and how much of the
+/// config was loaded: nested routes count, and a config without `admin_token` says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_startup_line_says_whether_the_admin_api_is_on_and_what_was_loaded() {
+    let standin = StandIn::start().await;
+    let url = standin.url("/hook");
+    let nested = format!(
+        "{}    routes:\n      - name: child\n        match: {{ project: api }}\n  - name: second\n    sinks: [hook, console]\n",
+        config(&url, "").replace(
+            "sinks:\n  hook:",
+            "sinks:\n  console: { type: log }\n  hook:"
+        )
+    );
+    let serving = |log: &str| {
+        log.lines()
+            .find(|l| l.contains("herald is serving"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no startup line in:\n{log}"))
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let h = Herald::start(dir.path(), &nested).await;
+    let line = serving(&h.log());
+    assert!(
+        line.contains(r#"admin_api="off (no server.admin_token)""#)
+            && line.contains("routes=3 sources=1 sinks=2"),
+        "{line}"
+    );
+    drop(h);
+
+    let dir = tempfile::tempdir().unwrap();
+    let on = config(&url, "").replace("server:\n", "server:\n  admin_token: \"${ADMIN_TOKEN}\"\n");
+    let h = Herald::start_with(dir.path(), &on, &[], &[("ADMIN_TOKEN", "t0ken-for-e2e")]).await;
+    let line = serving(&h.log());
+    assert!(
+        line.contains(r#"admin_api="on" routes=1 sources=1 sinks=1"#),
+        "{line}"
+    );
+}

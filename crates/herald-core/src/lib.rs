@@ -9,6 +9,7 @@ pub mod alert;
 pub mod config;
 pub mod destination;
 pub mod matcher;
+pub mod network;
 pub mod noise;
 pub mod route;
 pub mod sink;

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use herald_core::SinkError;
+use herald_core::network::NetworkCause;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 /// The `User-Agent` herald sends everywhere.
@@ -57,20 +58,30 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 
-/// A network failure (no answer, no connection) as a retryable error naming the provider,
-/// never the URL.
+/// A network failure (no answer, no connection) as a retryable error naming the provider and
+/// the cause (connection refused, name not resolved, TLS failure, timeout, connection reset,
+/// closed without an answer) with what to check, never the URL.
 pub fn network_error(provider: &str, e: reqwest::Error, timeout: Duration) -> SinkError {
-    let detail = if e.is_timeout() {
-        format!(
-            "no answer from {provider} within {} seconds",
-            timeout.as_secs()
-        )
-    } else if e.is_connect() {
-        format!("cannot connect to {provider}")
+    let e = e.without_url();
+    let cause = if e.is_timeout() {
+        Some(NetworkCause::Timeout)
     } else {
-        format!("request to {provider} failed")
+        NetworkCause::of(&e)
     };
-    SinkError::unreachable(detail, e.without_url())
+    let detail = match cause {
+        Some(cause) => cause.describe(provider, timeout),
+        // Unrecognised: the innermost message is the most specific one there is (reqwest's
+        // own texts are stripped of the URL above, and the layers below never carry it).
+        None if e.is_connect() => format!(
+            "cannot connect to {provider}: {}",
+            herald_core::network::innermost(&e)
+        ),
+        None => format!(
+            "request to {provider} failed: {}",
+            herald_core::network::innermost(&e)
+        ),
+    };
+    SinkError::unreachable(detail, e)
 }
 
 #[cfg(test)]

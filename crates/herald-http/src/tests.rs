@@ -49,3 +49,144 @@ async fn a_refused_connection_names_the_provider_not_the_url() {
     assert!(text.starts_with("cannot connect to slack"), "{text}");
     assert!(!text.contains("SECRETPART"), "{text}");
 }
+
+/// `network_error` of one request to `url` with `timeout`, as its message.
+async fn failure(url: &str, timeout: Duration) -> String {
+    let e = client()
+        .unwrap()
+        .post(url)
+        .timeout(timeout)
+        .body("{}")
+        .send()
+        .await
+        .unwrap_err();
+    let err = network_error("slack", e, timeout);
+    assert!(err.is_retryable(), "{err}");
+    let text = err.to_string();
+    assert!(!text.contains("SECRETPART"), "{text}");
+    text
+}
+
+/// A local listener and what it does with each connection.
+async fn peer<F, Fut>(serve: F) -> std::net::SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream));
+        }
+    });
+    addr
+}
+
+/// Reads until the end of the request's headers (or of the stream).
+async fn read_request(stream: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_closed_port_says_connection_refused() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = failure(
+        &format!("http://127.0.0.1:{port}/services/SECRETPART"),
+        Duration::from_secs(5),
+    )
+    .await;
+    expect_test::expect![[r#"cannot connect to slack: connection refused; check the host and port, and that the service is up"#]].assert_eq(&text);
+}
+
+#[tokio::test]
+async fn an_unknown_host_says_name_not_resolved() {
+    // `.invalid` never resolves (RFC 2606), with or without a network.
+    let text = failure(
+        "http://nonexistent.invalid/services/SECRETPART",
+        Duration::from_secs(5),
+    )
+    .await;
+    expect_test::expect![[
+        r#"cannot connect to slack: name not resolved; check the host name and this machine's DNS"#
+    ]]
+    .assert_eq(&text);
+}
+
+#[tokio::test]
+async fn a_peer_that_never_answers_says_timeout() {
+    let addr = peer(|mut stream| async move {
+        read_request(&mut stream).await;
+        // Holds the connection open without a word until the client gives up.
+        let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut [0u8; 1]).await;
+    })
+    .await;
+    let text = failure(
+        &format!("http://{addr}/SECRETPART"),
+        Duration::from_millis(300),
+    )
+    .await;
+    expect_test::expect![[
+        r#"no answer from slack within 300 ms (timeout); raise timeout_seconds if it is only slow"#
+    ]]
+    .assert_eq(&text);
+}
+
+#[tokio::test]
+async fn a_peer_that_resets_says_connection_reset() {
+    let addr = peer(|mut stream| async move {
+        read_request(&mut stream).await;
+        // Linger zero: closing sends RST instead of FIN.
+        #[allow(deprecated)]
+        stream.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(stream);
+    })
+    .await;
+    let text = failure(&format!("http://{addr}/SECRETPART"), Duration::from_secs(5)).await;
+    expect_test::expect![[
+        r#"connection to slack reset; the service, or a proxy or firewall in between, cut it"#
+    ]]
+    .assert_eq(&text);
+}
+
+#[tokio::test]
+async fn a_peer_that_closes_without_answering_says_so() {
+    let addr = peer(|mut stream| async move {
+        read_request(&mut stream).await;
+        drop(stream);
+    })
+    .await;
+    let text = failure(&format!("http://{addr}/SECRETPART"), Duration::from_secs(5)).await;
+    expect_test::expect![[r#"slack closed the connection without a complete answer"#]]
+        .assert_eq(&text);
+}
+
+#[tokio::test]
+async fn plain_http_behind_an_https_url_says_tls_failure() {
+    let addr = peer(|mut stream| async move {
+        use tokio::io::AsyncWriteExt;
+        let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut [0u8; 1024]).await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            .await;
+    })
+    .await;
+    let text = failure(
+        &format!("https://{addr}/SECRETPART"),
+        Duration::from_secs(5),
+    )
+    .await;
+    expect_test::expect![[r#"cannot connect to slack: tls failure; check that the port serves https and that its certificate is valid for the host"#]].assert_eq(&text);
+}

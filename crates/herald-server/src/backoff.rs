@@ -9,8 +9,8 @@ use std::time::Duration;
 use herald_core::SinkError;
 use jiff::Timestamp;
 
-/// How deliveries are retried. One policy serves every sink for now; per-sink overrides can
-/// later pick a different value per field.
+/// How deliveries are retried: the defaults below, which a sink's `retry:` keys override one
+/// by one ([`RetryPolicy::with`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// The ceiling of the first retry's delay; it doubles with every further attempt.
@@ -30,6 +30,19 @@ impl Default for RetryPolicy {
             cap: Duration::from_secs(5 * 60),
             max_attempts: 10,
             max_age: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// This policy with a sink's `retry:` settings over it, key by key.
+    pub fn with(self, sink: Option<&herald_core::config::SinkRetry>) -> RetryPolicy {
+        let Some(r) = sink else { return self };
+        RetryPolicy {
+            base: r.min_backoff_seconds.map_or(self.base, Duration::from_secs),
+            cap: r.max_backoff_seconds.map_or(self.cap, Duration::from_secs),
+            max_attempts: r.max_attempts.unwrap_or(self.max_attempts),
+            max_age: r.max_age_seconds.map_or(self.max_age, Duration::from_secs),
         }
     }
 }
@@ -80,8 +93,9 @@ pub fn decide(
     unit: f64,
 ) -> Decision {
     if !error.is_retryable() {
+        // The error already reads "rejected (404): ..."; saying it twice hid the cause.
         return Decision::Dead {
-            reason: format!("rejected: {error}"),
+            reason: error.to_string(),
         };
     }
     if attempt >= policy.max_attempts {

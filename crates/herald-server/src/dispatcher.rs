@@ -19,7 +19,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{Id, JoinSet};
 use tracing::Instrument;
 
-use crate::backoff::{Decision, decide};
+use crate::backoff::{Decision, RetryPolicy, decide};
 use crate::handoff::Handoff;
 use crate::hooks::error_chain;
 use crate::metrics::{self, Outcome};
@@ -52,6 +52,22 @@ struct Shared {
     /// Deliveries the webhook handler leased at accept and passes on in memory; `None` for a
     /// dispatcher that only leases from the store.
     handoff: Option<Arc<Handoff>>,
+    /// The running config, read at each failure for the sink's own `retry:` settings (so a
+    /// reload that changes them applies to the next failure); `None`: `policy.retry` for all.
+    live: Option<Arc<arc_swap::ArcSwap<crate::Live>>>,
+}
+
+impl Shared {
+    /// The retry policy of `sink`: the dispatcher's, with the sink's `retry:` keys over it.
+    fn retry_policy(&self, sink: &str) -> RetryPolicy {
+        let base = self.policy.retry;
+        let Some(live) = &self.live else { return base };
+        let live = live.load();
+        match live.config.sinks.iter().find(|s| s.name == sink) {
+            Some(spec) => base.with(spec.retry.as_ref()),
+            None => base,
+        }
+    }
 }
 
 /// One sink and its free attempt slots.
@@ -138,6 +154,7 @@ impl Dispatcher {
                 clock,
                 noise: None,
                 handoff: None,
+                live: None,
             }),
         }
     }
@@ -146,6 +163,14 @@ impl Dispatcher {
     pub fn with_noise(mut self, noise: Arc<crate::noise::NoiseStage>) -> Dispatcher {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.noise = Some(noise);
+        }
+        self
+    }
+
+    /// Reads each sink's own `retry:` settings from the running config.
+    pub(crate) fn with_live(mut self, live: Arc<arc_swap::ArcSwap<crate::Live>>) -> Dispatcher {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.live = Some(live);
         }
         self
     }
@@ -508,7 +533,7 @@ async fn record(
         }
         Err(error) => {
             let decision = decide(
-                &shared.policy.retry,
+                &shared.retry_policy(&delivery.sink),
                 notification.attempt,
                 delivery.created_at,
                 now,

@@ -369,6 +369,7 @@ impl AppState {
         )
         .with_noise(self.inner.noise.clone())
         .with_handoff(self.inner.handoff.clone())
+        .with_live(self.inner.live.clone())
     }
 }
 

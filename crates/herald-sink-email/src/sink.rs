@@ -4,6 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
+use herald_core::network::NetworkCause;
 use herald_core::sink::SinkContext;
 use herald_core::{Notification, Receipt, Sink, SinkError, SinkFactory};
 use lettre::message::Mailbox;
@@ -128,11 +129,9 @@ impl Sink for EmailSink {
         let sent = tokio::time::timeout(self.timeout, self.transport().send(message)).await;
         let Ok(sent) = sent else {
             return Err(SinkError::Unreachable {
-                detail: format!(
-                    "smtp server {}:{}: timed out after {}s",
-                    self.host,
-                    self.port,
-                    self.timeout.as_secs()
+                detail: NetworkCause::Timeout.describe(
+                    &format!("smtp server {}:{}", self.host, self.port),
+                    self.timeout,
                 ),
                 source: None,
             });
@@ -148,7 +147,7 @@ impl Sink for EmailSink {
                     detail: Some(format!("{} {reply}", response.code())),
                 })
             }
-            Err(e) => Err(classify(&self.host, self.port, e)),
+            Err(e) => Err(classify(&self.host, self.port, self.timeout, e)),
         }
     }
 
@@ -159,28 +158,68 @@ impl Sink for EmailSink {
 }
 
 /// Sorts an SMTP failure: a 4xx reply is worth a retry, a 5xx reply is final, anything else
-/// (connection, TLS, timeout, a garbled reply) means the server could not be talked to.
-pub fn classify(host: &str, port: u16, e: lettre::transport::smtp::Error) -> SinkError {
+/// (connection, TLS, timeout, a garbled reply) means the server could not be talked to. Each
+/// says what to check: the reply code's usual meaning, or the network cause.
+pub fn classify(
+    host: &str,
+    port: u16,
+    timeout: std::time::Duration,
+    e: lettre::transport::smtp::Error,
+) -> SinkError {
     let status = e.status().map(u16::from).unwrap_or(0);
+    let hint = reply_hint(status)
+        .map(|h| format!("; {h}"))
+        .unwrap_or_default();
+    let peer = format!("smtp server {host}:{port}");
     if e.is_transient() {
         SinkError::Unavailable {
             status,
             retry_after: None,
-            detail: format!("smtp server {host}:{port} deferred the message: {e}"),
+            detail: format!("{peer} deferred the message: {e}{hint}"),
         }
     } else if e.is_permanent() {
         SinkError::Rejected {
             status,
-            detail: format!("smtp server {host}:{port} refused the message: {e}"),
+            detail: format!("{peer} refused the message: {e}{hint}"),
         }
     } else {
-        let what = if e.is_timeout() {
-            "timed out"
+        let detail = if e.is_timeout() {
+            NetworkCause::Timeout.describe(&peer, timeout)
         } else if e.is_tls() {
-            "tls failed"
+            NetworkCause::Tls.describe(&peer, timeout)
+        } else if let Some(cause) = NetworkCause::of(&e) {
+            cause.describe(&peer, timeout)
         } else {
-            "cannot talk to it"
+            format!(
+                "cannot talk to {peer}: {}",
+                herald_core::network::innermost(&e)
+            )
         };
-        SinkError::unreachable(format!("smtp server {host}:{port}: {what}"), e)
+        SinkError::unreachable(detail, e)
     }
+}
+
+/// What an SMTP reply code usually means and what to check (RFC 5321 section 4.2.2 and the
+/// codes servers commonly use for authentication and policy).
+pub fn reply_hint(code: u16) -> Option<&'static str> {
+    Some(match code {
+        421 => "the server is busy or shutting down; herald retries",
+        450 | 451 => "the server cannot take it now (greylisting, a busy mailbox); herald retries",
+        452 => "the server is out of storage or has too many recipients; herald retries",
+        454 => "TLS or authentication is unavailable for now; herald retries",
+        530 => "the server requires authentication: set username and password",
+        534 | 535 => {
+            "the server refused the login: check username and password (an app password where the provider needs one)"
+        }
+        538 => "the server requires TLS for this login: use tls: starttls or implicit",
+        550 => {
+            "the mailbox is unavailable or the server does not relay for this sender: check to, and that from may send through this server"
+        }
+        551 | 553 => "the address is not accepted: check from and to",
+        552 => "the message is too large for the server",
+        554 => {
+            "the server refused the transaction, often for its policy (relaying, spam): check from and the server's logs"
+        }
+        _ => return None,
+    })
 }

@@ -465,7 +465,29 @@ fn error_detail(status: u16, body: &str) -> String {
         _ if body.trim().is_empty() => format!("empty answer with status {status}"),
         _ => body.trim().to_owned(),
     };
-    truncate(&clean(&detail), MAX_DETAIL_CHARS, Measure::Chars)
+    let detail = truncate(&clean(&detail), MAX_DETAIL_CHARS, Measure::Chars);
+    // The hint comes after the cut, so that a long message from LINE cannot hide it.
+    match status_hint(status) {
+        Some(hint) => format!("{}; {hint}", detail.trim_end_matches('.')),
+        None => detail,
+    }
+}
+
+/// What LINE's error statuses mean for an operator (the Messaging API's and LINE Notify's
+/// documented codes).
+fn status_hint(status: u16) -> Option<&'static str> {
+    Some(match status {
+        400 => {
+            "LINE refused the request as written: check to (an id the bot can reach) and the sink's template"
+        }
+        401 => {
+            "the token is invalid, expired or revoked: issue a new channel access token (LINE Notify: a new token)"
+        }
+        403 => "this channel's plan or permissions do not allow this API",
+        404 => "the recipient does not exist or has not added the bot as a friend: check to",
+        429 => "LINE's rate limit or this month's message quota was reached; herald retries later",
+        _ => return None,
+    })
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -6,7 +6,8 @@
 //!   console: { type: log, level: info }   # level: info (default) or warn
 //! ```
 //!
-//! It never fails, so a delivery to it is always `delivered`. A line stays short (the title is
+//! It never fails, so a delivery to it is always `delivered`; its receipt's `detail` is the
+//! line it wrote (`logged at info: ...`), which `herald send-test` prints. A line stays short (the title is
 //! cut at 300 characters, with its length given) and alert text is escaped, so an alert cannot
 //! forge log lines.
 
@@ -139,8 +140,15 @@ impl Sink for LogSink {
                 attempt = n.attempt, "notification: {text}"
             ),
         }
+        // The receipt carries the line itself: `send-test` prints it (a one-shot command logs
+        // only warnings, so the line would otherwise go unseen), and the admin API shows what
+        // was written.
+        let level = match self.level {
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+        };
         Ok(Receipt {
-            detail: Some("written to herald's log".into()),
+            detail: Some(format!("logged at {level}: {text}")),
             ..Receipt::default()
         })
     }

@@ -27,7 +27,10 @@ fn line_quotes_alert_text_so_newlines_cannot_forge_log_lines() {
 async fn delivery_always_succeeds() {
     let sink = LogSink::new(LogLevel::Info);
     let receipt = sink.deliver(&notification("x")).await.unwrap();
-    assert_eq!(receipt.detail.as_deref(), Some("written to herald's log"));
+    assert_eq!(
+        receipt.detail.as_deref(),
+        Some(r#"logged at info: [error] payments-api: "x""#)
+    );
 }
 
 #[test]

@@ -36,6 +36,51 @@ pub const RETRYABLE_ERRORS: &[&str] = &[
     "request_timeout",
 ];
 
+/// What Slack's error codes mean and what to do about them, for the ones an operator meets;
+/// the code is kept as Slack wrote it so it can be looked up.
+pub fn hint(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "no_service" | "no_service_id" | "no_team" | "team_disabled" => {
+            "the incoming webhook was revoked or its app removed; make a new webhook URL"
+        }
+        "invalid_token" => "the webhook URL's token is not valid; make a new webhook URL",
+        "invalid_auth" | "not_authed" => "the token is wrong or missing; check token",
+        "token_revoked" | "token_expired" | "account_inactive" => {
+            "the token was revoked or its user deactivated; install the app again for a new token"
+        }
+        "missing_scope" | "no_permission" => {
+            "the token lacks the chat:write scope; add it and install the app again"
+        }
+        "channel_not_found" => {
+            "the channel does not exist or the app cannot see it; check channel (a private one needs the app invited)"
+        }
+        "not_in_channel" => "the app is not a member of the channel; invite it there",
+        "is_archived" | "channel_is_archived" => {
+            "the channel is archived; unarchive it or choose another"
+        }
+        "action_prohibited" | "posting_to_general_channel_denied" | "restricted_action" => {
+            "the workspace's settings forbid this post; ask a Slack admin or choose another channel"
+        }
+        "ratelimited" | "rate_limited" => "Slack is limiting the rate; herald retries later",
+        "invalid_payload"
+        | "invalid_blocks"
+        | "invalid_blocks_format"
+        | "no_text"
+        | "msg_too_long"
+        | "msg_blocks_too_long"
+        | "too_many_attachments" => "Slack refused the message's shape; check the sink's template",
+        _ => return None,
+    })
+}
+
+/// `code (hint)` when the code has a hint, else the code.
+fn explained(code: &str) -> String {
+    match hint(code) {
+        Some(h) => format!("{code} ({h})"),
+        None => code.to_owned(),
+    }
+}
+
 /// The longest excerpt of an answer kept in a receipt or an error.
 const MAX_DETAIL_CHARS: usize = 300;
 /// `allowed` and `fallback` as the config hints show them.
@@ -364,7 +409,11 @@ pub fn classify(
             if let Some(meta) = answer.response_metadata.filter(|m| !m.messages.is_empty()) {
                 detail = format!("{code}: {}", meta.messages.join("; "));
             }
-            let detail = excerpt(&detail);
+            // The hint is added after the excerpt so that a long message cannot cut it off.
+            let detail = match hint(&code) {
+                Some(h) => format!("{} ({h})", excerpt(&detail)),
+                None => excerpt(&detail),
+            };
             return if status == 429 || status >= 500 || RETRYABLE_ERRORS.contains(&code.as_str()) {
                 Err(SinkError::Unavailable {
                     status,
@@ -385,10 +434,14 @@ pub fn classify(
             detail: Some("ok".into()),
         });
     }
-    let detail = if body.trim().is_empty() {
+    let body = body.trim();
+    let detail = if body.is_empty() {
         format!("empty answer with status {status}")
+    } else if hint(body).is_some() {
+        // An incoming webhook answers its errors as a bare code (`no_service`).
+        explained(body)
     } else {
-        excerpt(body.trim())
+        excerpt(body)
     };
     if success {
         // A 2xx that is neither `ok` nor Slack's JSON is not Slack (a proxy's login page, a

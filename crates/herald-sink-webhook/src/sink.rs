@@ -135,7 +135,7 @@ impl Sink for WebhookSink {
             .body(body)
             .send()
             .await
-            .map_err(|e| unreachable(self.host(), e))?;
+            .map_err(|e| unreachable(self.host(), e, self.timeout))?;
         let status = response.status().as_u16();
         let retry_after = herald_http::retry_after(response.headers());
         let text = match response.bytes().await {
@@ -144,7 +144,7 @@ impl Sink for WebhookSink {
                 // The receiver took the request; a broken body read does not undo that.
                 format!("(response body unreadable: {})", e.without_url())
             }
-            Err(e) => return Err(unreachable(self.host(), e)),
+            Err(e) => return Err(unreachable(self.host(), e, self.timeout)),
         };
         if (200..300).contains(&status) {
             return Ok(Receipt {
@@ -169,16 +169,9 @@ impl Sink for WebhookSink {
     }
 }
 
-fn unreachable(host: &str, e: reqwest::Error) -> SinkError {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    // `without_url` because the URL may carry a token.
-    SinkError::unreachable(format!("webhook at {host}: {what}"), e.without_url())
+fn unreachable(host: &str, e: reqwest::Error, timeout: std::time::Duration) -> SinkError {
+    // The host only: the URL's path or query may carry a token.
+    herald_http::network_error(&format!("webhook at {host}"), e, timeout)
 }
 
 /// The first 200 characters of a response body, trimmed.

@@ -44,6 +44,7 @@ struct Cli {
 enum Command {
     /// Validate a config file and print the route tree with each route's sinks.
     Check {
+        /// The config file.
         #[arg(long, short, default_value = "config/herald.yaml")]
         config: PathBuf,
     },
@@ -75,6 +76,7 @@ enum Command {
     },
     /// Send a sample notification to one sink and print what happened.
     SendTest {
+        /// The config file.
         #[arg(long, short, default_value = "config/herald.yaml")]
         config: PathBuf,
         /// The sink's name in the config.
@@ -82,6 +84,7 @@ enum Command {
     },
     /// Take Sentry webhooks and deliver them until SIGINT or SIGTERM.
     Serve {
+        /// The config file.
         #[arg(long, short, default_value = "config/herald.yaml")]
         config: PathBuf,
         /// The address to listen on, `host:port` (default: `server.listen` from the config).
@@ -108,6 +111,7 @@ enum Command {
     Why {
         #[command(flatten)]
         remote: Remote,
+        /// `text` (one screen for people) or `json` (the admin API's explanation).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// herald's alert id, a Request-ID, a Sentry event id or a Sentry issue id.
@@ -125,6 +129,7 @@ enum Command {
     },
     /// Exit 0 when a running herald answers `/healthz` (for container health checks).
     Healthcheck {
+        /// The config file.
         #[arg(long, short, default_value = "config/herald.yaml")]
         config: PathBuf,
         /// herald's base URL (default: from `server.listen` in the config).
@@ -153,10 +158,13 @@ struct FilterArgs {
     /// pending, in_flight, delivered or dead.
     #[arg(long)]
     status: Option<String>,
+    /// Only this sink's, by its name in the config.
     #[arg(long)]
     sink: Option<String>,
+    /// Only those of this route, by name (`payments-prod`, or `#2.#1` for an unnamed one).
     #[arg(long)]
     route: Option<String>,
+    /// Only alerts of this Sentry project (its slug).
     #[arg(long)]
     project: Option<String>,
     /// Created since: an RFC 3339 time or a duration before now (`90m`, `2h`, `1d`).
@@ -194,6 +202,7 @@ enum DeliveriesCommand {
         /// Continue after the previous page (the cursor it printed).
         #[arg(long)]
         cursor: Option<String>,
+        /// `text` (a table) or `json` (the API's answer), as every list command takes.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -291,9 +300,12 @@ enum HeldBackCommand {
     },
 }
 
+/// How a command prints what it found: the same two choices for every command that lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
+    /// For people.
     Text,
+    /// For scripts.
     Json,
 }
 
@@ -439,3 +451,6 @@ fn main() -> ExitCode {
     logging::finish(sentry);
     code
 }
+
+#[cfg(test)]
+mod tests;

@@ -50,6 +50,11 @@ fn loader(path: &Path, listen: Option<&str>) -> Loader {
     )
 }
 
+/// Every route, nested ones included.
+fn count_routes(routes: &[herald_core::route::Route]) -> usize {
+    routes.iter().map(|r| 1 + count_routes(&r.routes)).sum()
+}
+
 fn log_warnings(app: &App) {
     for w in &app.warnings {
         tracing::warn!(warning = %w, "config warning");
@@ -100,9 +105,14 @@ async fn serve(app: App, path: &Path, listen: Option<&str>, watch: bool) -> anyh
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or(address);
+    // One line that answers the first questions after a start: where, which store, whether
+    // the admin API (and so `herald deliveries`/`silence`) can be used, and how much of the
+    // config was loaded.
     tracing::info!(
         listen = %bound,
         store = %storage.url,
+        admin_api = if app.config.server.admin_token.is_some() { "on" } else { "off (no server.admin_token)" },
+        routes = count_routes(&app.config.routes.routes),
         sources = app.sources.len(),
         sinks = app.sinks.len(),
         "herald is serving"

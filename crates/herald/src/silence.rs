@@ -46,7 +46,8 @@ pub enum Command {
         /// When it starts, RFC 3339 (default: now).
         #[arg(long)]
         starts_at: Option<String>,
-        /// Who is silencing (default: $USER).
+        /// Who is silencing (default: $USER, else this machine's hostname, else `herald-cli`,
+        /// so that it works in containers and CI where $USER is unset).
         #[arg(long)]
         author: Option<String>,
         /// Why.
@@ -57,9 +58,13 @@ pub enum Command {
     List {
         #[command(flatten)]
         remote: Remote,
+        /// Also list the silences that have ended.
         #[arg(long)]
         all: bool,
-        /// Print the API's JSON instead of a table.
+        /// `text` (a table) or `json` (the API's answer), as every list command takes.
+        #[arg(long, value_enum, default_value_t = crate::Format::Text)]
+        format: crate::Format,
+        /// Same as `--format json` (kept for scripts written before `--format`).
         #[arg(long)]
         json: bool,
     },
@@ -91,7 +96,10 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             } => {
                 let mut body = json!({
                     "matchers": parse_matchers(&matchers)?,
-                    "author": author.or_else(|| std::env::var("USER").ok()).unwrap_or_default(),
+                    "author": author.unwrap_or_else(|| default_author(
+                        std::env::var("USER").ok(),
+                        hostname::get().ok().and_then(|h| h.into_string().ok()),
+                    )),
                     "comment": comment,
                 });
                 if let Some(d) = duration {
@@ -113,7 +121,13 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                 println!("{}", made["id"].as_str().unwrap_or_default());
                 eprintln!("silenced until {}", made["ends_at"].as_str().unwrap_or("?"));
             }
-            Command::List { remote, all, json } => {
+            Command::List {
+                remote,
+                all,
+                format,
+                json,
+            } => {
+                let json = json || format == crate::Format::Json;
                 let path = if all {
                     "/api/v1/silences?all=true"
                 } else {
@@ -139,6 +153,18 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The author of a silence made without `--author`: `$USER`, else the hostname, else
+/// `herald-cli`. The API requires an author, and containers and CI jobs often have no `$USER`;
+/// there the hostname (a container's id, a CI runner's name) still says where it came from.
+pub fn default_author(user: Option<String>, hostname: Option<String>) -> String {
+    [user, hostname]
+        .into_iter()
+        .flatten()
+        .map(|s| s.trim().to_owned())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| "herald-cli".to_owned())
 }
 
 fn remote_target(remote: Remote) -> Target {

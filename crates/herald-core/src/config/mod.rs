@@ -51,8 +51,62 @@ pub struct Config {
 pub struct SectionSpec {
     pub name: String,
     pub kind: String,
-    /// The whole mapping, `type` included.
+    /// The whole mapping, `type` included (for a sink, without the generic `retry` key,
+    /// which is read here for every sink type so that no sink crate has to know it).
     pub node: Node,
+    /// A sink's own `retry:` settings; `None` uses the defaults.
+    pub retry: Option<SinkRetry>,
+}
+
+/// A sink's `retry:` settings: how often and how long its failed deliveries are tried again.
+/// Each key left out keeps its default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkRetry {
+    /// Attempts in all, the first included (default 10).
+    pub max_attempts: Option<u32>,
+    /// How long after it was accepted a delivery may still be retried (default 86400).
+    pub max_age_seconds: Option<u64>,
+    /// The ceiling of the first retry's wait, doubled with every further attempt (default 1).
+    pub min_backoff_seconds: Option<u64>,
+    /// The largest wait between two attempts (default 300).
+    pub max_backoff_seconds: Option<u64>,
+}
+
+/// Reads a sink's `retry:` mapping, reporting values that cannot work.
+fn sink_retry(name: &str, node: &Node, diag: &mut Diagnostics) -> Option<SinkRetry> {
+    let retry: SinkRetry = diag.typed(node)?;
+    let at = |key: &str| node.get(key).unwrap_or(node).clone();
+    let mut ok = true;
+    if retry.max_attempts == Some(0) {
+        diag.error(
+            &at("max_attempts"),
+            format!("sink \"{name}\": retry.max_attempts is 0, so nothing would ever be sent"),
+            Some("use 1 for a single attempt without retries".into()),
+        );
+        ok = false;
+    }
+    if retry.max_backoff_seconds == Some(0) {
+        diag.error(
+            &at("max_backoff_seconds"),
+            format!("sink \"{name}\": retry.max_backoff_seconds is 0"),
+            Some("the largest wait between attempts must be at least 1 second".into()),
+        );
+        ok = false;
+    }
+    if let (Some(min), Some(max)) = (retry.min_backoff_seconds, retry.max_backoff_seconds)
+        && min > max
+    {
+        diag.error(
+            &at("min_backoff_seconds"),
+            format!(
+                "sink \"{name}\": retry.min_backoff_seconds ({min}) is above max_backoff_seconds ({max})"
+            ),
+            Some("the first wait cannot be longer than the largest one".into()),
+        );
+        ok = false;
+    }
+    ok.then_some(retry)
 }
 
 /// `server:`: where herald listens and how it treats requests.
@@ -561,10 +615,22 @@ fn named_sections(node: Option<&Node>, what: &str, diag: &mut Diagnostics) -> Ve
                 continue;
             }
         };
+        let mut node = value.clone();
+        let mut retry = None;
+        if what == "sink"
+            && let Value::Map(entries) = &mut node.value
+            && let Some(i) = entries
+                .iter()
+                .position(|(k, _)| k.as_str() == Some("retry"))
+        {
+            let (_, settings) = entries.remove(i);
+            retry = sink_retry(&name, &settings, diag);
+        }
         out.push(SectionSpec {
             name,
             kind,
-            node: value.clone(),
+            node,
+            retry,
         });
     }
     out

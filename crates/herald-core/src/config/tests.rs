@@ -556,3 +556,46 @@ fn a_single_value_where_a_list_is_wanted_shows_the_list() {
     "#]]
     .assert_debug_eq(&got);
 }
+
+#[test]
+fn a_sinks_retry_is_read_here_and_kept_from_the_sinks_own_settings() {
+    let text = "sinks:\n  a: {type: log, retry: {max_attempts: 3, max_age_seconds: 600}}\n  b: {type: log}\nroutes:\n  - {name: r, sinks: [a, b]}\n";
+    let (config, _) = Config::parse(text, "h.yaml", &env()).unwrap();
+    let a = &config.sinks[0];
+    assert_eq!(
+        a.retry,
+        Some(SinkRetry {
+            max_attempts: Some(3),
+            max_age_seconds: Some(600),
+            ..SinkRetry::default()
+        })
+    );
+    // The sink's own typed parse (deny_unknown_fields) never sees the key.
+    assert!(a.node.get("retry").is_none());
+    assert_eq!(a.node.get("type").and_then(Node::as_str), Some("log"));
+    assert_eq!(config.sinks[1].retry, None);
+}
+
+#[test]
+fn a_sinks_retry_that_cannot_work_is_an_error_at_its_key() {
+    let sink = |retry: &str| {
+        errors(&format!(
+            "sinks:\n  a: {{type: log, retry: {retry}}}\nroutes:\n  - {{name: r, sinks: [a]}}\n"
+        ))
+    };
+    expect_test::expect![[r#"
+        [
+            "h.yaml:2:40: sink \"a\": retry.max_attempts is 0, so nothing would ever be sent (hint: use 1 for a single attempt without retries)",
+        ]
+    "#]]
+    .assert_debug_eq(&sink("{max_attempts: 0}"));
+    expect_test::expect![[r#"
+        [
+            "h.yaml:2:47: sink \"a\": retry.min_backoff_seconds (60) is above max_backoff_seconds (5) (hint: the first wait cannot be longer than the largest one)",
+        ]
+    "#]]
+    .assert_debug_eq(&sink("{min_backoff_seconds: 60, max_backoff_seconds: 5}"));
+    let unknown = sink("{attempts: 3}");
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert!(unknown[0].contains("attempts"), "{unknown:?}");
+}

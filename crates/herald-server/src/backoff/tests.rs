@@ -89,7 +89,7 @@ fn a_rejection_is_dead_at_once() {
     assert_eq!(
         decision,
         Decision::Dead {
-            reason: "rejected: rejected (404): channel_not_found".into()
+            reason: "rejected (404): channel_not_found".into()
         }
     );
 }
@@ -130,4 +130,23 @@ fn a_retry_past_max_age_is_dead() {
         panic!("expected dead");
     };
     assert!(reason.contains("max_age (3600s)"), "{reason}");
+}
+
+#[test]
+fn a_sinks_retry_settings_replace_the_defaults_key_by_key() {
+    let sink = herald_core::config::SinkRetry {
+        max_attempts: Some(3),
+        max_backoff_seconds: Some(30),
+        ..Default::default()
+    };
+    let p = RetryPolicy::default().with(Some(&sink));
+    assert_eq!(
+        p,
+        RetryPolicy {
+            max_attempts: 3,
+            cap: Duration::from_secs(30),
+            ..RetryPolicy::default()
+        }
+    );
+    assert_eq!(RetryPolicy::default().with(None), RetryPolicy::default());
 }

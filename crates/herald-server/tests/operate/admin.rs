@@ -102,10 +102,7 @@ async fn deliveries_are_filtered_and_paged() {
         dead.iter()
             .all(|d| d["sink"] == "bad-b" && d["status"] == "dead")
     );
-    assert_eq!(
-        dead[0]["last_error"],
-        "rejected: rejected (400): invalid_payload"
-    );
+    assert_eq!(dead[0]["last_error"], "rejected (400): invalid_payload");
     assert_eq!(dead[0]["title"], "boom 2", "newest first");
 
     let count = |v: &Value| v["items"].as_array().unwrap().len();

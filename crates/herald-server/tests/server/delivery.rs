@@ -72,7 +72,7 @@ async fn a_rejection_is_dead_at_once_and_never_retried() {
     assert_eq!(delivery.status, Status::Dead);
     assert_eq!(
         delivery.last_error.as_deref(),
-        Some("rejected: rejected (404): channel_not_found")
+        Some("rejected (404): channel_not_found")
     );
 }
 
@@ -130,6 +130,56 @@ async fn exhausted_attempts_are_dead_with_the_reason() {
     assert_eq!(
         delivery.last_error.as_deref(),
         Some("gave up after 3 attempts: unavailable (503): try later")
+    );
+}
+
+/// A sink's own `retry:` settings win over the dispatcher's policy (10 attempts, a day).
+#[tokio::test]
+async fn a_sink_with_its_own_max_attempts_gives_up_after_them() {
+    let s = setup_with(Options {
+        fake_settings: ", retry: { max_attempts: 2 }",
+        ..Options::default()
+    })
+    .await;
+    s.fake
+        .script(std::iter::repeat_n(Answer::Unavailable(None), 5));
+    let t0 = Timestamp::now();
+    let id = s.accept("boom", t0).await;
+    let dispatcher = s.state.dispatcher();
+    for minute in 0..5 {
+        dispatcher.run_once(at(t0, minute * 60_000)).await.unwrap();
+    }
+    assert_eq!(s.fake.calls().len(), 2);
+    let delivery = s.store.delivery(&id).await.unwrap().unwrap();
+    assert_eq!(delivery.status, Status::Dead);
+    assert_eq!(
+        delivery.last_error.as_deref(),
+        Some("gave up after 2 attempts: unavailable (503): try later")
+    );
+}
+
+#[tokio::test]
+async fn a_sink_with_its_own_max_age_gives_up_when_the_next_try_is_too_late() {
+    let s = setup_with(Options {
+        fake_settings: ", retry: { max_age_seconds: 0 }",
+        ..Options::default()
+    })
+    .await;
+    s.fake
+        .script([Answer::Unavailable(Some(Duration::from_secs(1)))]);
+    let t0 = Timestamp::now();
+    let id = s.accept("boom", t0).await;
+    s.state.dispatcher().run_once(t0).await.unwrap();
+    let delivery = s.store.delivery(&id).await.unwrap().unwrap();
+    assert_eq!(delivery.status, Status::Dead);
+    assert!(
+        delivery
+            .last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("gave up after 1 attempts, the next one would come after max_age (0s)"),
+        "{:?}",
+        delivery.last_error
     );
 }
 

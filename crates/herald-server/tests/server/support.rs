@@ -126,6 +126,8 @@ pub struct Options {
     pub routes: &'static str,
     pub policy: DeliveryPolicy,
     pub clock: Clock,
+    /// More settings of the `fake` sink in the config, such as `retry: {max_attempts: 2}`.
+    pub fake_settings: &'static str,
 }
 
 impl Default for Options {
@@ -134,6 +136,7 @@ impl Default for Options {
             routes: ROUTES,
             policy: DeliveryPolicy::default(),
             clock: Clock::System,
+            fake_settings: "",
         }
     }
 }
@@ -144,8 +147,8 @@ pub async fn setup() -> Setup {
 
 pub async fn setup_with(options: Options) -> Setup {
     let text = format!(
-        "server: {{ max_body_bytes: 65536 }}\nsinks:\n  fake: {{ type: fake }}\n  other: {{ type: fake }}\n{}",
-        options.routes
+        "server: {{ max_body_bytes: 65536 }}\nsinks:\n  fake: {{ type: fake{} }}\n  other: {{ type: fake }}\n{}",
+        options.fake_settings, options.routes
     );
     let (config, _warnings) = Config::parse(
         &text,

@@ -271,10 +271,10 @@ async fn push_answers_are_classified() {
     expect![[r#"
         receipt Some(409) id=None detail=Some("delivered by an earlier attempt (request id 0e4e7a5b-1c7d-4f1e-9a3b-6c2d8e5f4a10)")
         rejected 409: retry key already used on a first attempt: The retry key is already accepted
-        unavailable 429 retry_after=Some(30s): The API rate limit has been exceeded. Try again later.
-        rejected 400: The request body has 1 error(s) (messages[0].text: May not be empty)
-        rejected 401: Authentication failed due to the following reason: invalid token. Confirm that the access token in the authorization header is valid.
-        rejected 403: Access to this API is not available for your account
+        unavailable 429 retry_after=Some(30s): The API rate limit has been exceeded. Try again later; LINE's rate limit or this month's message quota was reached; herald retries later
+        rejected 400: The request body has 1 error(s) (messages[0].text: May not be empty); LINE refused the request as written: check to (an id the bot can reach) and the sink's template
+        rejected 401: Authentication failed due to the following reason: invalid token. Confirm that the access token in the authorization header is valid; the token is invalid, expired or revoked: issue a new channel access token (LINE Notify: a new token)
+        rejected 403: Access to this API is not available for your account; this channel's plan or permissions do not allow this API
         unavailable 500 retry_after=None: empty answer with status 500"#]]
     .assert_eq(&out.join("\n"));
 }
@@ -308,9 +308,9 @@ async fn notify_posts_a_form_and_reads_its_answers() {
     }
     expect![[r#"
         receipt Some(200) id=None detail=Some("ok")
-        rejected 401: Invalid access token
-        rejected 400: message: must not be empty
-        unavailable 429 retry_after=Some(60s): Rate limit exceeded
+        rejected 401: Invalid access token; the token is invalid, expired or revoked: issue a new channel access token (LINE Notify: a new token)
+        rejected 400: message: must not be empty; LINE refused the request as written: check to (an id the bot can reach) and the sink's template
+        unavailable 429 retry_after=Some(60s): Rate limit exceeded; LINE's rate limit or this month's message quota was reached; herald retries later
         unavailable 500 retry_after=None: Internal error"#]]
     .assert_eq(&out.join("\n"));
     let seen = server.seen.lock().unwrap()[0].clone();

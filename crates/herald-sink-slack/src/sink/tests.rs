@@ -206,11 +206,11 @@ async fn bot_answers_are_classified() {
     .await;
     let sink = bot_sink(server.addr);
     expect![[r##"
-        rejected 200: channel_not_found
-        unavailable 200 retry_after=None: ratelimited
-        unavailable 429 retry_after=Some(30s): ratelimited
+        rejected 200: channel_not_found (the channel does not exist or the app cannot see it; check channel (a private one needs the app invited))
+        unavailable 200 retry_after=None: ratelimited (Slack is limiting the rate; herald retries later)
+        unavailable 429 retry_after=Some(30s): ratelimited (Slack is limiting the rate; herald retries later)
         unavailable 500 retry_after=None: Internal Server Error
-        rejected 200: invalid_blocks: [ERROR] must be less than 151 characters [json-pointer:/blocks/0/text]"##]]
+        rejected 200: invalid_blocks: [ERROR] must be less than 151 characters [json-pointer:/blocks/0/text] (Slack refused the message's shape; check the sink's template)"##]]
     .assert_eq(&run(sink.as_ref(), 5).await);
 }
 
@@ -229,12 +229,12 @@ async fn webhook_answers_are_classified() {
     .await;
     let sink = webhook_sink(server.addr);
     expect![[r##"
-        rejected 400: invalid_payload
-        rejected 403: action_prohibited
-        rejected 404: channel_not_found
-        rejected 404: no_service
-        rejected 410: channel_is_archived
-        unavailable 429 retry_after=Some(30s): rate_limited
+        rejected 400: invalid_payload (Slack refused the message's shape; check the sink's template)
+        rejected 403: action_prohibited (the workspace's settings forbid this post; ask a Slack admin or choose another channel)
+        rejected 404: channel_not_found (the channel does not exist or the app cannot see it; check channel (a private one needs the app invited))
+        rejected 404: no_service (the incoming webhook was revoked or its app removed; make a new webhook URL)
+        rejected 410: channel_is_archived (the channel is archived; unarchive it or choose another)
+        unavailable 429 retry_after=Some(30s): rate_limited (Slack is limiting the rate; herald retries later)
         unavailable 500 retry_after=None: empty answer with status 500
         rejected 200: unexpected answer: <html>login</html>"##]]
     .assert_eq(&run(sink.as_ref(), 8).await);
@@ -269,7 +269,7 @@ async fn a_silent_server_times_out_as_unreachable() {
     let sink = build(&yaml).0.unwrap();
     let started = std::time::Instant::now();
     let result = sink.deliver(&notification()).await;
-    expect!["unreachable: no answer from slack within 1 seconds"].assert_eq(&verdict(result));
+    expect!["unreachable: no answer from slack within 1 second (timeout); raise timeout_seconds if it is only slow"].assert_eq(&verdict(result));
     assert!(started.elapsed() < Duration::from_secs(5));
     drop(listener);
 }
@@ -293,7 +293,8 @@ fn web_api_error_codes_are_final_or_transient() {
         "msg_blocks_too_long",
     ] {
         let v = verdict(classify(Api::Bot, 200, None, &bot(code)));
-        assert_eq!(v, format!("rejected 200: {code}"));
+        let hint = super::hint(code).expect("a hint for every common code");
+        assert_eq!(v, format!("rejected 200: {code} ({hint})"));
     }
     for code in [
         "ratelimited",
@@ -303,7 +304,8 @@ fn web_api_error_codes_are_final_or_transient() {
         "request_timeout",
     ] {
         let v = verdict(classify(Api::Bot, 200, None, &bot(code)));
-        assert_eq!(v, format!("unavailable 200 retry_after=None: {code}"));
+        let shown = super::explained(code);
+        assert_eq!(v, format!("unavailable 200 retry_after=None: {shown}"));
     }
 }
 
@@ -321,11 +323,30 @@ fn odd_answers_have_a_verdict_too() {
         "",
         expect!["rejected 404: empty answer with status 404"],
     );
+    // The codes named in the issue, as an incoming webhook answers them.
+    check(
+        Api::Webhook,
+        403,
+        "invalid_token",
+        expect![
+            "rejected 403: invalid_token (the webhook URL's token is not valid; make a new webhook URL)"
+        ],
+    );
+    check(
+        Api::Bot,
+        200,
+        r#"{"ok":false,"error":"not_in_channel"}"#,
+        expect![
+            "rejected 200: not_in_channel (the app is not a member of the channel; invite it there)"
+        ],
+    );
     check(
         Api::Bot,
         503,
         r#"{"ok":false,"error":"invalid_auth"}"#,
-        expect!["unavailable 503 retry_after=None: invalid_auth"],
+        expect![
+            "unavailable 503 retry_after=None: invalid_auth (the token is wrong or missing; check token)"
+        ],
     );
     check(
         Api::Webhook,

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{parse_duration, parse_matchers};
+use super::{default_author, parse_duration, parse_matchers};
 
 fn matchers(items: &[&str]) -> Result<serde_json::Value, String> {
     let items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
@@ -42,4 +42,14 @@ fn durations_take_a_unit() {
     );
     assert!(parse_duration("10").is_err());
     assert!(parse_duration("0m").is_err());
+}
+
+#[test]
+fn the_author_defaults_to_user_then_hostname_then_herald_cli() {
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(default_author(some("ana"), some("box")), "ana");
+    assert_eq!(default_author(None, some("ci-runner-7")), "ci-runner-7");
+    assert_eq!(default_author(some(" "), some("box")), "box");
+    assert_eq!(default_author(None, None), "herald-cli");
+    assert_eq!(default_author(some(""), some("")), "herald-cli");
 }
