@@ -83,14 +83,17 @@
 
 pub mod admin;
 pub mod error;
+pub mod location;
 pub mod model;
 pub mod noise;
 pub mod sqlite;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use herald_core::Receipt;
+use herald_core::config::StorageConfig;
 use jiff::Timestamp;
 
 pub use admin::{
@@ -98,6 +101,7 @@ pub use admin::{
     RetryOutcome,
 };
 pub use error::StoreError;
+pub use location::{Backend, redact};
 pub use model::{
     Accepted, Delivery, Endpoint, LeasedDelivery, NewAlert, Status, StatusCounts, StoreStats,
     StoredAlert,
@@ -107,6 +111,36 @@ pub use noise::{
     ThreadRecord,
 };
 pub use sqlite::SqliteStore;
+
+/// Opens the store `config.url` names, by its scheme: `sqlite://PATH` (with `config.sync`,
+/// SQLite's own setting) or `postgres://`/`postgresql://`. Creates or migrates the database
+/// as needed and starts the backend's background work, so it must be called inside a Tokio
+/// runtime. The one way in for the binary and the tests: none of them names a backend.
+pub async fn open(config: &StorageConfig) -> Result<Arc<dyn Store>, StoreError> {
+    match Backend::of(&config.url)? {
+        Backend::Sqlite => Ok(Arc::new(SqliteStore::open(&config.url, config.sync).await?)),
+        Backend::Postgres => Err(StoreError::BadUrl {
+            url: redact(&config.url),
+            hint: "PostgreSQL storage is not available yet; use sqlite://PATH",
+        }),
+    }
+}
+
+/// The silences not yet ended at `now` in the store `url` names, read without opening it for
+/// work (no migration, no writer), for `herald route`. `None` when there is no database there
+/// yet, or it has no silences table.
+pub async fn read_silences(
+    url: &str,
+    now: Timestamp,
+) -> Result<Option<Vec<SilenceRecord>>, StoreError> {
+    match Backend::of(url)? {
+        Backend::Sqlite => SqliteStore::read_silences(url, now).await,
+        Backend::Postgres => Err(StoreError::BadUrl {
+            url: redact(url),
+            hint: "PostgreSQL storage is not available yet; use sqlite://PATH",
+        }),
+    }
+}
 
 /// The durable store the server and the delivery workers share.
 #[async_trait]

@@ -298,3 +298,23 @@ fn public_credentials_are_errors_only_beyond_loopback() {
         ]
     );
 }
+
+#[test]
+fn a_storage_password_from_a_variable_never_appears_in_debug() {
+    let (config, _) = Config::parse(
+        "storage: {url: \"postgres://herald:${TOKEN}@db:5432/herald\"}\n",
+        "h.yaml",
+        &env(),
+    )
+    .unwrap();
+    assert_eq!(
+        config.storage.url,
+        "postgres://herald:xoxb-secret-value@db:5432/herald"
+    );
+    let shown = format!("{:?} {:?}", config.storage, config);
+    assert!(!shown.contains("xoxb-secret-value"), "{shown}");
+    assert!(
+        shown.contains("postgres://herald:***@db:5432/herald"),
+        "{shown}"
+    );
+}
