@@ -86,6 +86,7 @@ pub mod error;
 pub mod location;
 pub mod model;
 pub mod noise;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -110,6 +111,7 @@ pub use noise::{
     GateRequest, GateResult, HeldBack, HeldFilter, Member, NewSilence, NoiseStore, SilenceRecord,
     ThreadRecord,
 };
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Opens the store `config.url` names, by its scheme: `sqlite://PATH` (with `config.sync`,
@@ -119,10 +121,7 @@ pub use sqlite::SqliteStore;
 pub async fn open(config: &StorageConfig) -> Result<Arc<dyn Store>, StoreError> {
     match Backend::of(&config.url)? {
         Backend::Sqlite => Ok(Arc::new(SqliteStore::open(&config.url, config.sync).await?)),
-        Backend::Postgres => Err(StoreError::BadUrl {
-            url: redact(&config.url),
-            hint: "PostgreSQL storage is not available yet; use sqlite://PATH",
-        }),
+        Backend::Postgres => Ok(Arc::new(PostgresStore::open(&config.url).await?)),
     }
 }
 
@@ -135,10 +134,7 @@ pub async fn read_silences(
 ) -> Result<Option<Vec<SilenceRecord>>, StoreError> {
     match Backend::of(url)? {
         Backend::Sqlite => SqliteStore::read_silences(url, now).await,
-        Backend::Postgres => Err(StoreError::BadUrl {
-            url: redact(url),
-            hint: "PostgreSQL storage is not available yet; use sqlite://PATH",
-        }),
+        Backend::Postgres => postgres::read_silences(url, now).await,
     }
 }
 

@@ -574,7 +574,7 @@ fn delivery_from_parts(row: DeliveryRow) -> Result<Delivery, StoreError> {
 
 /// The alert as stored, with `raw` parsed back in (or kept as a string when the body was not
 /// JSON).
-fn alert_from_json(id: &str, alert_json: &str, raw: &str) -> Result<Alert, StoreError> {
+pub(crate) fn alert_from_json(id: &str, alert_json: &str, raw: &str) -> Result<Alert, StoreError> {
     let mut alert: Alert = serde_json::from_str(alert_json).map_err(|e| StoreError::Corrupt {
         what: "alert",
         id: id.to_string(),
