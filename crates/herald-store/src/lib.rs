@@ -6,9 +6,13 @@
 //!
 //! # Interface
 //!
-//! [`Store`] is the contract (async, object safe, used as `Arc<dyn Store>`); [`SqliteStore`] is
-//! the embedded implementation, opened from `storage.url = "sqlite://PATH"`. A PostgreSQL store
-//! can implement the same trait later: the types in [`model`] carry no SQL.
+//! [`Store`] is the contract (async, object safe, used as `Arc<dyn Store>`), and [`open`] the
+//! one way in: it picks the backend by the url's scheme. [`SqliteStore`] is the embedded
+//! implementation (`storage.url = "sqlite://PATH"`, one herald process); [`PostgresStore`]
+//! keeps the same data on a PostgreSQL server several instances can share
+//! (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, its schema in `migrations_pg/`). The types in
+//! [`model`] carry no SQL, and [`StoreError`] no backend's error type. Both pass the same
+//! conformance suite (`tests/conformance`). What follows describes the SQLite store.
 //!
 //! # Schema
 //!
