@@ -9,6 +9,7 @@ mod destinations;
 mod frontdoor;
 mod noise;
 mod operate;
+mod postgres;
 mod route;
 mod scripts;
 mod send_test;

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use herald_core::config::{Config, Env, SyncMode};
+use herald_core::config::{Config, Env};
 use herald_core::{Alert, Level, Notification, Receipt, Sink, SinkError};
 use herald_server::AppState;
-use herald_store::{HeldFilter, NewAlert, NewSilence, PageRequest, SqliteStore, Store};
+use herald_store::{HeldFilter, NewAlert, NewSilence, PageRequest, Store};
 use jiff::{SignedDuration, Timestamp};
 use tempfile::TempDir;
 
@@ -95,7 +95,12 @@ async fn setup() -> Setup {
     .unwrap_or_else(|e| panic!("{:?}", e.errors));
     let dir = TempDir::new().unwrap();
     let url = format!("sqlite://{}/h.db", dir.path().display());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url, SyncMode::Normal).await.unwrap());
+    let store: Arc<dyn Store> = herald_store::open(&herald_core::config::StorageConfig {
+        url,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let rec = Arc::new(Recorder::default());
     let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
     sinks.insert("rec".into(), rec.clone());

@@ -1,10 +1,18 @@
 //! Why a store operation failed. Messages follow the project's shape: lowercase, the bad value
 //! quoted, a hint where one helps; the underlying cause sits in `source()`, not in the text.
+//!
+//! The causes are boxed: no backend's error type (`sqlx`, `rusqlite`) is part of this crate's
+//! public interface, so a caller matches on what failed, never on which database said so. The
+//! `From` impls keep `?` working inside the backends.
+
+/// The cause of a [`StoreError`], whichever backend raised it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The `storage.url` names no store this build can open.
+    /// The `storage.url` names no store this build can open. `url` is shown with any password
+    /// replaced by `***`.
     #[error("unsupported storage url \"{url}\": {hint}")]
     BadUrl { url: String, hint: &'static str },
 
@@ -16,12 +24,13 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
-    /// SQLite refused to open or create the file.
+    /// The database refused to open, or its server to connect. `path` is the file, or the
+    /// server's url without its password.
     #[error("cannot open the database \"{path}\" (check the path and permissions)")]
     Open {
         path: String,
         #[source]
-        source: sqlx::Error,
+        source: BoxError,
     },
 
     /// The writer thread or its connection could not be started.
@@ -29,7 +38,7 @@ pub enum StoreError {
     OpenWriter {
         path: String,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: BoxError,
     },
 
     /// The schema could not be brought up to date.
@@ -37,16 +46,16 @@ pub enum StoreError {
     Migrate {
         path: String,
         #[source]
-        source: sqlx::migrate::MigrateError,
+        source: BoxError,
     },
 
     /// A statement failed.
     #[error("database statement failed")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] BoxError),
 
     /// A group commit of the writer thread failed.
     #[error("database write failed")]
-    Write(#[from] rusqlite::Error),
+    Write(#[source] BoxError),
 
     /// The last commit failed and a fresh write still fails: the disk is full, the file
     /// became read-only, or the database is otherwise unwritable.
@@ -66,4 +75,16 @@ pub enum StoreError {
         id: String,
         detail: String,
     },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(Box::new(e))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Write(Box::new(e))
+    }
 }

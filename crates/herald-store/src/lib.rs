@@ -6,9 +6,13 @@
 //!
 //! # Interface
 //!
-//! [`Store`] is the contract (async, object safe, used as `Arc<dyn Store>`); [`SqliteStore`] is
-//! the embedded implementation, opened from `storage.url = "sqlite://PATH"`. A PostgreSQL store
-//! can implement the same trait later: the types in [`model`] carry no SQL.
+//! [`Store`] is the contract (async, object safe, used as `Arc<dyn Store>`), and [`open`] the
+//! one way in: it picks the backend by the url's scheme. [`SqliteStore`] is the embedded
+//! implementation (`storage.url = "sqlite://PATH"`, one herald process); [`PostgresStore`]
+//! keeps the same data on a PostgreSQL server several instances can share
+//! (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, its schema in `migrations_pg/`). The types in
+//! [`model`] carry no SQL, and [`StoreError`] no backend's error type. Both pass the same
+//! conformance suite (`tests/conformance`). What follows describes the SQLite store.
 //!
 //! # Schema
 //!
@@ -83,14 +87,18 @@
 
 pub mod admin;
 pub mod error;
+pub mod location;
 pub mod model;
 pub mod noise;
+pub mod postgres;
 pub mod sqlite;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use herald_core::Receipt;
+use herald_core::config::StorageConfig;
 use jiff::Timestamp;
 
 pub use admin::{
@@ -98,6 +106,7 @@ pub use admin::{
     PageRequest, QueueDepth, RetryOutcome,
 };
 pub use error::StoreError;
+pub use location::{Backend, redact};
 pub use model::{
     Accepted, Delivery, Endpoint, LeasedDelivery, NewAlert, Status, StatusCounts, StoreStats,
     StoredAlert,
@@ -106,7 +115,32 @@ pub use noise::{
     GateRequest, GateResult, HeldBack, HeldFilter, Member, NewSilence, NoiseStore, SilenceRecord,
     ThreadRecord,
 };
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+/// Opens the store `config.url` names, by its scheme: `sqlite://PATH` (with `config.sync`,
+/// SQLite's own setting) or `postgres://`/`postgresql://`. Creates or migrates the database
+/// as needed and starts the backend's background work, so it must be called inside a Tokio
+/// runtime. The one way in for the binary and the tests: none of them names a backend.
+pub async fn open(config: &StorageConfig) -> Result<Arc<dyn Store>, StoreError> {
+    match Backend::of(&config.url)? {
+        Backend::Sqlite => Ok(Arc::new(SqliteStore::open(&config.url, config.sync).await?)),
+        Backend::Postgres => Ok(Arc::new(PostgresStore::open(&config.url).await?)),
+    }
+}
+
+/// The silences not yet ended at `now` in the store `url` names, read without opening it for
+/// work (no migration, no writer), for `herald route`. `None` when there is no database there
+/// yet, or it has no silences table.
+pub async fn read_silences(
+    url: &str,
+    now: Timestamp,
+) -> Result<Option<Vec<SilenceRecord>>, StoreError> {
+    match Backend::of(url)? {
+        Backend::Sqlite => SqliteStore::read_silences(url, now).await,
+        Backend::Postgres => postgres::read_silences(url, now).await,
+    }
+}
 
 /// The durable store the server and the delivery workers share.
 #[async_trait]

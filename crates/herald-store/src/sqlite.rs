@@ -87,14 +87,14 @@ impl SqliteStore {
             .await
             .map_err(|source| StoreError::Open {
                 path: shown.clone(),
-                source,
+                source: source.into(),
             })?;
         MIGRATOR
             .run(&mut conn)
             .await
             .map_err(|source| StoreError::Migrate {
                 path: shown.clone(),
-                source,
+                source: source.into(),
             })?;
         // Leases held when the last process died (kill -9, power loss) belong to nobody now:
         // their work goes back to the queue at once instead of waiting out the lease, so a
@@ -111,7 +111,7 @@ impl SqliteStore {
         .await
         .map_err(|source| StoreError::Open {
             path: shown.clone(),
-            source,
+            source: source.into(),
         })?;
         // Read-only connections make "one writer" a guarantee rather than a habit.
         let reader = SqlitePoolOptions::new()
@@ -120,7 +120,7 @@ impl SqliteStore {
             .await
             .map_err(|source| StoreError::Open {
                 path: shown.clone(),
-                source,
+                source: source.into(),
             })?;
 
         let (jobs, queue) = mpsc::channel(QUEUE);
@@ -181,7 +181,7 @@ impl SqliteStore {
             .await
             .map_err(|source| StoreError::Open {
                 path: self.path.display().to_string(),
-                source,
+                source: source.into(),
             })
     }
 
@@ -497,7 +497,7 @@ fn has_parsed_body(new: &NewAlert) -> bool {
 /// The file path in a `sqlite://PATH` url.
 fn sqlite_path(url: &str) -> Result<PathBuf, StoreError> {
     let bad = |hint| StoreError::BadUrl {
-        url: url.to_string(),
+        url: crate::redact(url),
         hint,
     };
     if let Some(path) = url.strip_prefix("sqlite://") {
@@ -574,7 +574,7 @@ fn delivery_from_parts(row: DeliveryRow) -> Result<Delivery, StoreError> {
 
 /// The alert as stored, with `raw` parsed back in (or kept as a string when the body was not
 /// JSON).
-fn alert_from_json(id: &str, alert_json: &str, raw: &str) -> Result<Alert, StoreError> {
+pub(crate) fn alert_from_json(id: &str, alert_json: &str, raw: &str) -> Result<Alert, StoreError> {
     let mut alert: Alert = serde_json::from_str(alert_json).map_err(|e| StoreError::Corrupt {
         what: "alert",
         id: id.to_string(),

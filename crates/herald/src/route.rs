@@ -426,17 +426,21 @@ fn noise_notes(
 /// created or migrated).
 fn silenced_by(url: &str, alert: &herald_core::Alert) -> Result<Vec<(String, String)>, String> {
     let now = jiff::Timestamp::now();
+    // The url may carry a password: only its redacted form is shown.
+    let shown = herald_store::redact(url);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let records = runtime
-        .block_on(herald_store::SqliteStore::read_silences(url, now))
+        .block_on(herald_store::read_silences(url, now))
         .map_err(|e| {
-            format!("cannot read the store at \"{url}\" ({e}); they are checked when herald serves")
+            format!(
+                "cannot read the store at \"{shown}\" ({e}); they are checked when herald serves"
+            )
         })?
         .ok_or_else(|| {
-            format!("no store at \"{url}\" from here; they are checked when herald serves")
+            format!("no store at \"{shown}\" from here; they are checked when herald serves")
         })?;
     Ok(records
         .into_iter()

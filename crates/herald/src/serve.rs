@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use herald_server::{AppState, Loaded, Loader};
-use herald_store::{SqliteStore, Store};
 
 use crate::app::App;
 
@@ -91,10 +90,11 @@ async fn serve(app: App, path: &Path, listen: Option<&str>, watch: bool) -> anyh
         tracing::warn!(error = %e, "metrics are off");
     }
     let storage = &app.config.storage;
-    let store = SqliteStore::open(&storage.url, storage.sync)
+    // The url may carry a password: only its redacted form is shown.
+    let shown_url = herald_store::redact(&storage.url);
+    let store = herald_store::open(storage)
         .await
-        .with_context(|| format!("cannot open the store \"{}\"", storage.url))?;
-    let store: Arc<dyn Store> = Arc::new(store);
+        .with_context(|| format!("cannot open the store \"{shown_url}\""))?;
     let address = listen.unwrap_or(&app.config.server.listen).to_string();
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -110,7 +110,7 @@ async fn serve(app: App, path: &Path, listen: Option<&str>, watch: bool) -> anyh
     // config was loaded.
     tracing::info!(
         listen = %bound,
-        store = %storage.url,
+        store = %shown_url,
         admin_api = if app.config.server.admin_token.is_some() { "on" } else { "off (no server.admin_token)" },
         routes = count_routes(&app.config.routes.routes),
         sources = app.sources.len(),

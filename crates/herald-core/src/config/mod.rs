@@ -166,18 +166,67 @@ impl Default for ServerConfig {
     }
 }
 
-/// `storage:`: where accepted alerts and deliveries are kept.
-#[derive(Debug, Clone, Deserialize)]
+/// `storage:`: where accepted alerts and deliveries are kept. Its `Debug` shows the url
+/// through [`redact_url`], since a PostgreSQL url may carry a password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// `sqlite://PATH` (relative to the working directory) or, later, `postgres://...`.
+    /// `sqlite://PATH` (relative to the working directory) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`; the store picks its backend by the scheme.
     pub url: String,
-    /// `normal` survives `kill -9`; `full` also survives power loss, at a cost.
+    /// SQLite's setting, ignored by other backends: `normal` survives `kill -9`; `full` also
+    /// survives power loss, at a cost.
     pub sync: SyncMode,
     /// Finished alerts (every delivery delivered, dead or held back) are deleted this many
     /// days after they were received, with their deliveries; `0` keeps them forever.
     #[serde(deserialize_with = "number::u64")]
     pub retention_days: u64,
+}
+
+impl std::fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("url", &redact_url(&self.url))
+            .field("sync", &self.sync)
+            .field("retention_days", &self.retention_days)
+            .finish()
+    }
+}
+
+/// `url` with the password of its `USER:PASSWORD@` part, if any, replaced by `***`, and with
+/// any `password=` query parameter's value replaced the same way: the form of a storage url
+/// that may be logged or shown in an error.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    // The authority ends at the first '/', '?' or '#'; its user info at the last '@' in it
+    // (a password may itself contain '@' when not percent-encoded).
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 impl Default for StorageConfig {

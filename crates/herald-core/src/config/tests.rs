@@ -599,3 +599,23 @@ fn a_sinks_retry_that_cannot_work_is_an_error_at_its_key() {
     assert_eq!(unknown.len(), 1, "{unknown:?}");
     assert!(unknown[0].contains("attempts"), "{unknown:?}");
 }
+
+#[test]
+fn a_storage_password_from_a_variable_never_appears_in_debug() {
+    let (config, _) = Config::parse(
+        "storage: {url: \"postgres://herald:${TOKEN}@db:5432/herald\"}\n",
+        "h.yaml",
+        &env(),
+    )
+    .unwrap();
+    assert_eq!(
+        config.storage.url,
+        "postgres://herald:xoxb-secret-value@db:5432/herald"
+    );
+    let shown = format!("{:?} {:?}", config.storage, config);
+    assert!(!shown.contains("xoxb-secret-value"), "{shown}");
+    assert!(
+        shown.contains("postgres://herald:***@db:5432/herald"),
+        "{shown}"
+    );
+}

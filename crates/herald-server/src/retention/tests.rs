@@ -4,9 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_core::config::SyncMode;
 use herald_core::{Alert, Receipt};
-use herald_store::{NewAlert, SqliteStore, Store};
+use herald_store::{NewAlert, Store};
 use jiff::Timestamp;
 use tempfile::TempDir;
 use tokio::sync::watch;
@@ -18,7 +17,12 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 async fn open(dir: &TempDir) -> Arc<dyn Store> {
     let url = format!("sqlite://{}/herald.db", dir.path().display());
-    Arc::new(SqliteStore::open(&url, SyncMode::Normal).await.unwrap())
+    herald_store::open(&herald_core::config::StorageConfig {
+        url,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
 }
 
 /// Stores an alert received at `at` with one delivery, delivered when `finished`; returns the

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use herald_core::config::{Config, Env, SyncMode};
+use herald_core::config::{Config, Env};
 use herald_core::{Alert, Level};
-use herald_store::{SqliteStore, Store};
+use herald_store::Store;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -23,7 +23,12 @@ async fn state(dir: &TempDir) -> AppState {
     )
     .unwrap();
     let url = format!("sqlite://{}/h.db", dir.path().display());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url, SyncMode::Normal).await.unwrap());
+    let store: Arc<dyn Store> = herald_store::open(&herald_core::config::StorageConfig {
+        url,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     AppState::new(Arc::new(config), BTreeMap::new(), BTreeMap::new(), store)
 }
 

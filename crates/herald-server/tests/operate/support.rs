@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use herald_core::config::{Config, Env, SyncMode};
+use herald_core::config::{Config, Env};
 use herald_core::{Notification, Receipt, Secret, Sink, SinkError};
 use herald_sentry::SourceConfig;
 use herald_server::{AppState, Loaded, Loader};
-use herald_store::{SqliteStore, Store};
+use herald_store::Store;
 use jiff::Timestamp;
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -129,7 +129,12 @@ pub async fn setup(text: &str, names: &[&str]) -> Setup {
     let loaded = load(text, &bank).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("herald.db").display());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url, SyncMode::Normal).await.unwrap());
+    let store: Arc<dyn Store> = herald_store::open(&herald_core::config::StorageConfig {
+        url,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let shared = Arc::new(Mutex::new(text.to_owned()));
     let (reader, loader_bank) = (shared.clone(), bank.clone());
     let state = AppState::new(

@@ -9,11 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode};
-use herald_core::config::{Config, Env, SyncMode};
+use herald_core::config::{Config, Env};
 use herald_core::{Alert, Notification, Receipt, Secret, Sink, SinkError};
 use herald_sentry::SourceConfig;
 use herald_server::{AppState, Clock, DeliveryPolicy};
-use herald_store::{NewAlert, SqliteStore, Store};
+use herald_store::{NewAlert, Store};
 use jiff::Timestamp;
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -158,7 +158,12 @@ pub async fn setup_with(options: Options) -> Setup {
     .unwrap_or_else(|e| panic!("test config: {:?}", e.errors));
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("herald.db").display());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url, SyncMode::Normal).await.unwrap());
+    let store: Arc<dyn Store> = herald_store::open(&herald_core::config::StorageConfig {
+        url,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let fake = Arc::new(FakeSink::default());
     let other = Arc::new(FakeSink::default());
     let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();

@@ -434,7 +434,7 @@ impl SqliteStore {
             .await
             .map_err(|source| StoreError::Open {
                 path: path.display().to_string(),
-                source,
+                source: source.into(),
             })?;
         let has_table: Option<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'silences'",

@@ -444,7 +444,7 @@ fn run(
                             Err(e) => counters.write_failed(e),
                         }
                     }
-                    job.answer(result.err().map(StoreError::Write));
+                    job.answer(result.err().map(StoreError::from));
                 }
             }
         }
