@@ -8,11 +8,12 @@
 //! for every request would allocate. Gauges that describe the store (queue depth, oldest
 //! pending delivery) are computed when `/metrics` is scraped, never on the request path.
 //!
-//! The recorder keeps every attempt duration it is given (8 bytes, in blocks of 64) until they
-//! are folded into the histogram's buckets. A scrape does that; so does [`upkeep`], which
-//! [`delivery`] runs itself after every [`UPKEEP_AFTER`] attempts. Without it, a herald that
-//! nobody scrapes grew by every attempt it ever made: the exporter runs its own upkeep task
-//! only when it serves the HTTP endpoint too, and herald serves `/metrics` itself.
+//! The recorder keeps every attempt duration it is given (16 bytes: the value and when it was
+//! recorded) until they are folded into the histogram's buckets. A scrape does that; so does
+//! [`upkeep`], which [`delivery`] runs itself after every [`UPKEEP_AFTER`] attempts. Without
+//! it, a herald that nobody scrapes grew by every attempt it ever made: the exporter runs its
+//! own upkeep task only when it serves the HTTP endpoint too, and herald serves `/metrics`
+//! itself.
 //!
 //! | metric | type | labels | meaning |
 //! |---|---|---|---|
@@ -55,7 +56,7 @@ const BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
-/// Attempt durations recorded between two upkeeps at most: 32 KiB of samples, and one upkeep
+/// Attempt durations recorded between two upkeeps at most: 64 KiB of samples, and one upkeep
 /// (a pass over a handful of histograms) every few seconds at 1,000 attempts a second. Counted
 /// rather than timed, so the bound holds whatever the rate and needs no task of its own.
 pub const UPKEEP_AFTER: u64 = 4096;
