@@ -16,6 +16,13 @@
 //! one (Prometheus sees no increase in a series that appears with its first event). No label
 //! comes from a request: sources and sinks are the config's names, the rest fixed words.
 //!
+//! The recorder keeps every attempt duration it is given (16 bytes: the value and when it was
+//! recorded) until they are folded into the histogram's buckets. A scrape does that; so does
+//! [`upkeep`], which [`delivery`] runs itself after every [`UPKEEP_AFTER`] attempts. Without
+//! it, a herald that nobody scrapes grew by every attempt it ever made: the exporter runs its
+//! own upkeep task only when it serves the HTTP endpoint too, and herald serves `/metrics`
+//! itself.
+//!
 //! | metric | type | labels | meaning |
 //! |---|---|---|---|
 //! | `herald_alerts_received_total` | counter | `source`, `resource` | webhooks stored as alerts (`202`), repeats of a `Request-ID` excluded |
@@ -34,7 +41,7 @@
 //! | `herald_connections_shed_total` | counter | `reason` | connections the front door closed or refused: `timeout` (headers, body or idle too slow), `evicted` (closed to make room for a newcomer), `busy` (a newcomer refused with `503`, every connection working), `body_budget` (a body refused with `503`) |
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{LazyLock, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -91,8 +98,15 @@ const BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+/// Attempt durations recorded between two upkeeps at most: 64 KiB of samples, and one upkeep
+/// (a pass over a handful of histograms) every few seconds at 1,000 attempts a second. Counted
+/// rather than timed, so the bound holds whatever the rate and needs no task of its own.
+pub const UPKEEP_AFTER: u64 = 4096;
+
 static ON: AtomicBool = AtomicBool::new(false);
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// Attempt durations recorded so far, to run [`upkeep`] every [`UPKEEP_AFTER`] of them.
+static RECORDED: AtomicU64 = AtomicU64::new(0);
 
 /// Installs the Prometheus recorder for this process (once; later calls return the same
 /// handle) and describes every metric. Recording starts from here.
@@ -404,6 +418,9 @@ pub fn delivery(sink: &str, outcome: Outcome, took: Duration) {
     let handles = sink_handles(sink);
     handles.duration.record(took.as_secs_f64());
     delivery_outcome_with(&handles, outcome, 1);
+    if (RECORDED.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(UPKEEP_AFTER) {
+        upkeep();
+    }
 }
 
 /// `count` deliveries of `sink` were made dead without an attempt (the sink was removed).
@@ -456,6 +473,14 @@ pub fn set_queue(configured: &[String], depth: &[herald_store::QueueDepth], olde
             .set(d.count as f64);
     }
     metrics::gauge!(OLDEST_PENDING).set(oldest_age);
+}
+
+/// Folds the attempt durations recorded since the last upkeep (or scrape) into the histogram's
+/// buckets and frees them; does nothing before [`install`].
+pub fn upkeep() {
+    if let Some(handle) = HANDLE.get() {
+        handle.run_upkeep();
+    }
 }
 
 /// The rendered exposition, when the recorder is installed.
