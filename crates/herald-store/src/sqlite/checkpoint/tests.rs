@@ -62,10 +62,25 @@ async fn the_catch_up_leaves_the_writer_a_few_pages_at_most() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("herald.db");
     let url = format!("sqlite://{}", path.display());
-    let store = SqliteStore::open(&url, SyncMode::Normal).await.unwrap();
-    // Far more than CATCH_UP_PAGES (each alert ~64 pages), committed just before the catch-up.
+    // The WAL is filled by a connection of the test's own, with automatic checkpoints off and
+    // no store open: the store's background checkpointer would otherwise race the catch-up
+    // for the same pages (on a loaded machine it sometimes won, leaving nothing to measure).
+    let mut writer = SqliteConnection::connect(&format!("{url}?mode=rwc"))
+        .await
+        .unwrap();
+    for pragma in [
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA wal_autocheckpoint = 0",
+        "CREATE TABLE padding (body BLOB NOT NULL)",
+    ] {
+        sqlx::query(pragma).execute(&mut writer).await.unwrap();
+    }
+    // Far more than CATCH_UP_PAGES (each row ~64 pages of 4 KiB), committed just before it.
     for _ in 0..8 {
-        accept_padded(&store, 256 * 1024).await;
+        sqlx::query("INSERT INTO padding (body) VALUES (zeroblob(256 * 1024))")
+            .execute(&mut writer)
+            .await
+            .unwrap();
     }
     let mut conn = SqliteConnection::connect(&url).await.unwrap();
     let wal = catch_up(&mut conn, &path)
@@ -79,5 +94,5 @@ async fn the_catch_up_leaves_the_writer_a_few_pages_at_most() {
         wal.pages
     );
     conn.close().await.unwrap();
-    store.close().await;
+    writer.close().await.unwrap();
 }

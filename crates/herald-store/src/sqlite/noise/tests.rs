@@ -167,45 +167,6 @@ async fn a_digest_is_gathered_survives_a_restart_and_is_sent_with_its_members() 
 }
 
 #[tokio::test]
-async fn throttled_deliveries_fold_into_the_carrier() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
-    let policy = NoisePolicy {
-        throttle: Some(herald_core::noise::Throttle {
-            max: 2,
-            per: Duration::from_secs(60),
-        }),
-        ..NoisePolicy::default()
-    };
-    let mut sent = 0;
-    for i in 0..10 {
-        accept(&store, alert("api", &i.to_string()), t(i)).await;
-        for (l, r) in gate_due(&store, &policy, &[], t(i)).await {
-            if is_send(&r.verdict) {
-                sent += 1;
-                let receipt = herald_core::Receipt::default();
-                store
-                    .mark_delivered(&l.delivery.id, &receipt, t(i))
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-    assert_eq!(sent, 2);
-    let carrier = gate_due(&store, &policy, &[], t(60)).await;
-    assert_eq!(carrier.len(), 1);
-    assert!(is_send(&carrier[0].1.verdict));
-    assert_eq!(carrier[0].1.members.len(), 7, "10 - 2 sent - the carrier");
-    assert!(
-        carrier[0]
-            .1
-            .members
-            .iter()
-            .all(|m| m.outcome == "throttled")
-    );
-}
-
-#[tokio::test]
 async fn silences_are_stored_listed_expired_and_survive_a_restart() {
     let dir = TempDir::new().unwrap();
     let store = open(&dir).await;
@@ -297,45 +258,6 @@ async fn slack_threads_keep_the_first_message_across_a_restart() {
 }
 
 #[tokio::test]
-async fn a_slack_thread_sent_to_another_channel_replaces_the_kept_one() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
-    let thread = |channel: &str, ts: &str, destination: &str| ThreadRecord {
-        channel: channel.into(),
-        ts: ts.into(),
-        destination: destination.into(),
-    };
-    let triage = thread("C9", "1.0001", "#alerts-triage");
-    store
-        .save_slack_thread("slack", "42", &triage, t(0))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.slack_thread("slack", "42").await.unwrap(),
-        Some(triage)
-    );
-    let payments = thread("C1", "2.0002", "#alerts-payments");
-    store
-        .save_slack_thread("slack", "42", &payments, t(1))
-        .await
-        .unwrap();
-    // A second first message in the same channel (two deliveries racing) keeps the first.
-    store
-        .save_slack_thread(
-            "slack",
-            "42",
-            &thread("C1", "3.0003", "#alerts-payments"),
-            t(2),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        store.slack_thread("slack", "42").await.unwrap(),
-        Some(payments)
-    );
-}
-
-#[tokio::test]
 async fn silences_can_be_read_without_opening_the_store() {
     let dir = TempDir::new().unwrap();
     let url = format!("sqlite://{}/herald.db", dir.path().display());
@@ -387,35 +309,6 @@ async fn expired_dedup_entries_are_pruned_as_later_alerts_are_sent() {
     accept(&store, alert("api", "new"), t(600)).await;
     gate_due(&store, &policy, &[], t(600)).await;
     assert_eq!(count(&store).await, 1);
-}
-
-#[tokio::test]
-async fn pruning_keeps_a_waiting_digest_and_its_members_until_it_is_sent() {
-    use crate::admin::AdminStore;
-    let dir = TempDir::new().unwrap();
-    let policy = digest_policy();
-    let store = open(&dir).await;
-    let lead = gather_digest(&store, &policy, 5).await;
-    // The members left `deliveries` for `held_back`; only the waiting lead keeps them.
-    assert_eq!(store.prune(t(1000), 100).await.unwrap(), 0);
-    let sent = gate_due(&store, &policy, &[], t(30)).await;
-    assert_eq!(sent[0].1.members.len(), 4);
-
-    store
-        .mark_delivered(&lead, &herald_core::Receipt::default(), t(31))
-        .await
-        .unwrap();
-    assert_eq!(store.prune(t(1000), 100).await.unwrap(), 5);
-    let held = store
-        .held_back(&HeldFilter::default(), &PageRequest::default())
-        .await
-        .unwrap();
-    assert!(
-        held.items.is_empty(),
-        "{} held-back rows left",
-        held.items.len()
-    );
-    assert!(store.delivery(&lead).await.unwrap().is_none());
 }
 
 #[tokio::test]
