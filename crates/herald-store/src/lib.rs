@@ -108,8 +108,8 @@ pub use admin::{
 pub use error::StoreError;
 pub use location::{Backend, redact};
 pub use model::{
-    Accepted, Delivery, Endpoint, LeasedDelivery, NewAlert, Status, StatusCounts, StoreStats,
-    StoredAlert,
+    Accepted, Attempt, AttemptOutcome, AttemptRecord, Delivery, Endpoint, LeasedDelivery, NewAlert,
+    Status, StatusCounts, StoreStats, StoredAlert,
 };
 pub use noise::{
     GateRequest, GateResult, HeldBack, HeldFilter, Member, NewSilence, NoiseStore, SilenceRecord,
@@ -199,13 +199,22 @@ pub trait Store: AdminStore + NoiseStore + Send + Sync + std::fmt::Debug {
         Ok(leased)
     }
 
-    /// Records a successful delivery. Returns false when the delivery is unknown or already
-    /// finished (delivered or dead), which leaves it unchanged.
+    /// Records a successful delivery and clears its `last_error` (earlier errors stay in its
+    /// attempts). Returns false when the delivery is unknown or already finished (delivered
+    /// or dead), which leaves it unchanged.
+    ///
+    /// Each outcome method takes the `attempt` it concludes, when a sink was called: it is
+    /// stored as an [`Attempt`] in the same transaction as the outcome, with the outcome's
+    /// text as its error. An attempt of a delivery already finished (a worker whose lease
+    /// expired while another finished the delivery) is still recorded, since the sink was
+    /// called; one of an unknown delivery is not. Outcomes no sink call led to (the noise
+    /// stage putting a delivery back) pass `None` and leave no attempt.
     async fn mark_delivered(
         &self,
         id: &str,
         receipt: &Receipt,
         now: Timestamp,
+        attempt: Option<&AttemptRecord>,
     ) -> Result<bool, StoreError>;
 
     /// Puts a delivery back to `pending` until `next_attempt_at`, keeping the error. Returns
@@ -216,11 +225,18 @@ pub trait Store: AdminStore + NoiseStore + Send + Sync + std::fmt::Debug {
         next_attempt_at: Timestamp,
         error: &str,
         now: Timestamp,
+        attempt: Option<&AttemptRecord>,
     ) -> Result<bool, StoreError>;
 
     /// Gives a delivery up, keeping the reason. Returns false when it is unknown or already
     /// finished.
-    async fn mark_dead(&self, id: &str, reason: &str, now: Timestamp) -> Result<bool, StoreError>;
+    async fn mark_dead(
+        &self,
+        id: &str,
+        reason: &str,
+        now: Timestamp,
+        attempt: Option<&AttemptRecord>,
+    ) -> Result<bool, StoreError>;
 
     /// Returns leased deliveries that were never started (shutdown) to `pending`, giving back
     /// the attempt their lease counted. Returns how many were in flight.

@@ -267,7 +267,7 @@ async fn a_leased_delivery_can_be_marked_delivered() {
     };
     assert!(
         store
-            .mark_delivered(&got.delivery.id, &receipt, t(3))
+            .mark_delivered(&got.delivery.id, &receipt, t(3), None)
             .await
             .unwrap()
     );
@@ -280,7 +280,7 @@ async fn a_leased_delivery_can_be_marked_delivered() {
     // A finished delivery stays finished, even for a late worker, and is never leased again.
     assert!(
         !store
-            .mark_retry(&got.delivery.id, t(60), "late failure", t(4))
+            .mark_retry(&got.delivery.id, t(60), "late failure", t(4), None)
             .await
             .unwrap()
     );
@@ -403,7 +403,7 @@ async fn a_retry_waits_for_its_next_attempt_time() {
     lease(&store, t(0)).await;
     assert!(
         store
-            .mark_retry(id, t(60), "slack answered 503", t(1))
+            .mark_retry(id, t(60), "slack answered 503", t(1), None)
             .await
             .unwrap()
     );
@@ -433,7 +433,7 @@ async fn a_dead_delivery_keeps_its_reason() {
     lease(&store, t(0)).await;
     assert!(
         store
-            .mark_dead(id, "slack answered 404 channel_not_found", t(1))
+            .mark_dead(id, "slack answered 404 channel_not_found", t(1), None)
             .await
             .unwrap()
     );
@@ -444,7 +444,12 @@ async fn a_dead_delivery_keeps_its_reason() {
         Some("slack answered 404 channel_not_found")
     );
     assert!(lease(&store, t(1000)).await.is_empty());
-    assert!(!store.mark_dead("no-such-id", "x", t(2)).await.unwrap());
+    assert!(
+        !store
+            .mark_dead("no-such-id", "x", t(2), None)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.count_by_status().await.unwrap(),
         StatusCounts {
@@ -737,6 +742,7 @@ async fn outcomes_that_end_together_are_written_in_one_commit() {
             id,
             mark,
             now: to_millis(t(2)),
+            attempt: None,
         })
     };
     let (a, a_answer) = mark(
@@ -911,6 +917,7 @@ async fn an_outcome_waits_for_the_next_write_and_shares_its_commit() {
             reason: "gone".into(),
         },
         now: 1,
+        attempt: None,
     });
     jobs.send(mark).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
