@@ -16,7 +16,8 @@
 //!
 //! # Schema
 //!
-//! Two tables (see `migrations/`, embedded in the binary and applied by [`SqliteStore::open`]):
+//! Three tables for the queue and its history (see `migrations/`, embedded in the binary and
+//! applied by [`SqliteStore::open`]; noise control keeps its state in tables of its own):
 //!
 //! - `alerts`: `id` (UUID v7 text), `source`, `request_id` (Sentry's `Request-ID`),
 //!   `endpoint` (`platform` or `legacy`), `body_sha256` (hex), `received_at`, `alert` (the JSON
@@ -30,6 +31,12 @@
 //!   `dead`), `attempts`, `next_attempt_at`, `lease_until`, `last_error`, `receipt` (JSON),
 //!   `created_at`, `updated_at`. Partial indexes cover "pending and due" and "in flight and
 //!   lease expired", the only two scans a worker makes.
+//! - `attempts`: one row per attempt a sink was called for, written by the outcome method in
+//!   the same job as the outcome ([`AttemptRecord`] in, [`Attempt`] out): `delivery_id`,
+//!   `number` (from 1, counting on across an operator's retry), `started_at`, `finished_at`,
+//!   `outcome` (`delivered`, `retried`, `dead`), `status` (the provider's, `NULL` for a
+//!   network cause), `error` and `latency_ms`. A delivered delivery's `last_error` is cleared;
+//!   its earlier errors are here. [`AdminStore::prune`] deletes them with their alert.
 //!
 //! Times are stored as Unix milliseconds and handed in by the caller (`now` parameters), so
 //! tests move time by passing values instead of sleeping.
