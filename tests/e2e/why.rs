@@ -1,5 +1,5 @@
 //! "Where did my alert go?" end to end against a running `herald serve`: `herald why` explains
-//! a delivered alert, a silenced one (the silence made through the admin API), a deduplicated
+//! a delivered alert, one delivered on its retry (each attempt shown), a silenced one (the silence made through the admin API), a deduplicated
 //! one, one no route matched and a webhook refused for its signature (found by its Request-ID
 //! in herald's memory); `herald alerts list` and `herald held-back list` show the same alerts
 //! and records without curl.
@@ -15,10 +15,10 @@ const TOKEN: &str = "e2e-why-admin-token";
 const LIMIT: Duration = Duration::from_secs(20);
 
 /// Three routes on the `alert_id` tag `event_alert` carries: `dedup` deduplicates the `dup`
-/// alerts, `catch` takes `delivered` and `silenced`, and nothing takes `lost`.
+/// alerts, `catch` takes `delivered`, `flaky` and `silenced`, and nothing takes `lost`.
 fn config(url: &str) -> String {
     format!(
-        "server:\n  shutdown_grace_seconds: 5\n  admin_token: \"{TOKEN}\"\nstorage:\n  url: \"sqlite://data/herald.db\"\nsources:\n  sentry: {{ type: sentry, client_secret: \"{SECRET}\", max_skew_seconds: 300 }}\nsinks:\n  hook: {{ type: webhook, url: \"{url}\" }}\nroutes:\n  - name: dedup\n    match: {{ tags: {{ alert_id: dup }} }}\n    sinks: [hook]\n    dedup_seconds: 600\n  - name: catch\n    match: {{ tags: {{ alert_id: \"~^(delivered|silenced)$\" }} }}\n    sinks: [hook]\n"
+        "server:\n  shutdown_grace_seconds: 5\n  admin_token: \"{TOKEN}\"\nstorage:\n  url: \"sqlite://data/herald.db\"\nsources:\n  sentry: {{ type: sentry, client_secret: \"{SECRET}\", max_skew_seconds: 300 }}\nsinks:\n  hook: {{ type: webhook, url: \"{url}\" }}\nroutes:\n  - name: dedup\n    match: {{ tags: {{ alert_id: dup }} }}\n    sinks: [hook]\n    dedup_seconds: 600\n  - name: catch\n    match: {{ tags: {{ alert_id: \"~^(delivered|flaky|silenced)$\" }} }}\n    sinks: [hook]\n"
     )
 }
 
@@ -96,6 +96,47 @@ async fn why_explains_every_way_an_alert_can_fail_to_arrive() {
     assert!(text.contains("- dedup: no match"), "{text}");
     assert!(text.contains("hook (route catch): delivered at"), "{text}");
 
+    // Retried, then delivered: the stand-in answers the first attempt 503. Every attempt is
+    // shown, with its status and error, and the delivery keeps no last error.
+    standin.script(|hit, earlier| {
+        if hit.alert_id.as_deref() == Some("flaky") && earlier == 0 {
+            (503, None)
+        } else {
+            (200, None)
+        }
+    });
+    assert_eq!(
+        post(&h, &event_alert("flaky"), "req-flaky", true).await,
+        202
+    );
+    let text = why_until(&h, "req-flaky", "delivered at").await;
+    assert!(
+        text.contains("hook (route catch): delivered at")
+            && text
+                .contains("after 2 attempts (1 failed before it, the last with: unavailable (503)"),
+        "{text}"
+    );
+    let attempts: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "attempts to hook (route catch):")
+        .skip(1)
+        .take_while(|l| l.starts_with("  #"))
+        .collect();
+    assert_eq!(attempts.len(), 2, "{text}");
+    assert!(
+        attempts[0].starts_with("  #1 ")
+            && attempts[0].contains(" retried, status 503, ")
+            && attempts[0].contains(" ms: unavailable (503)"),
+        "{text}"
+    );
+    assert!(
+        attempts[1].starts_with("  #2 ") && attempts[1].contains(" delivered, status 200, "),
+        "{text}"
+    );
+    let out = cli(&h, &["why", "req-flaky", "--format", "json"]).await;
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["deliveries"][0]["last_error"], Value::Null);
+
     // Silenced, through a silence made with the admin API; found by its Sentry event id.
     let silence: Value = reqwest::Client::new()
         .post(h.url("/api/v1/silences"))
@@ -169,11 +210,11 @@ async fn why_explains_every_way_an_alert_can_fail_to_arrive() {
         stderr(&out)
     );
 
-    // The lists: five stored alerts (the refused one is not), one duplicate, one silenced.
+    // The lists: six stored alerts (the refused one is not), one duplicate, one silenced.
     let out = cli(&h, &["alerts", "list"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let table = stdout(&out);
-    assert_eq!(table.lines().count(), 1 + 5, "{table}");
+    assert_eq!(table.lines().count(), 1 + 6, "{table}");
     assert!(table.contains("event_alert/triggered"), "{table}");
     let out = cli(&h, &["alerts", "list", "--format", "json", "--limit", "2"]).await;
     let page: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -10,6 +10,7 @@
 //! | `GET /api/v1/deliveries?status=&sink=&route=&project=&since=&until=&limit=&cursor=` | `{"items": [delivery...], "next_cursor": id or null}`, newest first |
 //! | `GET /api/v1/alerts?source=&project=&since=&until=&limit=&cursor=` | `{"items": [alert...], "next_cursor": ...}` |
 //! | `GET /api/v1/alerts/{id}/explain` | where that alert went (`explain.rs`); `{id}` is herald's alert id, a Sentry `Request-ID`, event id or issue id; `404` when none matches |
+//! | `GET /api/v1/deliveries/{id}/attempts` | `{"delivery_id", "attempts": [attempt...]}`, first to last: `number`, `started_at`, `finished_at`, `outcome` (`delivered`, `retried`, `dead`), `status` (the provider's, `null` for a network cause), `error`, `latency_ms`; `404` when no delivery or attempt has that id |
 //! | `POST /api/v1/deliveries/{id}/retry` | `200 {"id", "status": "pending"}`; `404` unknown; `409` when not dead |
 //! | `POST /api/v1/deliveries/retry?<the delivery filters>` | retries every dead delivery matching: `{"retried": n, "ids": [...]}` |
 //! | `GET /api/v1/routes` | the route tree as JSON |
@@ -28,7 +29,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use herald_core::route::{MatchKey, Route};
 use herald_store::{
-    AlertFilter, DeliveryFilter, DeliveryView, PageRequest, RetryOutcome, Status, StoredAlert,
+    AlertFilter, Attempt, DeliveryFilter, DeliveryView, PageRequest, RetryOutcome, Status,
+    StoredAlert,
 };
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -46,6 +48,7 @@ pub fn admin_router(state: AppState) -> Router<AppState> {
         .route("/api/v1/deliveries", get(list_deliveries))
         .route("/api/v1/deliveries/retry", post(retry_dead))
         .route("/api/v1/deliveries/{id}/retry", post(retry_one))
+        .route("/api/v1/deliveries/{id}/attempts", get(attempts))
         .route("/api/v1/alerts", get(list_alerts))
         .route("/api/v1/alerts/{id}/explain", get(explain))
         .route("/api/v1/routes", get(routes))
@@ -231,6 +234,19 @@ pub fn delivery_json(view: &DeliveryView) -> Value {
     })
 }
 
+/// One attempt of a delivery as the admin API shows it.
+pub fn attempt_json(a: &Attempt) -> Value {
+    json!({
+        "number": a.number,
+        "started_at": a.started_at.to_string(),
+        "finished_at": a.finished_at.to_string(),
+        "outcome": a.outcome.as_str(),
+        "status": a.status,
+        "error": a.error,
+        "latency_ms": u64::try_from(a.latency.as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
 fn alert_json(alert: &StoredAlert) -> Value {
     json!({
         "id": alert.id,
@@ -309,6 +325,31 @@ async fn explain(State(state): State<AppState>, Path(id): Path<String>) -> Respo
         .into_response(),
         Err(e) => internal(&e).into_response(),
     }
+}
+
+async fn attempts(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let store = state.store();
+    let attempts = match store.attempts(&id).await {
+        Ok(attempts) => attempts,
+        Err(e) => return internal(&e).into_response(),
+    };
+    // A delivery not attempted yet has none; a delivery the noise stage held back after an
+    // attempt is no longer in `deliveries` but keeps its attempts.
+    if attempts.is_empty() {
+        match store.delivery(&id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    format!("no delivery \"{id}\"; `herald deliveries list` shows the ids"),
+                )
+                .into_response();
+            }
+            Err(e) => return internal(&e).into_response(),
+        }
+    }
+    let attempts: Vec<Value> = attempts.iter().map(attempt_json).collect();
+    Json(json!({ "delivery_id": id, "attempts": attempts })).into_response()
 }
 
 async fn retry_one(State(state): State<AppState>, Path(id): Path<String>) -> Response {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use herald_core::untrusted::escaped;
 use herald_core::{Notification, Sink, SinkError};
-use herald_store::{LeasedDelivery, Store, StoreError};
+use herald_store::{AttemptRecord, LeasedDelivery, Store, StoreError};
 use jiff::Timestamp;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{Id, JoinSet};
@@ -494,7 +494,8 @@ async fn noise_gate(
             tracing::error!(delivery_id = %id, error = %error_chain(&e), "cannot decide on noise control; trying again shortly");
             let at = now.checked_add(PAUSE).unwrap_or(now);
             let note = format!("noise stage: {e}");
-            if let Err(e) = shared.store.mark_retry(id, at, &note, now).await {
+            // No sink was called: no attempt to record.
+            if let Err(e) = shared.store.mark_retry(id, at, &note, now, None).await {
                 tracing::error!(error = %error_chain(&e), "cannot put the delivery back; its lease will expire");
             }
             None
@@ -510,6 +511,7 @@ async fn record(
 ) {
     let delivery = &leased.delivery;
     let timeout = shared.policy.attempt_timeout;
+    let started_at = shared.clock.now();
     let started = std::time::Instant::now();
     let outcome = match tokio::time::timeout(timeout, sink.deliver(notification)).await {
         Ok(outcome) => outcome,
@@ -519,6 +521,18 @@ async fn record(
         }),
     };
     let now = shared.clock.now();
+    // Stored with the outcome, in the same write: the delivery's attempt log.
+    let attempt = AttemptRecord {
+        started_at,
+        latency: started.elapsed(),
+        status: match &outcome {
+            Ok(receipt) => receipt.status,
+            Err(SinkError::Unavailable { status, .. } | SinkError::Rejected { status, .. }) => {
+                Some(*status)
+            }
+            Err(SinkError::Unreachable { .. }) => None,
+        },
+    };
     let store = &shared.store;
     let recorded = match outcome {
         Ok(receipt) => {
@@ -529,7 +543,9 @@ async fn record(
                     .remember_thread(sink.kind(), notification, &receipt, now)
                     .await;
             }
-            store.mark_delivered(&delivery.id, &receipt, now).await
+            store
+                .mark_delivered(&delivery.id, &receipt, now, Some(&attempt))
+                .await
         }
         Err(error) => {
             let decision = decide(
@@ -545,7 +561,7 @@ async fn record(
                     tracing::warn!(error = %escaped(&error.to_string()).max_chars(1024), retry_at = %at, outcome = %"retried", "delivery failed, will retry");
                     metrics::delivery(&delivery.sink, Outcome::Retried, started.elapsed());
                     let marked = store
-                        .mark_retry(&delivery.id, at, &error.to_string(), now)
+                        .mark_retry(&delivery.id, at, &error.to_string(), now, Some(&attempt))
                         .await;
                     // The dispatcher asks the store only when told: this sets its next look.
                     shared.wake.notify_one();
@@ -554,7 +570,9 @@ async fn record(
                 Decision::Dead { reason } => {
                     tracing::error!(reason = %escaped(&reason).max_chars(1024), outcome = %"dead", "delivery given up: dead");
                     metrics::delivery(&delivery.sink, Outcome::Dead, started.elapsed());
-                    store.mark_dead(&delivery.id, &reason, now).await
+                    store
+                        .mark_dead(&delivery.id, &reason, now, Some(&attempt))
+                        .await
                 }
             }
         }

@@ -12,10 +12,14 @@
 //! - `routing`: the route tree running *now* applied to the stored alert (which routes match
 //!   and why the others do not, as `herald route` prints it), with a note that the alert's
 //!   deliveries were decided by the config that ran when it arrived;
-//! - `deliveries`: every delivery with its status, attempts, last error, receipt and times;
+//! - `deliveries`: every delivery with its status, attempts, last error, receipt and times,
+//!   and `attempt_log`: each attempt with when it started and ended, its outcome
+//!   (`delivered`, `retried`, `dead`), the provider's status (`null` for a network cause or a
+//!   timeout, which the error names), the error and the latency;
 //! - `held_back`: everything the noise stage did not send on its own, with its outcome, reason
 //!   and detail, the silence that matched (when it still exists), and `folded_into`: the id
-//!   and status of the delivery whose message lists or counts it;
+//!   and status of the delivery whose message lists or counts it (and `attempt_log`, when it
+//!   was attempted before the noise stage held it back);
 //! - `refusals`: webhooks with the same `Request-ID` that herald refused or ignored, with
 //!   `refusals_kept` saying they live in memory only, bounded, and are lost at restart;
 //! - `summary`: one sentence per outcome, which `herald why` prints as its verdict.
@@ -24,12 +28,13 @@ use std::collections::BTreeMap;
 
 use herald_core::route::Outcome;
 use herald_store::{
-    AlertHistory, Delivery, DeliveryView, FoundAlert, HeldBack, SilenceRecord, Status, StoreError,
+    AlertHistory, Attempt, AttemptOutcome, Delivery, DeliveryView, FoundAlert, HeldBack,
+    SilenceRecord, Status, StoreError,
 };
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::admin::delivery_json;
+use crate::admin::{attempt_json, delivery_json};
 use crate::recent_refusals::{KEPT, Refused};
 
 /// What routing the stored alert again means.
@@ -86,12 +91,25 @@ fn document(
 ) -> Value {
     let stored = &found.alert;
     let alert = &stored.alert;
+    let mut log: BTreeMap<&str, Vec<&Attempt>> = BTreeMap::new();
+    for a in &history.attempts {
+        log.entry(a.delivery_id.as_str()).or_default().push(a);
+    }
+    let log_of = |id: &str| -> Vec<Value> {
+        log.get(id)
+            .into_iter()
+            .flatten()
+            .map(|a| attempt_json(a))
+            .collect()
+    };
     let view = |d: &Delivery| {
-        delivery_json(&DeliveryView {
+        let mut value = delivery_json(&DeliveryView {
             delivery: d.clone(),
             project: alert.project.clone(),
             title: alert.title.clone(),
-        })
+        });
+        value["attempt_log"] = Value::from(log_of(&d.id));
+        value
     };
     let folded: BTreeMap<&str, &Delivery> = history
         .folded_into
@@ -101,7 +119,14 @@ fn document(
     let held: Vec<Value> = history
         .held_back
         .iter()
-        .map(|h| held_json(h, &folded, silences))
+        .map(|h| {
+            let mut value = held_json(h, &folded, silences);
+            let attempts = log_of(&h.delivery_id);
+            if !attempts.is_empty() {
+                value["attempt_log"] = Value::from(attempts);
+            }
+            value
+        })
         .collect();
 
     let live = state.live();
@@ -143,7 +168,12 @@ fn document(
             "no route matched when it arrived, so nothing was sent (see routing for why)".into(),
         );
     }
-    summary.extend(history.deliveries.iter().map(delivery_sentence));
+    summary.extend(
+        history
+            .deliveries
+            .iter()
+            .map(|d| delivery_sentence(d, log.get(d.id.as_str()).map_or(&[][..], Vec::as_slice))),
+    );
     summary.extend(
         history
             .held_back
@@ -240,15 +270,31 @@ fn attempts(n: u32) -> String {
     }
 }
 
-fn delivery_sentence(d: &Delivery) -> String {
+/// One line per delivery; `log` is its attempts, which keep the errors a delivered one no
+/// longer carries as `last_error`.
+fn delivery_sentence(d: &Delivery, log: &[&Attempt]) -> String {
     let to = format!("{} (route {})", d.sink, d.route);
     let error = d.last_error.as_deref().unwrap_or("no error recorded");
     match d.status {
-        Status::Delivered => format!(
-            "{to}: delivered at {} after {}",
-            d.updated_at,
-            attempts(d.attempts)
-        ),
+        Status::Delivered => {
+            let mut text = format!(
+                "{to}: delivered at {} after {}",
+                d.updated_at,
+                attempts(d.attempts)
+            );
+            let failed: Vec<&&Attempt> = log
+                .iter()
+                .filter(|a| a.outcome != AttemptOutcome::Delivered)
+                .collect();
+            if let Some(last) = failed.last() {
+                text.push_str(&format!(
+                    " ({} failed before it, the last with: {})",
+                    failed.len(),
+                    last.error.as_deref().unwrap_or("no error recorded")
+                ));
+            }
+            text
+        }
         Status::Dead => format!(
             "{to}: gave up at {} after {}: {error}",
             d.updated_at,

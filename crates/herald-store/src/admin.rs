@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use crate::noise::HeldBack;
-use crate::{Delivery, Status, StoreError, StoredAlert};
+use crate::{Attempt, Delivery, Status, StoreError, StoredAlert, from_millis};
 
 /// Largest page a list returns, whatever the caller asks for.
 pub const MAX_PAGE: usize = 500;
@@ -140,6 +140,8 @@ pub struct FoundAlert {
 pub struct AlertHistory {
     /// Its deliveries still in the queue or finished (delivered, dead), oldest first.
     pub deliveries: Vec<Delivery>,
+    /// Every recorded attempt of those deliveries, by delivery (as `deliveries`) then number.
+    pub attempts: Vec<Attempt>,
     /// Its deliveries the noise stage did not send on their own, oldest first.
     pub held_back: Vec<HeldBack>,
     /// The deliveries those were folded into (a digest's lead, a throttle window's carrier),
@@ -172,6 +174,9 @@ pub trait AdminStore: Send + Sync {
     /// records were folded into.
     async fn alert_history(&self, alert_id: &str) -> Result<AlertHistory, StoreError>;
 
+    /// Every recorded attempt of one delivery, first to last; none for an unknown delivery.
+    async fn attempts(&self, delivery_id: &str) -> Result<Vec<Attempt>, StoreError>;
+
     /// Makes one dead delivery pending and due at `now`, with a fresh attempt budget (same
     /// id, so the sink can still recognise a repeat).
     async fn retry_delivery(&self, id: &str, now: Timestamp) -> Result<RetryOutcome, StoreError>;
@@ -195,9 +200,47 @@ pub trait AdminStore: Send + Sync {
     async fn oldest_pending(&self) -> Result<Option<Timestamp>, StoreError>;
 
     /// Deletes up to `max` alerts received before `before`, oldest first, with their
-    /// deliveries and held-back records: only alerts that are finished, that is with no
+    /// deliveries, their attempts and held-back records: only alerts that are finished, that is with no
     /// delivery pending or in flight and not listed by a digest still waiting to be sent.
     /// Returns how many alerts were deleted; fewer than `max` means none is left to delete.
     /// One short transaction, so callers prune a large backlog in several calls.
     async fn prune(&self, before: Timestamp, max: usize) -> Result<usize, StoreError>;
+}
+
+/// The columns of an `attempts` row as both backends select them ([`ATTEMPT_COLUMNS`]).
+pub(crate) type AttemptColumns = (
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+    Option<i64>,
+    Option<String>,
+    i64,
+);
+
+/// The columns [`attempt_from_columns`] reads, in its order.
+pub(crate) const ATTEMPT_COLUMNS: &str =
+    "delivery_id, number, started_at, finished_at, outcome, status, error, latency_ms";
+
+pub(crate) fn attempt_from_columns(row: AttemptColumns) -> Result<Attempt, StoreError> {
+    let (delivery_id, number, started_at, finished_at, outcome, status, error, latency_ms) = row;
+    let corrupt = |detail: String| StoreError::Corrupt {
+        what: "attempt of delivery",
+        id: delivery_id.clone(),
+        detail,
+    };
+    Ok(Attempt {
+        number: u32::try_from(number)
+            .map_err(|_| corrupt(format!("attempt number {number} is out of range")))?,
+        started_at: from_millis(started_at, "attempt of delivery", &delivery_id)?,
+        finished_at: from_millis(finished_at, "attempt of delivery", &delivery_id)?,
+        outcome: outcome.parse().map_err(corrupt)?,
+        status: status
+            .map(|s| u16::try_from(s).map_err(|_| corrupt(format!("status {s} is out of range"))))
+            .transpose()?,
+        error,
+        latency: std::time::Duration::from_millis(u64::try_from(latency_ms).unwrap_or(0)),
+        delivery_id,
+    })
 }

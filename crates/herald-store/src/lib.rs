@@ -16,7 +16,8 @@
 //!
 //! # Schema
 //!
-//! Two tables (see `migrations/`, embedded in the binary and applied by [`SqliteStore::open`]):
+//! Three tables for the queue and its history (see `migrations/`, embedded in the binary and
+//! applied by [`SqliteStore::open`]; noise control keeps its state in tables of its own):
 //!
 //! - `alerts`: `id` (UUID v7 text), `source`, `request_id` (Sentry's `Request-ID`),
 //!   `endpoint` (`platform` or `legacy`), `body_sha256` (hex), `received_at`, `alert` (the JSON
@@ -30,6 +31,12 @@
 //!   `dead`), `attempts`, `next_attempt_at`, `lease_until`, `last_error`, `receipt` (JSON),
 //!   `created_at`, `updated_at`. Partial indexes cover "pending and due" and "in flight and
 //!   lease expired", the only two scans a worker makes.
+//! - `attempts`: one row per attempt a sink was called for, written by the outcome method in
+//!   the same job as the outcome ([`AttemptRecord`] in, [`Attempt`] out): `delivery_id`,
+//!   `number` (from 1, counting on across an operator's retry), `started_at`, `finished_at`,
+//!   `outcome` (`delivered`, `retried`, `dead`), `status` (the provider's, `NULL` for a
+//!   network cause), `error` and `latency_ms`. A delivered delivery's `last_error` is cleared;
+//!   its earlier errors are here. [`AdminStore::prune`] deletes them with their alert.
 //!
 //! Times are stored as Unix milliseconds and handed in by the caller (`now` parameters), so
 //! tests move time by passing values instead of sleeping.
@@ -108,8 +115,8 @@ pub use admin::{
 pub use error::StoreError;
 pub use location::{Backend, redact};
 pub use model::{
-    Accepted, Delivery, Endpoint, LeasedDelivery, NewAlert, Status, StatusCounts, StoreStats,
-    StoredAlert,
+    Accepted, Attempt, AttemptOutcome, AttemptRecord, Delivery, Endpoint, LeasedDelivery, NewAlert,
+    Status, StatusCounts, StoreStats, StoredAlert,
 };
 pub use noise::{
     GateRequest, GateResult, HeldBack, HeldFilter, Member, NewSilence, NoiseStore, SilenceRecord,
@@ -199,13 +206,22 @@ pub trait Store: AdminStore + NoiseStore + Send + Sync + std::fmt::Debug {
         Ok(leased)
     }
 
-    /// Records a successful delivery. Returns false when the delivery is unknown or already
-    /// finished (delivered or dead), which leaves it unchanged.
+    /// Records a successful delivery and clears its `last_error` (earlier errors stay in its
+    /// attempts). Returns false when the delivery is unknown or already finished (delivered
+    /// or dead), which leaves it unchanged.
+    ///
+    /// Each outcome method takes the `attempt` it concludes, when a sink was called: it is
+    /// stored as an [`Attempt`] in the same transaction as the outcome, with the outcome's
+    /// text as its error. An attempt of a delivery already finished (a worker whose lease
+    /// expired while another finished the delivery) is still recorded, since the sink was
+    /// called; one of an unknown delivery is not. Outcomes no sink call led to (the noise
+    /// stage putting a delivery back) pass `None` and leave no attempt.
     async fn mark_delivered(
         &self,
         id: &str,
         receipt: &Receipt,
         now: Timestamp,
+        attempt: Option<&AttemptRecord>,
     ) -> Result<bool, StoreError>;
 
     /// Puts a delivery back to `pending` until `next_attempt_at`, keeping the error. Returns
@@ -216,11 +232,18 @@ pub trait Store: AdminStore + NoiseStore + Send + Sync + std::fmt::Debug {
         next_attempt_at: Timestamp,
         error: &str,
         now: Timestamp,
+        attempt: Option<&AttemptRecord>,
     ) -> Result<bool, StoreError>;
 
     /// Gives a delivery up, keeping the reason. Returns false when it is unknown or already
     /// finished.
-    async fn mark_dead(&self, id: &str, reason: &str, now: Timestamp) -> Result<bool, StoreError>;
+    async fn mark_dead(
+        &self,
+        id: &str,
+        reason: &str,
+        now: Timestamp,
+        attempt: Option<&AttemptRecord>,
+    ) -> Result<bool, StoreError>;
 
     /// Returns leased deliveries that were never started (shutdown) to `pending`, giving back
     /// the attempt their lease counted. Returns how many were in flight.

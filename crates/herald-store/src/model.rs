@@ -5,6 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use herald_core::{Alert, Notification, Receipt};
 use jiff::Timestamp;
@@ -145,6 +146,86 @@ pub struct Delivery {
     pub receipt: Option<Receipt>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// What the dispatcher knows of the attempt whose outcome it records: handed to
+/// [`Store::mark_delivered`](crate::Store::mark_delivered), `mark_retry` and `mark_dead`,
+/// which store it as an [`Attempt`] in the same transaction as the outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// When the sink was called.
+    pub started_at: Timestamp,
+    /// How long the sink took to answer or fail (the deadline, when it timed out).
+    pub latency: Duration,
+    /// The provider's answer: an HTTP status (or SMTP reply code). `None` when there was no
+    /// answer (a network cause or a timeout, named by the error) or the sink reports none.
+    pub status: Option<u16>,
+}
+
+/// How one attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AttemptOutcome {
+    /// The sink took the message.
+    Delivered,
+    /// It failed and another attempt was planned.
+    Retried,
+    /// It failed and the delivery was given up.
+    Dead,
+}
+
+impl AttemptOutcome {
+    pub const ALL: [AttemptOutcome; 3] = [
+        AttemptOutcome::Delivered,
+        AttemptOutcome::Retried,
+        AttemptOutcome::Dead,
+    ];
+
+    /// The name stored in `attempts.outcome`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Retried => "retried",
+            AttemptOutcome::Dead => "dead",
+        }
+    }
+}
+
+impl fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AttemptOutcome {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AttemptOutcome::ALL
+            .into_iter()
+            .find(|outcome| outcome.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown attempt outcome \"{s}\" (expected delivered, retried or dead)")
+            })
+    }
+}
+
+/// One attempt of a delivery as recorded: the delivery's history, which `last_error` alone
+/// cannot keep (it is cleared once the delivery succeeds). Kept as long as its delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    pub delivery_id: String,
+    /// 1 for the delivery's first recorded attempt, counting on across an operator's retry
+    /// (which starts a fresh attempt budget but not a fresh history).
+    pub number: u32,
+    pub started_at: Timestamp,
+    /// When its outcome was recorded.
+    pub finished_at: Timestamp,
+    pub outcome: AttemptOutcome,
+    /// The provider's status; `None` for a network cause or a timeout.
+    pub status: Option<u16>,
+    /// The error as the delivery kept it then (`last_error`); `None` when delivered.
+    pub error: Option<String>,
+    pub latency: Duration,
 }
 
 /// A delivery a worker has leased, with its alert.

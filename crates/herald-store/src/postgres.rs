@@ -32,8 +32,9 @@ type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArgu
 
 use crate::sqlite::alert_from_json;
 use crate::{
-    Accepted, Delivery, LeasedDelivery, NewAlert, Status, StatusCounts, Store, StoreError,
-    StoreStats, StoredAlert, duration_millis, from_millis, redact, to_millis,
+    Accepted, AttemptOutcome, AttemptRecord, Delivery, LeasedDelivery, NewAlert, Status,
+    StatusCounts, Store, StoreError, StoreStats, StoredAlert, duration_millis, from_millis, redact,
+    to_millis,
 };
 
 /// Applied at open. sqlx's migrator holds a PostgreSQL advisory lock while it runs, so two
@@ -274,10 +275,55 @@ impl PostgresStore {
     }
 
     /// Runs one outcome's `UPDATE`; true when it changed the delivery.
-    async fn mark(&self, query: PgQuery<'_>) -> Result<bool, StoreError> {
+    /// Runs an outcome's `update` of delivery `id` and, when a sink was called, stores the
+    /// attempt (`outcome`, with `error`) in the same transaction.
+    async fn mark(
+        &self,
+        id: &str,
+        update: PgQuery<'_>,
+        now: Timestamp,
+        attempt: Option<&AttemptRecord>,
+        outcome: AttemptOutcome,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
         self.check_open()?;
-        let done = query.execute(&self.pool).await.map_err(StoreError::from);
-        Ok(self.counted(done)?.rows_affected() > 0)
+        let Some(attempt) = attempt else {
+            let done = update.execute(&self.pool).await.map_err(StoreError::from);
+            return Ok(self.counted(done)?.rows_affected() > 0);
+        };
+        let done = async {
+            let mut tx = self.begin().await?;
+            // The delivery's row lock orders two attempts finishing at once (a lease that
+            // expired under a slow worker): the second reads the first's number only after
+            // its commit, so their numbers differ.
+            sqlx::query("SELECT 1 FROM deliveries WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let changed = update.execute(&mut *tx).await?.rows_affected() > 0;
+            sqlx::query(
+                "INSERT INTO attempts
+                     (delivery_id, number, started_at, finished_at, outcome, status, error,
+                      latency_ms)
+                 SELECT id,
+                        COALESCE((SELECT MAX(number) FROM attempts WHERE delivery_id = $1), 0) + 1,
+                        $2, $3, $4, $5, $6, $7
+                 FROM deliveries WHERE id = $1",
+            )
+            .bind(id)
+            .bind(to_millis(attempt.started_at))
+            .bind(to_millis(now))
+            .bind(outcome.as_str())
+            .bind(attempt.status.map(i64::from))
+            .bind(error)
+            .bind(duration_millis(attempt.latency))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(changed)
+        }
+        .await;
+        self.counted(done)
     }
 
     /// The alerts of leased rows, parsed, by id.
@@ -428,6 +474,7 @@ impl Store for PostgresStore {
         id: &str,
         receipt: &Receipt,
         now: Timestamp,
+        attempt: Option<&AttemptRecord>,
     ) -> Result<bool, StoreError> {
         let receipt = serde_json::to_string(receipt).map_err(|e| StoreError::Corrupt {
             what: "receipt for delivery",
@@ -435,17 +482,23 @@ impl Store for PostgresStore {
             detail: e.to_string(),
         })?;
         // Finished deliveries stay finished: a worker whose lease expired and was re-taken
-        // must not turn a delivered row back into a retry.
+        // must not turn a delivered row back into a retry. Success clears `last_error`: the
+        // errors before it are history, kept in `attempts`.
         self.mark(
+            id,
             sqlx::query(
                 "UPDATE deliveries
-                 SET status = 'delivered', receipt = $3, lease_until = NULL,
+                 SET status = 'delivered', receipt = $3, last_error = NULL, lease_until = NULL,
                      lease_holder = NULL, updated_at = $2
                  WHERE id = $1 AND status IN ('pending', 'in_flight')",
             )
             .bind(id)
             .bind(to_millis(now))
             .bind(receipt),
+            now,
+            attempt,
+            AttemptOutcome::Delivered,
+            None,
         )
         .await
     }
@@ -456,8 +509,10 @@ impl Store for PostgresStore {
         next_attempt_at: Timestamp,
         error: &str,
         now: Timestamp,
+        attempt: Option<&AttemptRecord>,
     ) -> Result<bool, StoreError> {
         self.mark(
+            id,
             sqlx::query(
                 "UPDATE deliveries
                  SET status = 'pending', next_attempt_at = $4, last_error = $3,
@@ -468,12 +523,23 @@ impl Store for PostgresStore {
             .bind(to_millis(now))
             .bind(error)
             .bind(to_millis(next_attempt_at)),
+            now,
+            attempt,
+            AttemptOutcome::Retried,
+            Some(error),
         )
         .await
     }
 
-    async fn mark_dead(&self, id: &str, reason: &str, now: Timestamp) -> Result<bool, StoreError> {
+    async fn mark_dead(
+        &self,
+        id: &str,
+        reason: &str,
+        now: Timestamp,
+        attempt: Option<&AttemptRecord>,
+    ) -> Result<bool, StoreError> {
         self.mark(
+            id,
             sqlx::query(
                 "UPDATE deliveries
                  SET status = 'dead', last_error = $3, lease_until = NULL, lease_holder = NULL,
@@ -483,6 +549,10 @@ impl Store for PostgresStore {
             .bind(id)
             .bind(to_millis(now))
             .bind(reason),
+            now,
+            attempt,
+            AttemptOutcome::Dead,
+            Some(reason),
         )
         .await
     }

@@ -24,12 +24,12 @@ use sqlx::{ConnectOptions, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    Accepted, Delivery, LeasedDelivery, NewAlert, Status, StatusCounts, Store, StoreError,
-    StoreStats, StoredAlert, duration_millis, from_millis, to_millis,
+    Accepted, AttemptRecord, Delivery, LeasedDelivery, NewAlert, Status, StatusCounts, Store,
+    StoreError, StoreStats, StoredAlert, duration_millis, from_millis, to_millis,
 };
 use writer::{
-    AcceptJob, Counters, DeliveryRow, Job, LeaseJob, LeaseRows, Mark, MarkJob, ReleaseJob,
-    delivery_columns,
+    AcceptJob, AttemptRow, Counters, DeliveryRow, Job, LeaseJob, LeaseRows, Mark, MarkJob,
+    ReleaseJob, delivery_columns,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -194,11 +194,22 @@ impl SqliteStore {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn mark(&self, id: &str, mark: Mark, now: Timestamp) -> Result<bool, StoreError> {
+    async fn mark(
+        &self,
+        id: &str,
+        mark: Mark,
+        now: Timestamp,
+        attempt: Option<&AttemptRecord>,
+    ) -> Result<bool, StoreError> {
         self.write(Job::mark(MarkJob {
             id: id.to_string(),
             mark,
             now: to_millis(now),
+            attempt: attempt.map(|a| AttemptRow {
+                started_at: to_millis(a.started_at),
+                latency_ms: duration_millis(a.latency),
+                status: a.status,
+            }),
         }))
         .await
     }
@@ -329,13 +340,15 @@ impl Store for SqliteStore {
         id: &str,
         receipt: &Receipt,
         now: Timestamp,
+        attempt: Option<&AttemptRecord>,
     ) -> Result<bool, StoreError> {
         let receipt = serde_json::to_string(receipt).map_err(|e| StoreError::Corrupt {
             what: "receipt for delivery",
             id: id.to_string(),
             detail: e.to_string(),
         })?;
-        self.mark(id, Mark::Delivered { receipt }, now).await
+        self.mark(id, Mark::Delivered { receipt }, now, attempt)
+            .await
     }
 
     async fn mark_retry(
@@ -344,19 +357,26 @@ impl Store for SqliteStore {
         next_attempt_at: Timestamp,
         error: &str,
         now: Timestamp,
+        attempt: Option<&AttemptRecord>,
     ) -> Result<bool, StoreError> {
         let mark = Mark::Retry {
             next_attempt_at: to_millis(next_attempt_at),
             error: error.to_string(),
         };
-        self.mark(id, mark, now).await
+        self.mark(id, mark, now, attempt).await
     }
 
-    async fn mark_dead(&self, id: &str, reason: &str, now: Timestamp) -> Result<bool, StoreError> {
+    async fn mark_dead(
+        &self,
+        id: &str,
+        reason: &str,
+        now: Timestamp,
+        attempt: Option<&AttemptRecord>,
+    ) -> Result<bool, StoreError> {
         let mark = Mark::Dead {
             reason: reason.to_string(),
         };
-        self.mark(id, mark, now).await
+        self.mark(id, mark, now, attempt).await
     }
 
     async fn release_in_flight(&self, ids: &[String], now: Timestamp) -> Result<u64, StoreError> {

@@ -1,7 +1,8 @@
 //! `herald why ID`: where did that alert go? A client of the admin API's
 //! `GET /api/v1/alerts/{id}/explain`, printed in one screen: when herald received it (or that
 //! it refused it, and why), which routes match it and why the others do not, every delivery
-//! and everything held back with its reason and where the folded message went. `ID` is
+//! with each of its attempts (one line each: time, outcome, status or "no answer", latency,
+//! error) and everything held back with its reason and where the folded message went. `ID` is
 //! herald's alert id, a Sentry `Request-ID`, event id or issue id. `--format json` prints the
 //! API's answer as it is. The address and token are found as for `herald deliveries`.
 //!
@@ -47,6 +48,28 @@ pub fn clip(s: &str, max: usize) -> String {
         Some((at, _)) => format!("{}...", &s[..at]),
         None => s.to_owned(),
     }
+}
+
+/// One attempt of the explain answer's `attempt_log`: its number, when it started, how it
+/// ended, the provider's status (or that there was no answer: the error names the network
+/// cause), the latency and the error, escaped and clipped.
+pub fn attempt_line(a: &Value) -> String {
+    let answer = match a["status"].as_u64() {
+        Some(status) => format!("status {status}"),
+        None => "no answer".to_owned(),
+    };
+    let mut text = format!(
+        "#{} {} {}, {}, {} ms",
+        cell(&a["number"]),
+        cell(&a["started_at"]),
+        cell(&a["outcome"]),
+        answer,
+        cell(&a["latency_ms"]),
+    );
+    if let Some(error) = a["error"].as_str() {
+        text.push_str(&format!(": {}", clip(&shown(error), 300)));
+    }
+    text
 }
 
 /// `herald why ID`.
@@ -166,6 +189,25 @@ pub fn text(answer: &Value) -> String {
     line("what happened:".to_owned());
     for s in &summary {
         line(format!("  {s}"));
+    }
+    for d in answer["deliveries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(answer["held_back"].as_array().into_iter().flatten())
+    {
+        let log = d["attempt_log"].as_array().cloned().unwrap_or_default();
+        if log.is_empty() {
+            continue;
+        }
+        line(format!(
+            "attempts to {} (route {}):",
+            cell(&d["sink"]),
+            cell(&d["route"])
+        ));
+        for a in &log {
+            line(format!("  {}", attempt_line(a)));
+        }
     }
     let ids: Vec<String> = answer["deliveries"]
         .as_array()

@@ -42,7 +42,7 @@ async fn alert(store: &dyn Store, at: Timestamp, finished: bool) -> String {
         .unwrap();
     if finished {
         store
-            .mark_delivered(&accepted.delivery_ids[0], &Receipt::default(), at)
+            .mark_delivered(&accepted.delivery_ids[0], &Receipt::default(), at, None)
             .await
             .unwrap();
     }

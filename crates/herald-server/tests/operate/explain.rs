@@ -85,6 +85,75 @@ async fn deliveries_and_the_routes_that_matched_are_explained() {
     assert_eq!(by_id["deliveries"], answer["deliveries"]);
 }
 
+/// A delivery that succeeded on its retry: no last error, and each attempt (the `503`, then
+/// the success) in the explanation and in `GET /api/v1/deliveries/{id}/attempts`.
+#[tokio::test]
+async fn a_delivery_retried_then_delivered_shows_each_attempt() {
+    let routes = "routes:\n  - name: all\n    sinks: [flaky-a]\n";
+    let s = setup(&config_text(&["flaky-a"], routes), &["flaky-a"]).await;
+    let (status, _) = s.send(alert("sentry", "boom", "error", "req-flaky")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    s.deliver().await;
+    let later = jiff::Timestamp::now() + std::time::Duration::from_secs(600);
+    assert_eq!(s.state.dispatcher().run_once(later).await.unwrap(), 1);
+    assert_eq!(s.bank["flaky-a"].calls(), 2);
+
+    let (status, answer) = s
+        .admin("GET", "/api/v1/alerts/req-flaky/explain", vec![])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let delivery = &answer["deliveries"][0];
+    assert_eq!(delivery["status"], "delivered");
+    assert_eq!(delivery["last_error"], Value::Null);
+    let log = delivery["attempt_log"].as_array().unwrap();
+    let seen: Vec<(u64, &str, Value, Value)> = log
+        .iter()
+        .map(|a| {
+            (
+                a["number"].as_u64().unwrap(),
+                a["outcome"].as_str().unwrap(),
+                a["status"].clone(),
+                a["error"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                1,
+                "retried",
+                Value::from(503),
+                Value::from("unavailable (503): service_unavailable")
+            ),
+            (2, "delivered", Value::from(200), Value::Null),
+        ]
+    );
+    assert!(
+        log.iter()
+            .all(|a| a["latency_ms"].is_u64() && a["started_at"].is_string())
+    );
+    let text = summary(&answer);
+    assert!(
+        text.contains("after 2 attempts (1 failed before it, the last with: unavailable (503): service_unavailable)"),
+        "{text}"
+    );
+
+    let id = delivery["id"].as_str().unwrap();
+    let (status, attempts) = s
+        .admin("GET", &format!("/api/v1/deliveries/{id}/attempts"), vec![])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{attempts}");
+    assert_eq!(attempts["delivery_id"], id);
+    assert_eq!(&attempts["attempts"], &delivery["attempt_log"]);
+
+    let (status, missing) = s
+        .admin("GET", "/api/v1/deliveries/no-such-id/attempts", vec![])
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    assert!(missing["error"].as_str().unwrap().contains("no-such-id"));
+}
+
 #[tokio::test]
 async fn an_alert_no_route_matched_says_so_and_why() {
     let routes = "routes:\n  - name: fatal-only\n    match: { level: fatal }\n    sinks: [ok-a]\n";

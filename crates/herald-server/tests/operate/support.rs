@@ -24,13 +24,21 @@ pub const ADMIN: &str = "operate-admin-token";
 pub struct Scripted {
     pub ok: bool,
     pub calls: Mutex<u32>,
+    /// Attempts answered `503` before the sink answers as `ok` says.
+    pub unavailable_first: Mutex<u32>,
 }
 
 impl Scripted {
     pub fn new(ok: bool) -> Arc<Scripted> {
+        Scripted::flaky(ok, 0)
+    }
+
+    /// A sink that is unavailable for its first `n` attempts.
+    pub fn flaky(ok: bool, n: u32) -> Arc<Scripted> {
         Arc::new(Scripted {
             ok,
             calls: Mutex::new(0),
+            unavailable_first: Mutex::new(n),
         })
     }
 
@@ -47,6 +55,16 @@ impl Sink for Scripted {
 
     async fn deliver(&self, _: &Notification) -> Result<Receipt, SinkError> {
         *self.calls.lock().unwrap() += 1;
+        let mut unavailable = self.unavailable_first.lock().unwrap();
+        if *unavailable > 0 {
+            *unavailable -= 1;
+            return Err(SinkError::Unavailable {
+                status: 503,
+                retry_after: None,
+                detail: "service_unavailable".into(),
+            });
+        }
+        drop(unavailable);
         if self.ok {
             Ok(Receipt {
                 status: Some(200),
@@ -120,11 +138,19 @@ pub struct Setup {
     _dir: TempDir,
 }
 
-/// A state over `text`, sinks named `ok*` succeed and all others are rejected.
+/// A state over `text`, sinks named `ok*` succeed, `flaky*` answer `503` once and then
+/// succeed, and all others are rejected.
 pub async fn setup(text: &str, names: &[&str]) -> Setup {
     let bank: BTreeMap<String, Arc<Scripted>> = names
         .iter()
-        .map(|n| ((*n).to_owned(), Scripted::new(n.starts_with("ok"))))
+        .map(|n| {
+            let sink = if n.starts_with("flaky") {
+                Scripted::flaky(true, 1)
+            } else {
+                Scripted::new(n.starts_with("ok"))
+            };
+            ((*n).to_owned(), sink)
+        })
         .collect();
     let loaded = load(text, &bank).unwrap();
     let dir = tempfile::tempdir().unwrap();

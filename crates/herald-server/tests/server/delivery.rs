@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use herald_server::{DeliveryPolicy, RetryPolicy};
-use herald_store::Status;
+use herald_store::{AttemptOutcome, Status};
 use jiff::Timestamp;
 
 use crate::support::{Answer, Options, eventually, setup, setup_with};
@@ -56,6 +56,54 @@ async fn unavailable_then_ok_is_delivered_on_the_retry() {
     let calls = s.fake.calls();
     assert_eq!(calls.len(), 2);
     assert_eq!((calls[1].key.as_str(), calls[1].attempt), (id.as_str(), 2));
+}
+
+/// Every attempt is in the delivery's log with what it got (a status, or none for a network
+/// cause), its error and its latency; success clears `last_error` but not that history.
+#[tokio::test]
+async fn each_attempt_is_logged_with_its_status_and_error() {
+    let s = setup().await;
+    s.fake.script([Answer::Unavailable(None), Answer::Refused]);
+    let t0 = Timestamp::now();
+    let id = s.accept("boom", t0).await;
+    let dispatcher = s.state.dispatcher();
+    dispatcher.run_once(t0).await.unwrap();
+    dispatcher.run_once(at(t0, 60_000)).await.unwrap();
+    dispatcher.run_once(at(t0, 180_000)).await.unwrap();
+    assert_eq!(s.fake.calls().len(), 3);
+
+    let delivery = s.store.delivery(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (delivery.status, delivery.last_error),
+        (Status::Delivered, None)
+    );
+    let attempts = s.store.attempts(&id).await.unwrap();
+    let seen: Vec<_> = attempts
+        .iter()
+        .map(|a| (a.number, a.outcome, a.status, a.error.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                1,
+                AttemptOutcome::Retried,
+                Some(503),
+                Some("unavailable (503): try later")
+            ),
+            (
+                2,
+                AttemptOutcome::Retried,
+                None,
+                Some("connection refused by the fake provider")
+            ),
+            (3, AttemptOutcome::Delivered, Some(200), None),
+        ]
+    );
+    for a in &attempts {
+        assert!(a.started_at <= a.finished_at, "{a:?}");
+        assert!(a.latency < Duration::from_secs(5), "{a:?}");
+    }
 }
 
 #[tokio::test]

@@ -27,6 +27,8 @@ pub enum Answer {
     Ok,
     Unavailable(Option<Duration>),
     Rejected,
+    /// No answer at all: a network cause (no status).
+    Refused,
     /// Never answers (a provider that hangs), until the attempt is cancelled.
     Hang,
 }
@@ -93,6 +95,10 @@ impl Sink for FakeSink {
             Answer::Rejected => Err(SinkError::Rejected {
                 status: 404,
                 detail: "channel_not_found".into(),
+            }),
+            Answer::Refused => Err(SinkError::Unreachable {
+                detail: "connection refused by the fake provider".into(),
+                source: None,
             }),
             Answer::Hang => std::future::pending().await,
         }

@@ -9,10 +9,11 @@ use sqlx::Row;
 use super::noise::{HELD_COLUMNS, held_from_row};
 use super::{PgQuery, PostgresStore, delivery_from_row, stored_alert_from_row};
 use crate::admin::{
-    AdminStore, AlertFilter, AlertHistory, DeliveryFilter, DeliveryView, FoundAlert, FoundBy, Page,
-    PageRequest, QueueDepth, RetryOutcome,
+    ATTEMPT_COLUMNS, AdminStore, AlertFilter, AlertHistory, AttemptColumns, DeliveryFilter,
+    DeliveryView, FoundAlert, FoundBy, Page, PageRequest, QueueDepth, RetryOutcome,
+    attempt_from_columns,
 };
-use crate::{Status, StoreError, StoredAlert, from_millis, to_millis};
+use crate::{Attempt, Status, StoreError, StoredAlert, from_millis, to_millis};
 
 /// The conditions of a [`DeliveryFilter`] over `deliveries d JOIN alerts a`, parameters $1 to
 /// $6 in the order bound by [`bind_filter`].
@@ -118,10 +119,24 @@ impl AdminStore for PostgresStore {
         .bind(alert_id)
         .fetch_all(&self.pool)
         .await?;
+        let attempts: Vec<AttemptColumns> = sqlx::query_as(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM attempts
+             WHERE delivery_id IN (SELECT id FROM deliveries WHERE alert_id = $1
+                                   UNION ALL
+                                   SELECT delivery_id FROM held_back WHERE alert_id = $1)
+             ORDER BY delivery_id, number"
+        ))
+        .bind(alert_id)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(AlertHistory {
             deliveries: deliveries
                 .iter()
                 .map(delivery_from_row)
+                .collect::<Result<_, _>>()?,
+            attempts: attempts
+                .into_iter()
+                .map(attempt_from_columns)
                 .collect::<Result<_, _>>()?,
             held_back: held_back
                 .iter()
@@ -195,6 +210,16 @@ impl AdminStore for PostgresStore {
             .map(stored_alert_from_row)
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(page(items, limit, |a| &a.id))
+    }
+
+    async fn attempts(&self, delivery_id: &str) -> Result<Vec<Attempt>, StoreError> {
+        let rows: Vec<AttemptColumns> = sqlx::query_as(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = $1 ORDER BY number"
+        ))
+        .bind(delivery_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(attempt_from_columns).collect()
     }
 
     async fn retry_delivery(&self, id: &str, now: Timestamp) -> Result<RetryOutcome, StoreError> {
@@ -342,6 +367,9 @@ impl AdminStore for PostgresStore {
         for statement in [
             "DELETE FROM noise_sends WHERE delivery_id IN
                  (SELECT id FROM deliveries WHERE alert_id = ANY($1))",
+            "DELETE FROM attempts WHERE delivery_id IN
+                 (SELECT id FROM deliveries WHERE alert_id = ANY($1)
+                  UNION ALL SELECT delivery_id FROM held_back WHERE alert_id = ANY($1))",
             "DELETE FROM deliveries WHERE alert_id = ANY($1)",
             "DELETE FROM held_back WHERE alert_id = ANY($1)",
             "DELETE FROM alerts WHERE id = ANY($1)",

@@ -11,10 +11,11 @@ use sqlx::Row;
 use super::noise::{HELD_COLUMNS, held_from_row};
 use super::{SqliteStore, alert_from_json, delivery_from_row};
 use crate::admin::{
-    AdminStore, AlertFilter, AlertHistory, DeliveryFilter, DeliveryView, FoundAlert, FoundBy, Page,
-    PageRequest, QueueDepth, RetryOutcome,
+    ATTEMPT_COLUMNS, AdminStore, AlertFilter, AlertHistory, AttemptColumns, DeliveryFilter,
+    DeliveryView, FoundAlert, FoundBy, Page, PageRequest, QueueDepth, RetryOutcome,
+    attempt_from_columns,
 };
-use crate::{Status, StoreError, StoredAlert, from_millis, to_millis};
+use crate::{Attempt, Status, StoreError, StoredAlert, from_millis, to_millis};
 
 /// The conditions of a [`DeliveryFilter`] over `deliveries d JOIN alerts a`, parameters ?1 to
 /// ?6 in the order bound by [`bind_filter`].
@@ -204,10 +205,24 @@ impl AdminStore for SqliteStore {
         .bind(alert_id)
         .fetch_all(&self.reader)
         .await?;
+        let attempts: Vec<AttemptColumns> = sqlx::query_as(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM attempts
+             WHERE delivery_id IN (SELECT id FROM deliveries WHERE alert_id = ?1
+                                   UNION ALL
+                                   SELECT delivery_id FROM held_back WHERE alert_id = ?1)
+             ORDER BY delivery_id, number"
+        ))
+        .bind(alert_id)
+        .fetch_all(&self.reader)
+        .await?;
         Ok(AlertHistory {
             deliveries: deliveries
                 .iter()
                 .map(delivery_from_row)
+                .collect::<Result<_, _>>()?,
+            attempts: attempts
+                .into_iter()
+                .map(attempt_from_columns)
                 .collect::<Result<_, _>>()?,
             held_back: held_back
                 .iter()
@@ -218,6 +233,16 @@ impl AdminStore for SqliteStore {
                 .map(delivery_from_row)
                 .collect::<Result<_, _>>()?,
         })
+    }
+
+    async fn attempts(&self, delivery_id: &str) -> Result<Vec<Attempt>, StoreError> {
+        let rows: Vec<AttemptColumns> = sqlx::query_as(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = ?1 ORDER BY number"
+        ))
+        .bind(delivery_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(attempt_from_columns).collect()
     }
 
     async fn retry_delivery(&self, id: &str, now: Timestamp) -> Result<RetryOutcome, StoreError> {
@@ -393,6 +418,10 @@ async fn prune_in(
     for statement in [
         "DELETE FROM noise_sends WHERE delivery_id IN
              (SELECT id FROM deliveries WHERE alert_id IN (SELECT value FROM json_each(?1)))",
+        "DELETE FROM attempts WHERE delivery_id IN
+             (SELECT id FROM deliveries WHERE alert_id IN (SELECT value FROM json_each(?1))
+              UNION ALL
+              SELECT delivery_id FROM held_back WHERE alert_id IN (SELECT value FROM json_each(?1)))",
         "DELETE FROM deliveries WHERE alert_id IN (SELECT value FROM json_each(?1))",
         "DELETE FROM held_back WHERE alert_id IN (SELECT value FROM json_each(?1))",
         "DELETE FROM alerts WHERE id IN (SELECT value FROM json_each(?1))",

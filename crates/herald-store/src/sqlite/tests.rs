@@ -446,6 +446,7 @@ async fn outcomes_that_end_together_are_written_in_one_commit() {
             id,
             mark,
             now: to_millis(t(2)),
+            attempt: None,
         })
     };
     let (a, a_answer) = mark(
@@ -620,6 +621,7 @@ async fn an_outcome_waits_for_the_next_write_and_shares_its_commit() {
             reason: "gone".into(),
         },
         now: 1,
+        attempt: None,
     });
     jobs.send(mark).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -230,6 +230,16 @@ pub(crate) struct MarkJob {
     pub id: String,
     pub mark: Mark,
     pub now: i64,
+    /// The attempt this outcome concludes, stored beside it ([`crate::AttemptRecord`]).
+    pub attempt: Option<AttemptRow>,
+}
+
+/// [`crate::AttemptRecord`] in its stored units.
+#[derive(Debug)]
+pub(crate) struct AttemptRow {
+    pub started_at: i64,
+    pub latency_ms: i64,
+    pub status: Option<u16>,
 }
 
 #[derive(Debug)]
@@ -723,15 +733,17 @@ fn lease(conn: &Connection, job: &LeaseJob) -> rusqlite::Result<LeaseRows> {
 fn mark(conn: &Connection, job: &MarkJob) -> rusqlite::Result<usize> {
     // Finished deliveries stay finished: a worker whose lease expired and was re-taken must
     // not turn a delivered row back into a retry. Marks of one batch run in their queue
-    // order, so of two outcomes for one delivery the first that finishes it wins.
-    match &job.mark {
+    // order, so of two outcomes for one delivery the first that finishes it wins. Success
+    // clears `last_error`: the errors before it are history, kept in `attempts`.
+    let changed = match &job.mark {
         Mark::Delivered { receipt } => conn
             .prepare_cached(
                 "UPDATE deliveries
-                 SET status = 'delivered', receipt = ?3, lease_until = NULL, updated_at = ?2
+                 SET status = 'delivered', receipt = ?3, last_error = NULL, lease_until = NULL,
+                     updated_at = ?2
                  WHERE id = ?1 AND status IN ('pending', 'in_flight')",
             )?
-            .execute(params![job.id, job.now, receipt]),
+            .execute(params![job.id, job.now, receipt])?,
         Mark::Retry {
             next_attempt_at,
             error,
@@ -742,15 +754,41 @@ fn mark(conn: &Connection, job: &MarkJob) -> rusqlite::Result<usize> {
                      lease_until = NULL, updated_at = ?2
                  WHERE id = ?1 AND status IN ('pending', 'in_flight')",
             )?
-            .execute(params![job.id, job.now, next_attempt_at, error]),
+            .execute(params![job.id, job.now, next_attempt_at, error])?,
         Mark::Dead { reason } => conn
             .prepare_cached(
                 "UPDATE deliveries
                  SET status = 'dead', last_error = ?3, lease_until = NULL, updated_at = ?2
                  WHERE id = ?1 AND status IN ('pending', 'in_flight')",
             )?
-            .execute(params![job.id, job.now, reason]),
+            .execute(params![job.id, job.now, reason])?,
+    };
+    if let Some(attempt) = &job.attempt {
+        let (outcome, error) = match &job.mark {
+            Mark::Delivered { .. } => ("delivered", None),
+            Mark::Retry { error, .. } => ("retried", Some(error)),
+            Mark::Dead { reason } => ("dead", Some(reason)),
+        };
+        // Recorded even when the outcome changed nothing (the sink was called all the same),
+        // but only for a delivery that exists. The primary key's index finds the last number.
+        conn.prepare_cached(
+            "INSERT INTO attempts
+                 (delivery_id, number, started_at, finished_at, outcome, status, error, latency_ms)
+             SELECT id, COALESCE((SELECT MAX(number) FROM attempts WHERE delivery_id = ?1), 0) + 1,
+                    ?2, ?3, ?4, ?5, ?6, ?7
+             FROM deliveries WHERE id = ?1",
+        )?
+        .execute(params![
+            job.id,
+            attempt.started_at,
+            job.now,
+            outcome,
+            attempt.status,
+            error,
+            attempt.latency_ms
+        ])?;
     }
+    Ok(changed)
 }
 
 fn release(conn: &Connection, job: &ReleaseJob) -> rusqlite::Result<u64> {

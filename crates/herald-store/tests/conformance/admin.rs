@@ -58,7 +58,10 @@ pub async fn delivery_filters_each_narrow_the_list(b: Backend) {
     let store = b.open().await;
     let a = accept(&*store, "api", t(0), &["slack", "mail"]).await;
     let b = accept(&*store, "web", t(10), &["slack"]).await;
-    store.mark_dead(&a[1], "rejected", t(20)).await.unwrap();
+    store
+        .mark_dead(&a[1], "rejected", t(20), None)
+        .await
+        .unwrap();
 
     let all = listed(&*store, DeliveryFilter::default()).await;
     assert_eq!(
@@ -172,8 +175,14 @@ pub async fn only_dead_deliveries_are_retried_and_become_due_at_once(b: Backend)
         .lease_due(t(1), 10, Duration::from_secs(30), None)
         .await
         .unwrap();
-    store.mark_dead(&ids[0], "rejected", t(2)).await.unwrap();
-    store.mark_dead(&ids[1], "rejected", t(2)).await.unwrap();
+    store
+        .mark_dead(&ids[0], "rejected", t(2), None)
+        .await
+        .unwrap();
+    store
+        .mark_dead(&ids[1], "rejected", t(2), None)
+        .await
+        .unwrap();
 
     assert_eq!(
         store.retry_delivery(&ids[0], t(3)).await.unwrap(),
@@ -258,12 +267,12 @@ pub async fn pruning_deletes_old_finished_alerts_and_keeps_unfinished_and_young_
     let waiting = accept(&*store, "api", t(20), &["slack"]).await;
     let young = accept(&*store, "api", t(1000), &["slack"]).await;
     store
-        .mark_delivered(&delivered[0], &Receipt::default(), t(1))
+        .mark_delivered(&delivered[0], &Receipt::default(), t(1), None)
         .await
         .unwrap();
-    store.mark_dead(&dead[0], "400", t(11)).await.unwrap();
+    store.mark_dead(&dead[0], "400", t(11), None).await.unwrap();
     store
-        .mark_delivered(&young[0], &Receipt::default(), t(1001))
+        .mark_delivered(&young[0], &Receipt::default(), t(1001), None)
         .await
         .unwrap();
     let alert_of = |id: &str| {

@@ -7,6 +7,7 @@
 //! Time is passed in, never slept on: leases expire because a later `now` is handed over.
 
 mod admin;
+mod attempts;
 mod backend;
 mod noise;
 mod queue;

@@ -150,7 +150,7 @@ pub async fn a_digest_is_gathered_survives_a_restart_and_is_sent_with_its_member
 
     // A retry of the sent digest is not decided again: same members, still a send.
     store
-        .mark_retry(&lead, t(31), "unavailable", t(30))
+        .mark_retry(&lead, t(31), "unavailable", t(30), None)
         .await
         .unwrap();
     let again = gate_due(&*store, &policy, &[], t(31)).await;
@@ -175,7 +175,7 @@ pub async fn throttled_deliveries_fold_into_the_carrier(b: Backend) {
                 sent += 1;
                 let receipt = herald_core::Receipt::default();
                 store
-                    .mark_delivered(&l.delivery.id, &receipt, t(i))
+                    .mark_delivered(&l.delivery.id, &receipt, t(i), None)
                     .await
                     .unwrap();
             }
@@ -353,7 +353,7 @@ pub async fn pruning_keeps_a_waiting_digest_and_its_members_until_it_is_sent(b: 
     assert_eq!(sent[0].1.members.len(), 4);
 
     store
-        .mark_delivered(&lead, &herald_core::Receipt::default(), t(31))
+        .mark_delivered(&lead, &herald_core::Receipt::default(), t(31), None)
         .await
         .unwrap();
     assert_eq!(store.prune(t(1000), 100).await.unwrap(), 5);

@@ -90,7 +90,7 @@ pub async fn a_leased_delivery_can_be_marked_delivered(b: Backend) {
     };
     assert!(
         store
-            .mark_delivered(&got.delivery.id, &receipt, t(3))
+            .mark_delivered(&got.delivery.id, &receipt, t(3), None)
             .await
             .unwrap()
     );
@@ -103,7 +103,7 @@ pub async fn a_leased_delivery_can_be_marked_delivered(b: Backend) {
     // A finished delivery stays finished, even for a late worker, and is never leased again.
     assert!(
         !store
-            .mark_retry(&got.delivery.id, t(60), "late failure", t(4))
+            .mark_retry(&got.delivery.id, t(60), "late failure", t(4), None)
             .await
             .unwrap()
     );
@@ -146,7 +146,7 @@ pub async fn a_retry_waits_for_its_next_attempt_time(b: Backend) {
     lease(&*store, t(0)).await;
     assert!(
         store
-            .mark_retry(id, t(60), "slack answered 503", t(1))
+            .mark_retry(id, t(60), "slack answered 503", t(1), None)
             .await
             .unwrap()
     );
@@ -174,7 +174,7 @@ pub async fn a_dead_delivery_keeps_its_reason(b: Backend) {
     lease(&*store, t(0)).await;
     assert!(
         store
-            .mark_dead(id, "slack answered 404 channel_not_found", t(1))
+            .mark_dead(id, "slack answered 404 channel_not_found", t(1), None)
             .await
             .unwrap()
     );
@@ -185,7 +185,12 @@ pub async fn a_dead_delivery_keeps_its_reason(b: Backend) {
         Some("slack answered 404 channel_not_found")
     );
     assert!(lease(&*store, t(1000)).await.is_empty());
-    assert!(!store.mark_dead("no-such-id", "x", t(2)).await.unwrap());
+    assert!(
+        !store
+            .mark_dead("no-such-id", "x", t(2), None)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.count_by_status().await.unwrap(),
         StatusCounts {

@@ -29,11 +29,19 @@ fn a_stored_alert_prints_its_routing_and_what_happened() {
             {"route": "fatal", "depth": 0, "matched": false, "why": ["level is error, not fatal"]},
             {"route": "errors", "depth": 0, "matched": true, "used": true, "sinks": ["slack"]}
         ]},
-        "deliveries": [{"id": "d-1", "sink": "slack"}],
+        "deliveries": [{"id": "d-1", "sink": "slack", "route": "errors", "attempt_log": [
+            {"number": 1, "started_at": "2025-06-01T00:00:00.100Z", "outcome": "retried",
+             "status": null, "latency_ms": 3,
+             "error": "connection refused by slack\u{1b}[2J; check that the provider is up"},
+            {"number": 2, "started_at": "2025-06-01T00:00:00.900Z", "outcome": "retried",
+             "status": 503, "latency_ms": 250, "error": "unavailable (503): try later"},
+            {"number": 3, "started_at": "2025-06-01T00:00:01Z", "outcome": "delivered",
+             "status": 200, "latency_ms": 80, "error": null}
+        ]}],
         "held_back": [],
         "refusals": [],
         "refusals_kept": "in memory",
-        "summary": ["slack (route errors): delivered at 2025-06-01T00:00:01Z after 1 attempt"]
+        "summary": ["slack (route errors): delivered at 2025-06-01T00:00:01Z after 3 attempts"]
     });
     let printed = text(&answer);
     expect_test::expect![[r#"
@@ -46,7 +54,11 @@ fn a_stored_alert_prints_its_routing_and_what_happened() {
           - fatal: no match: level is error, not fatal
           + errors: matches, sends to slack
         what happened:
-          slack (route errors): delivered at 2025-06-01T00:00:01Z after 1 attempt
+          slack (route errors): delivered at 2025-06-01T00:00:01Z after 3 attempts
+        attempts to slack (route errors):
+          #1 2025-06-01T00:00:00.100Z retried, no answer, 3 ms: connection refused by slack\u{1b}[2J; check that the provider is up
+          #2 2025-06-01T00:00:00.900Z retried, status 503, 250 ms: unavailable (503): try later
+          #3 2025-06-01T00:00:01Z delivered, status 200, 80 ms
         delivery ids: slack d-1
     "#]]
     .assert_eq(&printed);

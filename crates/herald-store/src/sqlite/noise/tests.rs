@@ -158,7 +158,7 @@ async fn a_digest_is_gathered_survives_a_restart_and_is_sent_with_its_members() 
 
     // A retry of the sent digest is not decided again: same members, still a send.
     store
-        .mark_retry(&lead, t(31), "unavailable", t(30))
+        .mark_retry(&lead, t(31), "unavailable", t(30), None)
         .await
         .unwrap();
     let again = gate_due(&store, &policy, &[], t(31)).await;
