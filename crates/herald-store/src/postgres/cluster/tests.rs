@@ -175,7 +175,9 @@ async fn a_renewed_lease_is_never_taken_over_while_its_holder_lives() {
     assert_eq!(holder_of(&a, &id).await.as_deref(), Some(a.instance()));
     // The holder renews every few seconds while its attempt runs: at 20 s, then 45 s.
     assert_eq!(
-        a.renew_leases(std::slice::from_ref(&id), t(20), LEASE).await.unwrap(),
+        a.renew_leases(std::slice::from_ref(&id), t(20), LEASE)
+            .await
+            .unwrap(),
         1
     );
     assert!(
@@ -185,7 +187,9 @@ async fn a_renewed_lease_is_never_taken_over_while_its_holder_lives() {
             .is_empty()
     );
     assert_eq!(
-        a.renew_leases(std::slice::from_ref(&id), t(45), LEASE).await.unwrap(),
+        a.renew_leases(std::slice::from_ref(&id), t(45), LEASE)
+            .await
+            .unwrap(),
         1
     );
     assert!(
@@ -200,7 +204,12 @@ async fn a_renewed_lease_is_never_taken_over_while_its_holder_lives() {
         (Status::InFlight, 1, Some(t(75)))
     );
     // A renewal never shortens a lease.
-    assert_eq!(a.renew_leases(std::slice::from_ref(&id), t(1), LEASE).await.unwrap(), 1);
+    assert_eq!(
+        a.renew_leases(std::slice::from_ref(&id), t(1), LEASE)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(
         a.delivery(&id).await.unwrap().unwrap().lease_until,
         Some(t(75))
@@ -234,7 +243,9 @@ async fn a_dead_instances_lease_is_taken_once_it_expires() {
     assert_eq!(holder_of(&b, &id).await.as_deref(), Some(b.instance()));
     // If `a` comes back, its renewal finds the lease no longer its own and leaves it alone.
     assert_eq!(
-        a.renew_leases(std::slice::from_ref(&id), t(31), LEASE).await.unwrap(),
+        a.renew_leases(std::slice::from_ref(&id), t(31), LEASE)
+            .await
+            .unwrap(),
         0
     );
     assert_eq!(
