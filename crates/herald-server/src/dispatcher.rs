@@ -318,17 +318,26 @@ impl Dispatcher {
 
     /// How long to sleep before the next lease: until the store's next due time, at most
     /// [`IDLE`]; at least [`PAUSE`] when something is due but nothing could be leased.
+    ///
+    /// On a store shared with other instances, at most half a lease: work leased there after
+    /// this look (and so not in its due time) becomes this instance's to take as soon as its
+    /// holder dies and the lease runs out, and no one signals that. Looking twice a lease
+    /// keeps a takeover within one and a half leases of the death.
     async fn until_next_due(&self, now: Timestamp) -> Duration {
+        let idle = match self.shared.store.lease_renewal() {
+            Some(lease) => (lease / 2).clamp(PAUSE.min(lease), IDLE),
+            None => IDLE,
+        };
         match self.shared.store.next_due_at().await {
             Ok(Some(at)) => {
                 let ms = at.as_millisecond().saturating_sub(now.as_millisecond());
                 if ms <= 0 {
                     PAUSE
                 } else {
-                    Duration::from_millis(ms.unsigned_abs()).min(IDLE)
+                    Duration::from_millis(ms.unsigned_abs()).min(idle)
                 }
             }
-            Ok(None) => IDLE,
+            Ok(None) => idle,
             Err(e) => {
                 tracing::error!(error = %error_chain(&e), "cannot read the next due time");
                 PAUSE
