@@ -2,8 +2,9 @@
 //! the end), with `storage.lease_seconds: 2` so a takeover happens within the test: alerts
 //! spread over both with one killed (`kill -9`) halfway all arrive, the same Request-ID sent
 //! to both is stored once, a dedup window holds across both, a silence made through one
-//! holds the next alert on the other at once, and one stopped with SIGTERM leaves nothing
-//! lost and nothing stuck. Every wait is bounded.
+//! holds the next alert on the other at once, one stopped with SIGTERM leaves nothing lost
+//! and nothing stuck, and a send slower than two leases is not taken over while its
+//! instance lives (its dispatcher renews the lease). Every wait is bounded.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -320,4 +321,45 @@ async fn one_instance_stopped_with_sigterm_leaves_nothing_lost_and_nothing_stuck
     })
     .await;
     assert!(settled, "deliveries: {}", db.statuses());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_slower_than_the_lease_is_never_taken_over_while_its_instance_lives() {
+    // A receiver that answers after 5 s, more than two 2-second leases.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let app = {
+        let (hits, answered) = (hits.clone(), answered.clone());
+        axum::Router::new().fallback(move || {
+            let (hits, answered) = (hits.clone(), answered.clone());
+            async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                // The slow peer under test, not a wait of the test's own.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                answered.fetch_add(1, Ordering::SeqCst);
+                "ok"
+            }
+        })
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let db = Database::create();
+    let (a, _b, _dirs) = pair(&config(&db, &url, CATCH_ALL)).await;
+    let r = post(
+        &reqwest::Client::new(),
+        &a.url(""),
+        &event_alert("slow"),
+        "req-slow",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 202);
+    assert!(wait_until(LIMIT, || answered.load(Ordering::SeqCst) == 1).await);
+    let settled = wait_until(LIMIT, || db.statuses().trim() == "delivered|1").await;
+    assert!(settled, "deliveries: {}", db.statuses());
+    // A's dispatcher renewed the lease while the send ran: neither instance sent it again.
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let attempts = crate::postgres::psql_in(&db.0, "SELECT attempts FROM deliveries");
+    assert_eq!(attempts.trim(), "1");
 }
