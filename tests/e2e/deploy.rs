@@ -92,6 +92,22 @@ fn the_compose_file_is_wired_to_files_that_exist() {
     assert!(compose.contains("herald-secrets:/var/lib/herald/secrets:ro"));
     let out = check_example(std::path::Path::new("config/compose.yaml"));
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // `--profile cluster`: PostgreSQL and two replicas on config/compose-cluster.yaml, whose
+    // database password comes from the same secrets volume.
+    for wanted in [
+        "profiles: [\"cluster\"]",
+        "image: postgres:16",
+        "/etc/herald/compose-cluster.yaml",
+        "herald-b:",
+        "POSTGRES_PASSWORD_FILE",
+    ] {
+        assert!(
+            compose.contains(wanted),
+            "docker-compose.yml lacks {wanted}"
+        );
+    }
+    let out = check_example(std::path::Path::new("config/compose-cluster.yaml"));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 
     match Command::new("docker-compose")
         .args(["config", "-q"])

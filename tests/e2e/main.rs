@@ -4,6 +4,7 @@
 
 mod auth;
 mod check;
+mod cluster;
 mod deploy;
 mod destinations;
 mod frontdoor;

@@ -8,9 +8,15 @@ use std::time::Duration;
 use crate::standin::{Herald, SECRET, StandIn, event_alert, post_signed, wait_until};
 
 /// A database of one test on the machine's PostgreSQL, dropped with it.
-struct Database(String);
+pub struct Database(pub String);
 
-fn psql(sql: &str) {
+/// Runs `sql` with `psql` on the machine's server as `postgres`, in database `postgres`.
+pub fn psql(sql: &str) {
+    psql_in("postgres", sql);
+}
+
+/// Runs `sql` with `psql` in `database` and returns its unaligned output.
+pub fn psql_in(database: &str, sql: &str) -> String {
     let out = Command::new("psql")
         .args([
             "-h",
@@ -18,7 +24,7 @@ fn psql(sql: &str) {
             "-U",
             "postgres",
             "-d",
-            "postgres",
+            database,
             "-Atc",
             sql,
         ])
@@ -29,13 +35,27 @@ fn psql(sql: &str) {
         "psql -c {sql:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 impl Database {
-    fn create() -> Database {
+    pub fn create() -> Database {
         let name = format!("herald_e2e_{}", uuid::Uuid::new_v4().simple());
         psql(&format!("CREATE DATABASE {name}"));
         Database(name)
+    }
+
+    /// The url of this database, its password (if any) taken from `${PGPASS}`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.0)
+    }
+
+    /// `SELECT status, COUNT(*) FROM deliveries` as `status|count` lines, sorted.
+    pub fn statuses(&self) -> String {
+        psql_in(
+            &self.0,
+            "SELECT status, COUNT(*) FROM deliveries GROUP BY status ORDER BY status",
+        )
     }
 }
 

@@ -23,14 +23,20 @@ pub fn herald(args: &[&str]) -> Output {
 }
 
 /// `herald check` of an example config in `config/`, run from a temporary folder holding the
-/// files it reads secrets from: `config/compose.yaml` takes its credentials from
-/// `secrets/{client_secret,legacy_token,admin_token}` under herald's working directory (the
+/// files it reads secrets from: `config/compose.yaml` and `config/compose-cluster.yaml` take
+/// their credentials from `secrets/{client_secret,legacy_token,admin_token,postgres_password}`
+/// under herald's working directory (the
 /// compose file's `secrets` service writes them in the container), so the check gets
 /// stand-ins here.
 pub fn check_example(config: &Path) -> Output {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("secrets")).unwrap();
-    for name in ["client_secret", "legacy_token", "admin_token"] {
+    for name in [
+        "client_secret",
+        "legacy_token",
+        "admin_token",
+        "postgres_password",
+    ] {
         std::fs::write(dir.path().join("secrets").join(name), "stand-in\n").unwrap();
     }
     Command::new(env!("CARGO_BIN_EXE_herald"))

@@ -209,6 +209,7 @@ impl Dispatcher {
         }
         let mut ask_store = true;
         let mut next_look: Option<tokio::time::Instant> = None;
+        let mut renewals = self.renewals();
         loop {
             running.reap();
             if let Some(handoff) = &handoff {
@@ -271,6 +272,7 @@ impl Dispatcher {
                 () = handed_off => {}
                 Some(()) = running.next(), if !running.tasks.is_empty() => {}
                 () = sleep => {}
+                () = tick(&mut renewals) => self.renew(&running, &handed),
             }
         }
         if let Some(handoff) = &handoff {
@@ -316,17 +318,26 @@ impl Dispatcher {
 
     /// How long to sleep before the next lease: until the store's next due time, at most
     /// [`IDLE`]; at least [`PAUSE`] when something is due but nothing could be leased.
+    ///
+    /// On a store shared with other instances, at most half a lease: work leased there after
+    /// this look (and so not in its due time) becomes this instance's to take as soon as its
+    /// holder dies and the lease runs out, and no one signals that. Looking twice a lease
+    /// keeps a takeover within one and a half leases of the death.
     async fn until_next_due(&self, now: Timestamp) -> Duration {
+        let idle = match self.shared.store.lease_renewal() {
+            Some(lease) => (lease / 2).clamp(PAUSE.min(lease), IDLE),
+            None => IDLE,
+        };
         match self.shared.store.next_due_at().await {
             Ok(Some(at)) => {
                 let ms = at.as_millisecond().saturating_sub(now.as_millisecond());
                 if ms <= 0 {
                     PAUSE
                 } else {
-                    Duration::from_millis(ms.unsigned_abs()).min(IDLE)
+                    Duration::from_millis(ms.unsigned_abs()).min(idle)
                 }
             }
-            Ok(None) => IDLE,
+            Ok(None) => idle,
             Err(e) => {
                 tracing::error!(error = %error_chain(&e), "cannot read the next due time");
                 PAUSE
@@ -389,6 +400,49 @@ impl Dispatcher {
         running.spawn(id, attempt);
     }
 
+    /// A tick every [`herald_store::postgres::heartbeat_every`] of the store's lease when the
+    /// store wants its leases renewed while their attempts run ([`Store::lease_renewal`]).
+    fn renewals(&self) -> Option<tokio::time::Interval> {
+        self.shared.store.lease_renewal()?;
+        let every = herald_store::postgres::heartbeat_every(self.shared.policy.lease);
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Some(ticks)
+    }
+
+    /// Renews, on a task of its own so the loop goes on, the leases of the running attempts
+    /// and of the handed-over deliveries waiting for a slot: while this instance lives, no
+    /// other takes them over, however slow the sink. An attempt that ended (or panicked) is
+    /// no longer among them, so its lease, if its outcome was never written, runs out.
+    fn renew(&self, running: &Running, handed: &VecDeque<LeasedDelivery>) {
+        let ids: Vec<String> = running
+            .ids
+            .values()
+            .cloned()
+            .chain(handed.iter().map(|l| l.delivery.id.clone()))
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let (store, lease, now) = (
+            self.shared.store.clone(),
+            self.shared.policy.lease,
+            self.shared.clock.now(),
+        );
+        tokio::spawn(async move {
+            match store.renew_leases(&ids, now, lease).await {
+                // Fewer than asked: the rest ended meanwhile, or were taken over while this
+                // instance could not reach the store for a whole lease.
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    error = %error_chain(&e),
+                    count = ids.len(),
+                    "cannot renew the leases of running deliveries; another instance may take them over when they run out"
+                ),
+            }
+        });
+    }
+
     /// Shutdown: handed-over deliveries not started go back to pending at once; running
     /// attempts get the grace period, then the rest are cancelled and released back too.
     async fn drain(&self, mut running: Running, handed: VecDeque<LeasedDelivery>) {
@@ -405,8 +459,16 @@ impl Dispatcher {
                 "stopping: waiting for running deliveries"
             );
         }
-        if tokio::time::timeout(grace, running.all()).await.is_ok() {
-            return;
+        // The leases of the attempts still running are renewed through the grace too.
+        let mut renewals = self.renewals();
+        let deadline = tokio::time::sleep(grace);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                ended = running.next() => if ended.is_none() { return },
+                () = tick(&mut renewals) => self.renew(&running, &VecDeque::new()),
+                () = &mut deadline => break,
+            }
         }
         let ids: Vec<String> = running.ids.values().cloned().collect();
         running.tasks.abort_all();
@@ -434,6 +496,16 @@ impl Dispatcher {
                 "cannot give back {what}; they will be taken again when their lease ends"
             ),
         }
+    }
+}
+
+/// The next tick of `ticks`, or never without one.
+async fn tick(ticks: &mut Option<tokio::time::Interval>) {
+    match ticks {
+        Some(ticks) => {
+            ticks.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

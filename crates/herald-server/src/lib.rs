@@ -137,8 +137,10 @@ pub struct DeliveryPolicy {
     /// How long an attempt may run before it counts as unreachable (default 60 s). Sinks
     /// have their own, shorter timeouts; this one protects the lease.
     pub attempt_timeout: Duration,
-    /// How long a lease keeps a delivery from other workers (default 5 min); after that a
-    /// delivery whose worker died is taken again. Longer than `attempt_timeout`.
+    /// How long a lease keeps a delivery from other workers (default 5 min, longer than
+    /// `attempt_timeout`); after that a delivery whose worker died is taken again. On a store
+    /// that renews leases while their attempts run ([`Store::lease_renewal`]) it is the
+    /// store's, `storage.lease_seconds`.
     pub lease: Duration,
     /// How long a shutdown waits for running attempts (`server.shutdown_grace_seconds`).
     pub shutdown_grace: Duration,
@@ -237,9 +239,14 @@ impl AppState {
         sinks: BTreeMap<String, Arc<dyn Sink>>,
         store: Arc<dyn Store>,
     ) -> AppState {
+        // A store whose leases are renewed while their attempts run (several instances on
+        // one database) keeps them short, `storage.lease_seconds`, so the work of an instance
+        // that died is taken over that soon.
+        let defaults = DeliveryPolicy::default();
         let policy = DeliveryPolicy {
             shutdown_grace: Duration::from_secs(config.server.shutdown_grace_seconds),
-            ..DeliveryPolicy::default()
+            lease: store.lease_renewal().unwrap_or(defaults.lease),
+            ..defaults
         };
         let live = Arc::new(ArcSwap::from_pointee(Live {
             config,
@@ -410,6 +417,9 @@ pub async fn serve(
     metrics::config_loaded(true, reload::unix_seconds(state.clock().now()));
     state.register_metrics();
     let dispatcher = tokio::spawn(supervise(state.clone(), stopped.clone()));
+    if let Some(signals) = state.store().work_signals() {
+        tokio::spawn(wake_on(signals, state.wake(), stopped.clone()));
+    }
     let pruner = state.clone();
     tokio::spawn(retention::run(
         state.store().clone(),
@@ -496,6 +506,28 @@ async fn supervise(state: AppState, stopped: watch::Receiver<bool>) {
         retiring.spawn(async move {
             let _ = current.await;
         });
+    }
+}
+
+/// Wakes the dispatcher each time another instance sharing the store says it stored work
+/// (see [`Store::work_signals`]), until `stopped`.
+async fn wake_on(
+    mut signals: watch::Receiver<u64>,
+    wake: Arc<Notify>,
+    stopped: watch::Receiver<bool>,
+) {
+    let stop = signal(stopped);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            changed = signals.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                wake.notify_one();
+            }
+        }
     }
 }
 

@@ -6,7 +6,9 @@
 //!
 //! A route without noise settings, while no silence exists, costs one map lookup: the policy
 //! map is rebuilt only when the running config changes, and silences are cached here (loaded
-//! from the store once, then kept in step by the silences API).
+//! from the store once, then kept in step by the silences API). On a store shared by several
+//! instances the silences are read again before each delivery, since another instance's
+//! silences API may have changed them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -116,7 +118,9 @@ impl NoiseStage {
         leased: &LeasedDelivery,
         now: Timestamp,
     ) -> Result<Option<Notification>, StoreError> {
-        if !self.silences_loaded.load(Ordering::Acquire) {
+        // On a store other instances write to, a silence created through another one must
+        // hold back the next matching alert here at once: the cache is read again each time.
+        if !self.silences_loaded.load(Ordering::Acquire) || self.store.shared() {
             self.reload_silences(now).await?;
         }
         let delivery = &leased.delivery;

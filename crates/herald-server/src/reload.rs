@@ -172,7 +172,10 @@ impl AppState {
                     .into(),
             );
         }
-        if was.storage.url != is.storage.url || was.storage.sync != is.storage.sync {
+        if was.storage.url != is.storage.url
+            || was.storage.sync != is.storage.sync
+            || was.storage.lease_seconds != is.storage.lease_seconds
+        {
             report.needs_restart.push("storage".into());
         }
         self.inner.live.store(Arc::new(new));

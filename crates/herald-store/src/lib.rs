@@ -132,7 +132,10 @@ pub use sqlite::SqliteStore;
 pub async fn open(config: &StorageConfig) -> Result<Arc<dyn Store>, StoreError> {
     match Backend::of(&config.url)? {
         Backend::Sqlite => Ok(Arc::new(SqliteStore::open(&config.url, config.sync).await?)),
-        Backend::Postgres => Ok(Arc::new(PostgresStore::open(&config.url).await?)),
+        Backend::Postgres => Ok(Arc::new(
+            PostgresStore::open_with(&config.url, Duration::from_secs(config.lease_seconds))
+                .await?,
+        )),
     }
 }
 
@@ -248,6 +251,43 @@ pub trait Store: AdminStore + NoiseStore + Send + Sync + std::fmt::Debug {
     /// Returns leased deliveries that were never started (shutdown) to `pending`, giving back
     /// the attempt their lease counted. Returns how many were in flight.
     async fn release_in_flight(&self, ids: &[String], now: Timestamp) -> Result<u64, StoreError>;
+
+    /// How long leases on this store should last when their holder renews them while their
+    /// attempts run ([`Store::renew_leases`]), which is then how long the work of an instance
+    /// that died waits for another (`storage.lease_seconds`). `None` (this default): the store
+    /// belongs to one process, gives back that process's leases when it opens, and renews
+    /// nothing, so callers lease for longer than any attempt may run.
+    fn lease_renewal(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Extends to `now + lease` the leases among `ids` that this store instance still holds,
+    /// while their attempts run; returns how many it extended (fewer than asked: another
+    /// instance took some over). Called every [`postgres::heartbeat_every`] of
+    /// [`Store::lease_renewal`]'s lease; a store that renews nothing returns 0 (this default).
+    async fn renew_leases(
+        &self,
+        ids: &[String],
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<u64, StoreError> {
+        let _ = (ids, now, lease);
+        Ok(0)
+    }
+
+    /// A counter that moves each time another process sharing this store says it stored work
+    /// (a delivery pending, a retry scheduled, an operator's retry, a lease given back): a
+    /// dispatcher woken by it looks at the queue. `None` (this default): nobody else writes to
+    /// this store. Signals are hints; the queue's next due time stays the fallback.
+    fn work_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
+    /// Whether other processes write to this store too (several instances on one database),
+    /// so what a caller keeps of its state (the silences) must be read again before use.
+    fn shared(&self) -> bool {
+        self.work_signals().is_some()
+    }
 
     /// The earliest time at which [`Store::lease_due`] would find work: the first pending
     /// `next_attempt_at` or in-flight `lease_until`. `None` when nothing is waiting.

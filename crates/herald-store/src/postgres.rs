@@ -8,14 +8,18 @@
 //! a lease takes due rows `FOR UPDATE SKIP LOCKED`, so two instances leasing at once never
 //! take the same delivery, and work held by an instance that died is taken by the others once
 //! its `lease_until` has passed. Unlike SQLite's, opening this store gives back no lease: the
-//! database is shared, and another instance may be alive and holding them.
+//! database is shared, and another instance may be alive and holding them. Instance identity,
+//! heartbeat, lease renewal and the wake-ups instances send each other are `cluster.rs`'s.
 //!
 //! The url's password (substituted by the config loader from `${VAR}` or `${file:...}`)
 //! appears in no error, log line or `Debug` output: errors name the url through
 //! [`crate::redact`], and the store keeps only that form.
 
 mod admin;
+mod cluster;
 mod noise;
+
+pub use cluster::heartbeat_every;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -90,6 +94,8 @@ pub struct PostgresStore {
     holder: String,
     /// The url without its password, for errors.
     shown: String,
+    /// Lease length, heartbeat and wake-ups (`cluster.rs`).
+    cluster: cluster::Cluster,
     closed: AtomicBool,
     operations: AtomicU64,
     commits: AtomicU64,
@@ -106,9 +112,17 @@ fn options(url: &str) -> Result<PgConnectOptions, StoreError> {
 }
 
 impl PostgresStore {
-    /// Connects to the database `url` names, applies pending migrations and returns the store.
-    /// The database must exist; herald creates its tables, not the database.
+    /// Connects to the database `url` names, applies pending migrations and returns the store,
+    /// with leases of the default 30 seconds. The database must exist; herald creates its
+    /// tables, not the database.
     pub async fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        PostgresStore::open_with(url, Duration::from_secs(30)).await
+    }
+
+    /// [`PostgresStore::open`] with leases of `lease` (`storage.lease_seconds`): how long the
+    /// work of an instance that died waits before the others take it. Registers the instance
+    /// and starts its heartbeat and its listener for the other instances' wake-ups.
+    pub async fn open_with(url: &str, lease: Duration) -> Result<PostgresStore, StoreError> {
         let shown = redact(url);
         let options = options(url)?;
         let open_error = |e: sqlx::Error| StoreError::Open {
@@ -124,20 +138,25 @@ impl PostgresStore {
                 source: e.into(),
             })?;
         let _ = conn.close().await;
+        // One more for the connection that listens for the other instances' wake-ups.
         let pool = PgPoolOptions::new()
-            .max_connections(POOL)
+            .max_connections(POOL + 1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(open_error)?;
-        Ok(PostgresStore {
+        let store = PostgresStore {
             pool,
             holder: uuid::Uuid::new_v4().to_string(),
             shown,
+            cluster: cluster::Cluster::new(lease),
             closed: AtomicBool::new(false),
             operations: AtomicU64::new(0),
             commits: AtomicU64::new(0),
-        })
+        };
+        store.heartbeat(Timestamp::now()).await?;
+        store.cluster.start(&store.pool, &store.holder);
+        Ok(store)
     }
 
     /// This instance's id, the holder of the leases it takes.
@@ -265,6 +284,10 @@ impl PostgresStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        if lease_until.is_none() && !deliveries.is_empty() {
+            // Stored pending: whichever instance has room may take it.
+            self.cluster.signal_work();
+        }
         let accepted = Accepted {
             alert_id,
             delivery_ids: deliveries.iter().map(|(id, _, _)| id.clone()).collect(),
@@ -511,6 +534,9 @@ impl Store for PostgresStore {
         now: Timestamp,
         attempt: Option<&AttemptRecord>,
     ) -> Result<bool, StoreError> {
+        // A retry scheduled: every instance learns its due time, so it is attempted on time
+        // even if this one is gone by then.
+        self.cluster.signal_work();
         self.mark(
             id,
             sqlx::query(
@@ -573,7 +599,29 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await
         .map_err(StoreError::from);
-        Ok(self.counted(done)?.rows_affected())
+        let released = self.counted(done)?.rows_affected();
+        if released > 0 {
+            // Given back at a stop: another instance may send them now.
+            self.cluster.signal_work();
+        }
+        Ok(released)
+    }
+
+    async fn renew_leases(
+        &self,
+        ids: &[String],
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<u64, StoreError> {
+        self.renew(ids, now, lease).await
+    }
+
+    fn lease_renewal(&self) -> Option<Duration> {
+        Some(self.cluster.lease)
+    }
+
+    fn work_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.cluster.subscribe())
     }
 
     async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
@@ -654,7 +702,10 @@ impl Store for PostgresStore {
     }
 
     async fn close(&self) {
-        self.closed.store(true, Ordering::Release);
+        self.cluster.stop();
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.unregister().await;
+        }
         self.pool.close().await;
     }
 }

@@ -181,6 +181,11 @@ pub struct StorageConfig {
     /// days after they were received, with their deliveries; `0` keeps them forever.
     #[serde(deserialize_with = "number::u64")]
     pub retention_days: u64,
+    /// How long a delivery lease lasts. A running instance renews the leases of its attempts
+    /// well before they end, so this only bounds how long the work of an instance that died
+    /// (killed, machine lost, cut off) waits before another instance takes it over.
+    #[serde(deserialize_with = "number::u64")]
+    pub lease_seconds: u64,
 }
 
 impl std::fmt::Debug for StorageConfig {
@@ -189,6 +194,7 @@ impl std::fmt::Debug for StorageConfig {
             .field("url", &redact_url(&self.url))
             .field("sync", &self.sync)
             .field("retention_days", &self.retention_days)
+            .field("lease_seconds", &self.lease_seconds)
             .finish()
     }
 }
@@ -235,6 +241,7 @@ impl Default for StorageConfig {
             url: "sqlite://data/herald.db".into(),
             sync: SyncMode::Normal,
             retention_days: 30,
+            lease_seconds: 30,
         }
     }
 }
@@ -348,6 +355,9 @@ impl Config {
             .unwrap_or_default();
         if let Some(at) = root.get("storage").and_then(|n| n.get("url")) {
             check_storage_url(&storage.url, at, diag);
+        }
+        if let Some(at) = root.get("storage").and_then(|n| n.get("lease_seconds")) {
+            check_lease_seconds(storage.lease_seconds, at, diag);
         }
         // Absent, empty or `sources: {}`: herald could run but never receive anything. Which
         // is an error only for a config that is served (see `serve_errors`), not for tests and
@@ -498,6 +508,24 @@ fn check_storage_url(url: &str, at: &Node, diag: &mut Diagnostics) {
         }
     }
 }
+
+/// A lease must outlast the renewals that keep it (a few a lease), and a long one keeps the
+/// work of a dead instance waiting for as long.
+fn check_lease_seconds(seconds: u64, at: &Node, diag: &mut Diagnostics) {
+    if !(1..=MAX_LEASE_SECONDS).contains(&seconds) {
+        diag.error(
+            at,
+            format!("storage.lease_seconds {seconds} is out of range"),
+            Some(format!(
+                "use 1 to {MAX_LEASE_SECONDS}: how long the work of an instance that died waits before another takes it (default 30)"
+            )),
+        );
+    }
+}
+
+/// The longest `storage.lease_seconds`: an hour of alerts held up by a dead instance is
+/// already more than anyone wants.
+pub const MAX_LEASE_SECONDS: u64 = 3600;
 
 /// The front door's limits must leave room for one request: a zero timeout or cap would
 /// refuse everything, and a buffer smaller than the largest body could never take it.

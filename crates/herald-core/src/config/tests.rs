@@ -167,6 +167,23 @@ fn retention_defaults_to_thirty_days_and_takes_a_number_of_days() {
 }
 
 #[test]
+fn lease_seconds_defaults_to_thirty_and_refuses_zero_and_more_than_an_hour() {
+    let (config, _) = Config::parse("routes: []\n", "h.yaml", &env()).unwrap();
+    assert_eq!(config.storage.lease_seconds, 30);
+    let (config, _) = Config::parse("storage: {lease_seconds: 2}\n", "h.yaml", &env()).unwrap();
+    assert_eq!(config.storage.lease_seconds, 2);
+    for (text, value) in [("0", 0), ("3601", 3601)] {
+        let got = errors(&format!("storage: {{lease_seconds: {text}}}\n"));
+        assert_eq!(
+            got,
+            [format!(
+                "h.yaml:1:26: storage.lease_seconds {value} is out of range (hint: use 1 to 3600: how long the work of an instance that died waits before another takes it (default 30))"
+            )]
+        );
+    }
+}
+
+#[test]
 fn the_front_door_limits_have_defaults_and_refuse_what_could_never_work() {
     let (config, _) = Config::parse("", "h.yaml", &env()).unwrap();
     let s = &config.server;

@@ -235,6 +235,7 @@ impl AdminStore for PostgresStore {
         .execute(&self.pool)
         .await?;
         if done.rows_affected() > 0 {
+            self.cluster.signal_work();
             return Ok(RetryOutcome::Requeued);
         }
         let status: Option<String> =
@@ -282,6 +283,9 @@ impl AdminStore for PostgresStore {
             .map(|row| row.try_get(0))
             .collect::<Result<_, _>>()?;
         ids.sort();
+        if !ids.is_empty() {
+            self.cluster.signal_work();
+        }
         Ok(ids)
     }
 
@@ -337,6 +341,17 @@ impl AdminStore for PostgresStore {
 
     async fn prune(&self, before: Timestamp, max: usize) -> Result<usize, StoreError> {
         let mut tx = self.begin().await?;
+        // One instance prunes at a time: the others find the lock taken and prune nothing
+        // this round (their retention task stops its round at a short chunk), instead of
+        // queueing on the same rows.
+        let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
+            .bind(PRUNE_LOCK.0)
+            .bind(PRUNE_LOCK.1)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !ours {
+            return Ok(0);
+        }
         let candidates = prune_candidates(&mut tx, to_millis(before), max).await?;
         if candidates.is_empty() {
             return Ok(0);
@@ -383,6 +398,10 @@ impl AdminStore for PostgresStore {
         Ok(doomed.len())
     }
 }
+
+/// The advisory lock of a prune transaction, as two 32-bit keys (`hera`, 1): PostgreSQL keeps
+/// those apart from the single 64-bit keys of the noise gate's (route, sink) locks.
+pub(super) const PRUNE_LOCK: (i32, i32) = (0x6865_7261, 1);
 
 /// Rows looked at per query while looking for alerts to prune.
 const PRUNE_SCAN: i64 = 256;
