@@ -2,7 +2,8 @@
 //! the end), with `storage.lease_seconds: 2` so a takeover happens within the test: alerts
 //! spread over both with one killed (`kill -9`) halfway all arrive, the same Request-ID sent
 //! to both is stored once, a dedup window holds across both, a silence made through one
-//! holds the next alert on the other at once, one stopped with SIGTERM leaves nothing lost
+//! holds the next alert on the other at once, a digest gathered from both is sent once, one
+//! stopped with SIGTERM leaves nothing lost
 //! and nothing stuck, and a send slower than two leases is not taken over while its
 //! instance lives (its dispatcher renews the lease). Every wait is bounded.
 
@@ -236,6 +237,56 @@ async fn a_dedup_window_holds_across_both_instances() {
     .await;
     assert!(decided, "deliveries: {}", db.statuses());
     assert_eq!(standin.hits().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_gathered_from_both_instances_is_sent_once() {
+    const TOTAL: usize = 40;
+    let db = Database::create();
+    let (hook, seen) = crate::noise::body_standin().await;
+    // A wait long enough for all the alerts to be answered within it even on a busy machine
+    // (they take tens of milliseconds), short enough for the test.
+    let routes =
+        "  - name: digest\n    sinks: [hook]\n    group_by: [project]\n    group_wait_seconds: 2\n";
+    let (a, b, _dirs) = pair(&config(&db, &hook, routes)).await;
+    // One project's alerts, alternating between A and B (`spread` sends alert n to n % 2).
+    let started = Instant::now();
+    let acked = spread(vec![a.url(""), b.url("")], "grp", TOTAL, 4, Arc::default()).await;
+    let sent_in = started.elapsed();
+    assert_eq!(acked.len(), TOTAL);
+    assert!(
+        sent_in < Duration::from_secs(2),
+        "sending took {sent_in:?}, longer than the group's wait: the test proves nothing"
+    );
+    // Every alert decided: one leads the digest, the others joined it, whichever instance
+    // took them.
+    let decided = wait_until(LIMIT, || {
+        crate::postgres::psql_in(
+            &db.0,
+            "SELECT COUNT(*) FROM held_back WHERE outcome = 'digest'",
+        )
+        .trim()
+            == (TOTAL - 1).to_string()
+    })
+    .await;
+    assert!(
+        decided,
+        "deliveries: {}\n{}\n{}",
+        db.statuses(),
+        a.log(),
+        b.log()
+    );
+    assert!(
+        wait_until(LIMIT, || db.statuses().trim() == "delivered|1").await,
+        "deliveries: {}",
+        db.statuses()
+    );
+    let messages = seen.lock().unwrap().clone();
+    assert_eq!(messages.len(), 1, "one message: {messages:?}");
+    // The one message lists or counts every alert, from both instances.
+    let listed = messages[0]["alerts"].as_array().map_or(0, Vec::len);
+    let folded = messages[0]["folded"].as_u64().unwrap_or(0) as usize;
+    assert_eq!(listed + folded, TOTAL, "{}", messages[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -293,7 +293,7 @@ async fn a_resolved_issue_updates_its_slack_message_and_replies_in_the_thread_af
 }
 
 /// A webhook receiver that keeps every body.
-async fn body_standin() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+pub(crate) async fn body_standin() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
     use std::sync::{Arc, Mutex};
     let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
     let app = {
