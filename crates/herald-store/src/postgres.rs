@@ -39,9 +39,8 @@ type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArgu
 
 use crate::sqlite::alert_from_json;
 use crate::{
-    Accepted, AttemptOutcome, AttemptRecord, Delivery, LeasedDelivery, NewAlert, Status,
-    StatusCounts, Store, StoreError, StoreStats, StoredAlert, duration_millis, from_millis, redact,
-    to_millis,
+    Accepted, AttemptRecord, Delivery, LeasedDelivery, NewAlert, Status, StatusCounts, Store,
+    StoreError, StoreStats, StoredAlert, duration_millis, from_millis, redact, to_millis,
 };
 
 /// Applied at open. sqlx's migrator holds a PostgreSQL advisory lock while it runs, so two
@@ -233,55 +232,31 @@ impl PostgresStore {
         Ok((accepted, deliveries, received_at))
     }
 
-    /// Runs an outcome's `update` of delivery `id` and, when a sink was called, stores the
-    /// attempt (`outcome`, with `error`) in the same transaction.
+    /// Stores an outcome of delivery `id` through the writer and, when a sink was called,
+    /// its attempt in the same transaction; true when it changed the delivery.
     async fn mark(
         &self,
         id: &str,
-        update: PgQuery<'_>,
+        mark: writer::Mark,
         now: Timestamp,
         attempt: Option<&AttemptRecord>,
-        outcome: AttemptOutcome,
-        error: Option<&str>,
     ) -> Result<bool, StoreError> {
         self.check_open()?;
-        let Some(attempt) = attempt else {
-            let done = update.execute(&self.pool).await.map_err(StoreError::from);
-            return Ok(self.counted(done)?.rows_affected() > 0);
-        };
-        let done = async {
-            let mut tx = self.begin().await?;
-            // The delivery's row lock orders two attempts finishing at once (a lease that
-            // expired under a slow worker): the second reads the first's number only after
-            // its commit, so their numbers differ.
-            sqlx::query("SELECT 1 FROM deliveries WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            let changed = update.execute(&mut *tx).await?.rows_affected() > 0;
-            sqlx::query(
-                "INSERT INTO attempts
-                     (delivery_id, number, started_at, finished_at, outcome, status, error,
-                      latency_ms)
-                 SELECT id,
-                        COALESCE((SELECT MAX(number) FROM attempts WHERE delivery_id = $1), 0) + 1,
-                        $2, $3, $4, $5, $6, $7
-                 FROM deliveries WHERE id = $1",
-            )
-            .bind(id)
-            .bind(to_millis(attempt.started_at))
-            .bind(to_millis(now))
-            .bind(outcome.as_str())
-            .bind(attempt.status.map(i64::from))
-            .bind(error)
-            .bind(duration_millis(attempt.latency))
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok::<_, StoreError>(changed)
-        }
-        .await;
-        self.counted(done)
+        let done = self
+            .writer
+            .mark(writer::MarkJob {
+                id: id.to_owned(),
+                now: to_millis(now),
+                mark,
+                attempt: attempt.map(|a| writer::Attempt {
+                    started_at: to_millis(a.started_at),
+                    status: a.status.map(i64::from),
+                    latency_ms: duration_millis(a.latency),
+                }),
+            })
+            .await;
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        done
     }
 
     /// The alerts of leased rows, parsed, by id.
@@ -437,26 +412,8 @@ impl Store for PostgresStore {
             id: id.to_string(),
             detail: e.to_string(),
         })?;
-        // Finished deliveries stay finished: a worker whose lease expired and was re-taken
-        // must not turn a delivered row back into a retry. Success clears `last_error`: the
-        // errors before it are history, kept in `attempts`.
-        self.mark(
-            id,
-            sqlx::query(
-                "UPDATE deliveries
-                 SET status = 'delivered', receipt = $3, last_error = NULL, lease_until = NULL,
-                     lease_holder = NULL, updated_at = $2
-                 WHERE id = $1 AND status IN ('pending', 'in_flight')",
-            )
-            .bind(id)
-            .bind(to_millis(now))
-            .bind(receipt),
-            now,
-            attempt,
-            AttemptOutcome::Delivered,
-            None,
-        )
-        .await
+        self.mark(id, writer::Mark::Delivered { receipt }, now, attempt)
+            .await
     }
 
     async fn mark_retry(
@@ -470,24 +427,11 @@ impl Store for PostgresStore {
         // A retry scheduled: every instance learns its due time, so it is attempted on time
         // even if this one is gone by then.
         self.cluster.signal_work();
-        self.mark(
-            id,
-            sqlx::query(
-                "UPDATE deliveries
-                 SET status = 'pending', next_attempt_at = $4, last_error = $3,
-                     lease_until = NULL, lease_holder = NULL, updated_at = $2
-                 WHERE id = $1 AND status IN ('pending', 'in_flight')",
-            )
-            .bind(id)
-            .bind(to_millis(now))
-            .bind(error)
-            .bind(to_millis(next_attempt_at)),
-            now,
-            attempt,
-            AttemptOutcome::Retried,
-            Some(error),
-        )
-        .await
+        let mark = writer::Mark::Retry {
+            next_attempt_at: to_millis(next_attempt_at),
+            error: error.to_owned(),
+        };
+        self.mark(id, mark, now, attempt).await
     }
 
     async fn mark_dead(
@@ -497,23 +441,10 @@ impl Store for PostgresStore {
         now: Timestamp,
         attempt: Option<&AttemptRecord>,
     ) -> Result<bool, StoreError> {
-        self.mark(
-            id,
-            sqlx::query(
-                "UPDATE deliveries
-                 SET status = 'dead', last_error = $3, lease_until = NULL, lease_holder = NULL,
-                     updated_at = $2
-                 WHERE id = $1 AND status IN ('pending', 'in_flight')",
-            )
-            .bind(id)
-            .bind(to_millis(now))
-            .bind(reason),
-            now,
-            attempt,
-            AttemptOutcome::Dead,
-            Some(reason),
-        )
-        .await
+        let mark = writer::Mark::Dead {
+            reason: reason.to_owned(),
+        };
+        self.mark(id, mark, now, attempt).await
     }
 
     async fn release_in_flight(&self, ids: &[String], now: Timestamp) -> Result<u64, StoreError> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use super::PostgresStore;
-use crate::{Accepted, NewAlert, Store, StoreError};
+use crate::{Accepted, AdminStore, NewAlert, Store, StoreError};
 
 #[tokio::test]
 async fn a_password_never_appears_in_an_open_error() {
@@ -188,5 +188,64 @@ async fn a_failing_accept_fails_alone_not_its_batch() {
         }
     }
     assert_eq!(store.count_by_status().await.unwrap().pending, 31 * 2);
+    drop_database(store, admin, name).await;
+}
+
+#[tokio::test]
+async fn concurrent_outcomes_share_commits_and_number_their_attempts() {
+    let (store, admin, name) = fresh().await;
+    let alerts = (0..32)
+        .map(|i| new_alert(&format!("boom {i}"), None, "{}"))
+        .collect();
+    let ids: Vec<String> = accept_all(&store, alerts)
+        .await
+        .into_iter()
+        .flat_map(|a| a.unwrap().delivery_ids)
+        .collect();
+    let now = Timestamp::from_second(1_700_000_010).unwrap();
+    let lease = std::time::Duration::from_secs(30);
+    assert_eq!(
+        store.lease_due(now, 100, lease, None).await.unwrap().len(),
+        64
+    );
+    let attempt = crate::AttemptRecord {
+        started_at: now,
+        latency: std::time::Duration::from_millis(3),
+        status: Some(500),
+    };
+    let before = store.stats().commits;
+    // Every delivery retried, and the first one retried twice at once (a re-taken lease's
+    // two workers): its two attempts must get different numbers.
+    let mut targets = ids.clone();
+    targets.push(ids[0].clone());
+    let tasks: Vec<_> = targets
+        .into_iter()
+        .map(|id| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .mark_retry(&id, now, "503 from the sink", now, Some(&attempt))
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let commits = store.stats().commits - before;
+    assert!(
+        commits < 16,
+        "65 concurrent outcomes took {commits} commits"
+    );
+    assert_eq!(store.count_by_status().await.unwrap().pending, 64);
+    let numbers: Vec<u32> = store
+        .attempts(&ids[0])
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.number)
+        .collect();
+    assert_eq!(numbers, [1, 2]);
+    assert_eq!(store.attempts(&ids[1]).await.unwrap().len(), 1);
     drop_database(store, admin, name).await;
 }

@@ -1,8 +1,9 @@
-//! Group commit for the PostgreSQL store: one task per store takes the accepts callers queue,
-//! drains what else is queued (up to [`MAX_BATCH`]), runs them all in one transaction on one
-//! connection and answers each caller once that transaction is committed. Concurrent webhooks
-//! then share one commit, and so one `fdatasync` of the server's WAL, instead of paying one
-//! each, which is where the time of a commit-per-accept store went.
+//! Group commit for the PostgreSQL store: one task per store takes the accepts and outcomes
+//! callers queue, drains what else is queued (up to [`MAX_BATCH`]), runs them all in one
+//! transaction on one connection and answers each caller once that transaction is committed.
+//! Concurrent webhooks and finished attempts then share one commit, and so one `fdatasync` of
+//! the server's WAL, instead of paying one each, which is where the time of a
+//! commit-per-operation store went.
 //!
 //! A job whose statement fails must not fail the others queued with it: PostgreSQL aborts the
 //! whole transaction on an error, so on any error of a batch it is rolled back and its jobs
@@ -17,12 +18,12 @@ use sqlx::PgConnection;
 use sqlx::postgres::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Accepted, StoreError};
+use crate::{Accepted, AttemptOutcome, StoreError};
 
-/// The most accepts one transaction carries.
+/// The most jobs one transaction carries.
 pub(super) const MAX_BATCH: usize = 256;
 
-/// How many accepts may wait for the writer before callers wait to queue theirs.
+/// How many jobs may wait for the writer before callers wait to queue theirs.
 const QUEUE: usize = 4 * MAX_BATCH;
 
 /// One alert to store, prepared by the caller (ids, serialized alert, body digest).
@@ -43,12 +44,78 @@ pub(super) struct AcceptJob {
     pub(super) holder: String,
 }
 
-type Reply = oneshot::Sender<Result<Accepted, StoreError>>;
+/// How a delivery's attempt ended, with what that outcome stores.
+#[derive(Debug)]
+pub(super) enum Mark {
+    Delivered { receipt: String },
+    Retry { next_attempt_at: i64, error: String },
+    Dead { reason: String },
+}
+
+/// The attempt behind an outcome: stored in `attempts` in the outcome's transaction.
+#[derive(Debug)]
+pub(super) struct Attempt {
+    pub(super) started_at: i64,
+    pub(super) status: Option<i64>,
+    pub(super) latency_ms: i64,
+}
+
+/// One delivery's outcome to store.
+#[derive(Debug)]
+pub(super) struct MarkJob {
+    pub(super) id: String,
+    pub(super) now: i64,
+    pub(super) mark: Mark,
+    /// `None` when no sink was called (nothing to record in `attempts`).
+    pub(super) attempt: Option<Attempt>,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A queued write and whom to answer.
+#[derive(Debug)]
+enum Job {
+    Accept(AcceptJob, Reply<Accepted>),
+    Mark(MarkJob, Reply<bool>),
+}
+
+/// A job's result, before it is handed to its caller.
+enum Answer {
+    Accepted(Accepted),
+    Marked(bool),
+}
+
+impl Job {
+    fn answer(self, answer: Result<Answer, StoreError>) {
+        // A caller that went away (its request dropped) needs no answer: the write stands.
+        match (self, answer) {
+            (Job::Accept(_, reply), Ok(Answer::Accepted(accepted))) => {
+                let _ = reply.send(Ok(accepted));
+            }
+            (Job::Mark(_, reply), Ok(Answer::Marked(changed))) => {
+                let _ = reply.send(Ok(changed));
+            }
+            (Job::Accept(_, reply), Err(e)) => {
+                let _ = reply.send(Err(e));
+            }
+            (Job::Mark(_, reply), Err(e)) => {
+                let _ = reply.send(Err(e));
+            }
+            // Never happens: `commit` answers each job with its own kind.
+            (Job::Accept(_, reply), Ok(Answer::Marked(_))) => {
+                let _ = reply.send(Err(StoreError::Closed));
+            }
+            (Job::Mark(_, reply), Ok(Answer::Accepted(_))) => {
+                let _ = reply.send(Err(StoreError::Closed));
+            }
+        }
+    }
+}
 
 /// The caller's side of the writer task.
 #[derive(Debug, Clone)]
 pub(super) struct Writer {
-    jobs: mpsc::Sender<(AcceptJob, Reply)>,
+    jobs: mpsc::Sender<Job>,
 }
 
 impl Writer {
@@ -64,14 +131,24 @@ impl Writer {
     pub(super) async fn accept(&self, job: AcceptJob) -> Result<Accepted, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send((job, reply))
+            .send(Job::Accept(job, reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues `job` and waits for its commit; true when it changed the delivery.
+    pub(super) async fn mark(&self, job: MarkJob) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Mark(job, reply))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }
 
-async fn run(pool: PgPool, mut queue: mpsc::Receiver<(AcceptJob, Reply)>, commits: Arc<AtomicU64>) {
+async fn run(pool: PgPool, mut queue: mpsc::Receiver<Job>, commits: Arc<AtomicU64>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.recv().await {
         batch.push(first);
@@ -81,28 +158,32 @@ async fn run(pool: PgPool, mut queue: mpsc::Receiver<(AcceptJob, Reply)>, commit
                 Err(_) => break,
             }
         }
+        // Accepts first, then outcomes. Reordering is harmless: an outcome can only name a
+        // delivery whose accept was already answered, so none depends on an accept queued
+        // with it.
+        batch.sort_by_key(|job| matches!(job, Job::Mark(..)));
         if batch.len() > 1 {
             match commit(&pool, &batch).await {
                 Ok(answers) => {
                     commits.fetch_add(1, Ordering::Relaxed);
-                    for ((_, reply), answer) in batch.drain(..).zip(answers) {
-                        let _ = reply.send(Ok(answer));
+                    for (job, answer) in batch.drain(..).zip(answers) {
+                        job.answer(Ok(answer));
                     }
                     continue;
                 }
                 Err(e) => {
-                    tracing::debug!(error = %e, jobs = batch.len(), "a group commit failed; running its accepts one by one");
+                    tracing::debug!(error = %e, jobs = batch.len(), "a group commit failed; running its jobs one by one");
                 }
             }
         }
         // Alone, or after a failed batch: each job in its own transaction, so one job's
         // error is its caller's only.
-        for (job, reply) in batch.drain(..) {
-            let answer = commit(&pool, std::slice::from_ref(&(job, ()))).await;
+        for job in batch.drain(..) {
+            let answer = commit(&pool, std::slice::from_ref(&job)).await;
             if answer.is_ok() {
                 commits.fetch_add(1, Ordering::Relaxed);
             }
-            let _ = reply.send(
+            job.answer(
                 answer
                     .map(|mut answers| answers.remove(0))
                     .map_err(StoreError::from),
@@ -111,16 +192,95 @@ async fn run(pool: PgPool, mut queue: mpsc::Receiver<(AcceptJob, Reply)>, commit
     }
 }
 
-/// Runs the accepts of `batch` in one transaction and commits it; on an error nothing of it
-/// is kept (dropping the transaction rolls it back).
-async fn commit<R>(pool: &PgPool, batch: &[(AcceptJob, R)]) -> Result<Vec<Accepted>, sqlx::Error> {
+/// Runs the jobs of `batch` in one transaction and commits it; on an error nothing of it is
+/// kept (dropping the transaction rolls it back).
+async fn commit(pool: &PgPool, batch: &[Job]) -> Result<Vec<Answer>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut answers = Vec::with_capacity(batch.len());
-    for (job, _) in batch {
-        answers.push(insert(&mut tx, job).await?);
+    for job in batch {
+        answers.push(match job {
+            Job::Accept(job, _) => Answer::Accepted(insert(&mut tx, job).await?),
+            Job::Mark(job, _) => Answer::Marked(mark(&mut tx, job).await?),
+        });
     }
     tx.commit().await?;
     Ok(answers)
+}
+
+/// Stores one outcome and, when a sink was called, its attempt; true when it changed the
+/// delivery. Finished deliveries stay finished: a worker whose lease expired and was re-taken
+/// must not turn a delivered row back into a retry. Success clears `last_error`: the errors
+/// before it are history, kept in `attempts`.
+async fn mark(conn: &mut PgConnection, job: &MarkJob) -> Result<bool, sqlx::Error> {
+    if job.attempt.is_some() {
+        // The delivery's row lock orders two attempts finishing at once (a lease that
+        // expired under a slow worker): the second reads the first's number only after its
+        // commit, so their numbers differ.
+        sqlx::query("SELECT 1 FROM deliveries WHERE id = $1 FOR UPDATE")
+            .bind(&job.id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let update = match &job.mark {
+        Mark::Delivered { receipt } => sqlx::query(
+            "UPDATE deliveries
+             SET status = 'delivered', receipt = $3, last_error = NULL, lease_until = NULL,
+                 lease_holder = NULL, updated_at = $2
+             WHERE id = $1 AND status IN ('pending', 'in_flight')",
+        )
+        .bind(&job.id)
+        .bind(job.now)
+        .bind(receipt),
+        Mark::Retry {
+            next_attempt_at,
+            error,
+        } => sqlx::query(
+            "UPDATE deliveries
+             SET status = 'pending', next_attempt_at = $4, last_error = $3,
+                 lease_until = NULL, lease_holder = NULL, updated_at = $2
+             WHERE id = $1 AND status IN ('pending', 'in_flight')",
+        )
+        .bind(&job.id)
+        .bind(job.now)
+        .bind(error)
+        .bind(*next_attempt_at),
+        Mark::Dead { reason } => sqlx::query(
+            "UPDATE deliveries
+             SET status = 'dead', last_error = $3, lease_until = NULL, lease_holder = NULL,
+                 updated_at = $2
+             WHERE id = $1 AND status IN ('pending', 'in_flight')",
+        )
+        .bind(&job.id)
+        .bind(job.now)
+        .bind(reason),
+    };
+    let changed = update.execute(&mut *conn).await?.rows_affected() > 0;
+    if let Some(attempt) = &job.attempt {
+        let (outcome, error) = match &job.mark {
+            Mark::Delivered { .. } => (AttemptOutcome::Delivered, None),
+            Mark::Retry { error, .. } => (AttemptOutcome::Retried, Some(error)),
+            Mark::Dead { reason } => (AttemptOutcome::Dead, Some(reason)),
+        };
+        sqlx::query(
+            "INSERT INTO attempts
+                 (delivery_id, number, started_at, finished_at, outcome, status, error,
+                  latency_ms)
+             SELECT id,
+                    COALESCE((SELECT MAX(number) FROM attempts WHERE delivery_id = $1), 0) + 1,
+                    $2, $3, $4, $5, $6, $7
+             FROM deliveries WHERE id = $1",
+        )
+        .bind(&job.id)
+        .bind(attempt.started_at)
+        .bind(job.now)
+        .bind(outcome.as_str())
+        .bind(attempt.status)
+        .bind(error)
+        .bind(attempt.latency_ms)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(changed)
 }
 
 /// Inserts one alert and its deliveries. A repeated `(source, endpoint, request_id,
