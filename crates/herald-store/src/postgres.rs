@@ -1,8 +1,8 @@
 //! [`PostgresStore`]: the [`Store`] on a PostgreSQL server, which several herald instances can
 //! share (`storage.url = "postgres://USER[:PASSWORD]@HOST[:PORT]/DB"`). Every operation is a
-//! short transaction on a pooled connection, except accepts: those go through one task per
-//! store (`writer.rs`) that folds the accepts queued at the same time into one transaction
-//! and one commit, as the SQLite store's writer thread does. A lease at accept
+//! short transaction on a pooled connection, except accepts and outcomes: those go through a
+//! few tasks per store (`writer.rs`) that fold the ones queued at the same time into one
+//! transaction and one commit, as the SQLite store's writer thread does. A lease at accept
 //! ([`Store::accept_leased`]) is taken in that same transaction. Rows locked by one instance
 //! are skipped by the others.
 //!
@@ -102,7 +102,7 @@ pub struct PostgresStore {
     operations: AtomicU64,
     /// Shared with the writer task, which counts its group commits.
     commits: Arc<AtomicU64>,
-    /// The group-commit task accepts go through (`writer.rs`).
+    /// The group-commit tasks accepts and outcomes go through (`writer.rs`).
     writer: writer::Writer,
 }
 
