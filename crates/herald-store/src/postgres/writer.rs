@@ -305,11 +305,39 @@ async fn mark(conn: &mut PgConnection, job: &MarkJob) -> Result<bool, sqlx::Erro
 /// body_sha256)`, in the table or earlier in this very transaction, inserts nothing and
 /// answers with the first request's ids.
 async fn insert(conn: &mut PgConnection, job: &AcceptJob) -> Result<Accepted, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO alerts
-             (id, source, request_id, endpoint, body_sha256, received_at, alert, raw)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
-         ON CONFLICT (source, endpoint, request_id, body_sha256) DO NOTHING",
+    let (ids, routes, sinks): (Vec<&str>, Vec<&str>, Vec<&str>) = job
+        .deliveries
+        .iter()
+        .map(|(id, route, sink)| (id.as_str(), route.as_str(), sink.as_str()))
+        .collect();
+    // One statement, one round trip: the writer's time goes to waiting for the server's
+    // answers, so the alert, its deliveries and the Request-ID check travel together. The
+    // check reads the statement's snapshot, which holds other requests' rows, never this
+    // insert's own (whose body is the same anyway).
+    let (inserted, request_id_reused): (bool, bool) = sqlx::query_as(
+        "WITH alert AS (
+             INSERT INTO alerts
+                 (id, source, request_id, endpoint, body_sha256, received_at, alert, raw)
+             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
+             ON CONFLICT (source, endpoint, request_id, body_sha256) DO NOTHING
+             RETURNING id
+         ), delivered AS (
+             INSERT INTO deliveries
+                 (id, alert_id, route, sink, status, attempts, next_attempt_at, lease_until,
+                  lease_holder, created_at, updated_at)
+             SELECT d.id, $1, d.route, d.sink,
+                    CASE WHEN $12::bigint IS NULL THEN 'pending' ELSE 'in_flight' END,
+                    CASE WHEN $12::bigint IS NULL THEN 0 ELSE 1 END,
+                    $6, $12, CASE WHEN $12::bigint IS NULL THEN NULL ELSE $13 END, $6, $6
+             FROM UNNEST($9::text[], $10::text[], $11::text[]) WITH ORDINALITY
+                  AS d (id, route, sink, n)
+             WHERE EXISTS (SELECT 1 FROM alert)
+             ORDER BY d.n
+         )
+         SELECT EXISTS (SELECT 1 FROM alert),
+                $3::text IS NOT NULL AND EXISTS (SELECT 1 FROM alerts
+                    WHERE source = $2 AND endpoint = $4 AND request_id = $3
+                      AND body_sha256 IS DISTINCT FROM $5)",
     )
     .bind(&job.alert_id)
     .bind(&job.source)
@@ -319,10 +347,14 @@ async fn insert(conn: &mut PgConnection, job: &AcceptJob) -> Result<Accepted, sq
     .bind(job.received_at)
     .bind(&job.alert_json)
     .bind(&job.raw)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
+    .bind(&ids)
+    .bind(&routes)
+    .bind(&sinks)
+    .bind(job.lease_until)
+    .bind(&job.holder)
+    .fetch_one(&mut *conn)
+    .await?;
+    if !inserted {
         // The first copy is committed, or is this transaction's own: a conflicting insert
         // waits for another transaction's commit, and this statement's snapshot is taken
         // after that wait.
@@ -348,48 +380,6 @@ async fn insert(conn: &mut PgConnection, job: &AcceptJob) -> Result<Accepted, sq
             request_id_reused: false,
         });
     }
-    let request_id_reused = match &job.request_id {
-        None => false,
-        Some(request_id) => {
-            sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM alerts
-                 WHERE source = $1 AND endpoint = $2 AND request_id = $3
-                   AND body_sha256 IS DISTINCT FROM $4)",
-            )
-            .bind(&job.source)
-            .bind(&job.endpoint)
-            .bind(request_id)
-            .bind(&job.body_sha256)
-            .fetch_one(&mut *conn)
-            .await?
-        }
-    };
-    let (ids, routes, sinks): (Vec<&str>, Vec<&str>, Vec<&str>) = job
-        .deliveries
-        .iter()
-        .map(|(id, route, sink)| (id.as_str(), route.as_str(), sink.as_str()))
-        .collect();
-    sqlx::query(
-        "INSERT INTO deliveries
-             (id, alert_id, route, sink, status, attempts, next_attempt_at, lease_until,
-              lease_holder, created_at, updated_at)
-         SELECT d.id, $4, d.route, d.sink,
-                CASE WHEN $6::bigint IS NULL THEN 'pending' ELSE 'in_flight' END,
-                CASE WHEN $6::bigint IS NULL THEN 0 ELSE 1 END,
-                $5, $6, CASE WHEN $6::bigint IS NULL THEN NULL ELSE $7 END, $5, $5
-         FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY
-              AS d (id, route, sink, n)
-         ORDER BY d.n",
-    )
-    .bind(&ids)
-    .bind(&routes)
-    .bind(&sinks)
-    .bind(&job.alert_id)
-    .bind(job.received_at)
-    .bind(job.lease_until)
-    .bind(&job.holder)
-    .execute(&mut *conn)
-    .await?;
     Ok(Accepted {
         alert_id: job.alert_id.clone(),
         delivery_ids: job.deliveries.iter().map(|(id, _, _)| id.clone()).collect(),
