@@ -1,8 +1,10 @@
 //! [`PostgresStore`]: the [`Store`] on a PostgreSQL server, which several herald instances can
 //! share (`storage.url = "postgres://USER[:PASSWORD]@HOST[:PORT]/DB"`). Every operation is a
-//! short transaction on a pooled connection: PostgreSQL does its own group commit, and rows
-//! locked by one instance are skipped by the others, so the SQLite store's single writer
-//! thread has no counterpart here.
+//! short transaction on a pooled connection, except accepts and outcomes: those go through a
+//! few tasks per store (`writer.rs`) that fold the ones queued at the same time into one
+//! transaction and one commit, as the SQLite store's writer thread does. A lease at accept
+//! ([`Store::accept_leased`]) is taken in that same transaction. Rows locked by one instance
+//! are skipped by the others.
 //!
 //! Leases carry an expiry and a holder (`deliveries.lease_holder`, this store's instance id):
 //! a lease takes due rows `FOR UPDATE SKIP LOCKED`, so two instances leasing at once never
@@ -18,6 +20,7 @@
 mod admin;
 mod cluster;
 mod noise;
+mod writer;
 
 pub use cluster::heartbeat_every;
 
@@ -36,9 +39,8 @@ type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArgu
 
 use crate::sqlite::alert_from_json;
 use crate::{
-    Accepted, AttemptOutcome, AttemptRecord, Delivery, LeasedDelivery, NewAlert, Status,
-    StatusCounts, Store, StoreError, StoreStats, StoredAlert, duration_millis, from_millis, redact,
-    to_millis,
+    Accepted, AttemptRecord, Delivery, LeasedDelivery, NewAlert, Status, StatusCounts, Store,
+    StoreError, StoreStats, StoredAlert, duration_millis, from_millis, redact, to_millis,
 };
 
 /// Applied at open. sqlx's migrator holds a PostgreSQL advisory lock while it runs, so two
@@ -98,7 +100,10 @@ pub struct PostgresStore {
     cluster: cluster::Cluster,
     closed: AtomicBool,
     operations: AtomicU64,
-    commits: AtomicU64,
+    /// Shared with the writer task, which counts its group commits.
+    commits: Arc<AtomicU64>,
+    /// The group-commit tasks accepts and outcomes go through (`writer.rs`).
+    writer: writer::Writer,
 }
 
 /// The connect options of a `postgres://` url; an error shows the url without its password.
@@ -145,14 +150,16 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(open_error)?;
+        let commits = Arc::new(AtomicU64::new(0));
         let store = PostgresStore {
+            writer: writer::Writer::spawn(pool.clone(), commits.clone()),
             pool,
             holder: uuid::Uuid::new_v4().to_string(),
             shown,
             cluster: cluster::Cluster::new(lease),
             closed: AtomicBool::new(false),
             operations: AtomicU64::new(0),
-            commits: AtomicU64::new(0),
+            commits,
         };
         store.heartbeat(Timestamp::now()).await?;
         store.cluster.start(&store.pool, &store.holder);
@@ -197,156 +204,59 @@ impl PostgresStore {
             .into_iter()
             .map(|(route, sink)| (uuid::Uuid::now_v7().to_string(), route, sink))
             .collect();
-        let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO alerts
-                 (id, source, request_id, endpoint, body_sha256, received_at, alert, raw)
-             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
-             ON CONFLICT (source, endpoint, request_id, body_sha256) DO NOTHING",
-        )
-        .bind(&alert_id)
-        .bind(&new.source)
-        .bind(&new.request_id)
-        .bind(endpoint)
-        .bind(&body_sha256)
-        .bind(received_at)
-        .bind(&alert_json)
-        .bind(&new.raw)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            // The first copy is committed: a conflicting insert waits for it, and this
-            // statement's snapshot is taken after that wait.
-            let first: String = sqlx::query_scalar(
-                "SELECT id FROM alerts
-                 WHERE source = $1 AND endpoint = $2 AND request_id = $3 AND body_sha256 = $4",
-            )
-            .bind(&new.source)
-            .bind(endpoint)
-            .bind(&new.request_id)
-            .bind(&body_sha256)
-            .fetch_one(&mut *tx)
-            .await?;
-            let delivery_ids: Vec<String> =
-                sqlx::query_scalar("SELECT id FROM deliveries WHERE alert_id = $1 ORDER BY id")
-                    .bind(&first)
-                    .fetch_all(&mut *tx)
-                    .await?;
-            tx.commit().await?;
-            let accepted = Accepted {
-                alert_id: first,
-                delivery_ids,
-                duplicate: true,
-                request_id_reused: false,
-            };
+        let accepted = self
+            .writer
+            .accept(writer::AcceptJob {
+                alert_id,
+                source: new.source,
+                request_id: new.request_id,
+                endpoint: endpoint.to_owned(),
+                body_sha256,
+                received_at,
+                alert_json,
+                raw: new.raw,
+                deliveries: deliveries.clone(),
+                lease_until,
+                holder: self.holder.clone(),
+            })
+            .await;
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        let accepted = accepted?;
+        if accepted.duplicate {
             return Ok((accepted, Vec::new(), received_at));
         }
-        let request_id_reused = match &new.request_id {
-            None => false,
-            Some(request_id) => {
-                sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM alerts
-                     WHERE source = $1 AND endpoint = $2 AND request_id = $3
-                       AND body_sha256 IS DISTINCT FROM $4)",
-                )
-                .bind(&new.source)
-                .bind(endpoint)
-                .bind(request_id)
-                .bind(&body_sha256)
-                .fetch_one(&mut *tx)
-                .await?
-            }
-        };
-        let (ids, routes, sinks): (Vec<&str>, Vec<&str>, Vec<&str>) = deliveries
-            .iter()
-            .map(|(id, route, sink)| (id.as_str(), route.as_str(), sink.as_str()))
-            .collect();
-        sqlx::query(
-            "INSERT INTO deliveries
-                 (id, alert_id, route, sink, status, attempts, next_attempt_at, lease_until,
-                  lease_holder, created_at, updated_at)
-             SELECT d.id, $4, d.route, d.sink,
-                    CASE WHEN $6::bigint IS NULL THEN 'pending' ELSE 'in_flight' END,
-                    CASE WHEN $6::bigint IS NULL THEN 0 ELSE 1 END,
-                    $5, $6, CASE WHEN $6::bigint IS NULL THEN NULL ELSE $7 END, $5, $5
-             FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY
-                  AS d (id, route, sink, n)
-             ORDER BY d.n",
-        )
-        .bind(&ids)
-        .bind(&routes)
-        .bind(&sinks)
-        .bind(&alert_id)
-        .bind(received_at)
-        .bind(lease_until)
-        .bind(&self.holder)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
         if lease_until.is_none() && !deliveries.is_empty() {
             // Stored pending: whichever instance has room may take it.
             self.cluster.signal_work();
         }
-        let accepted = Accepted {
-            alert_id,
-            delivery_ids: deliveries.iter().map(|(id, _, _)| id.clone()).collect(),
-            duplicate: false,
-            request_id_reused,
-        };
         Ok((accepted, deliveries, received_at))
     }
 
-    /// Runs one outcome's `UPDATE`; true when it changed the delivery.
-    /// Runs an outcome's `update` of delivery `id` and, when a sink was called, stores the
-    /// attempt (`outcome`, with `error`) in the same transaction.
+    /// Stores an outcome of delivery `id` through the writer and, when a sink was called,
+    /// its attempt in the same transaction; true when it changed the delivery.
     async fn mark(
         &self,
         id: &str,
-        update: PgQuery<'_>,
+        mark: writer::Mark,
         now: Timestamp,
         attempt: Option<&AttemptRecord>,
-        outcome: AttemptOutcome,
-        error: Option<&str>,
     ) -> Result<bool, StoreError> {
         self.check_open()?;
-        let Some(attempt) = attempt else {
-            let done = update.execute(&self.pool).await.map_err(StoreError::from);
-            return Ok(self.counted(done)?.rows_affected() > 0);
-        };
-        let done = async {
-            let mut tx = self.begin().await?;
-            // The delivery's row lock orders two attempts finishing at once (a lease that
-            // expired under a slow worker): the second reads the first's number only after
-            // its commit, so their numbers differ.
-            sqlx::query("SELECT 1 FROM deliveries WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            let changed = update.execute(&mut *tx).await?.rows_affected() > 0;
-            sqlx::query(
-                "INSERT INTO attempts
-                     (delivery_id, number, started_at, finished_at, outcome, status, error,
-                      latency_ms)
-                 SELECT id,
-                        COALESCE((SELECT MAX(number) FROM attempts WHERE delivery_id = $1), 0) + 1,
-                        $2, $3, $4, $5, $6, $7
-                 FROM deliveries WHERE id = $1",
-            )
-            .bind(id)
-            .bind(to_millis(attempt.started_at))
-            .bind(to_millis(now))
-            .bind(outcome.as_str())
-            .bind(attempt.status.map(i64::from))
-            .bind(error)
-            .bind(duration_millis(attempt.latency))
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok::<_, StoreError>(changed)
-        }
-        .await;
-        self.counted(done)
+        let done = self
+            .writer
+            .mark(writer::MarkJob {
+                id: id.to_owned(),
+                now: to_millis(now),
+                mark,
+                attempt: attempt.map(|a| writer::Attempt {
+                    started_at: to_millis(a.started_at),
+                    status: a.status.map(i64::from),
+                    latency_ms: duration_millis(a.latency),
+                }),
+            })
+            .await;
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        done
     }
 
     /// The alerts of leased rows, parsed, by id.
@@ -400,8 +310,7 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn accept(&self, new: NewAlert) -> Result<Accepted, StoreError> {
-        let done = self.insert(new, None).await;
-        Ok(self.counted(done)?.0)
+        Ok(self.insert(new, None).await?.0)
     }
 
     async fn accept_leased(
@@ -415,8 +324,7 @@ impl Store for PostgresStore {
         }
         let alert = new.alert.clone();
         let lease_until = to_millis(new.received_at).saturating_add(duration_millis(lease));
-        let done = self.insert(new, Some(lease_until)).await;
-        let (accepted, deliveries, at) = self.counted(done)?;
+        let (accepted, deliveries, at) = self.insert(new, Some(lease_until)).await?;
         if accepted.duplicate {
             return Ok((accepted, Vec::new()));
         }
@@ -504,26 +412,8 @@ impl Store for PostgresStore {
             id: id.to_string(),
             detail: e.to_string(),
         })?;
-        // Finished deliveries stay finished: a worker whose lease expired and was re-taken
-        // must not turn a delivered row back into a retry. Success clears `last_error`: the
-        // errors before it are history, kept in `attempts`.
-        self.mark(
-            id,
-            sqlx::query(
-                "UPDATE deliveries
-                 SET status = 'delivered', receipt = $3, last_error = NULL, lease_until = NULL,
-                     lease_holder = NULL, updated_at = $2
-                 WHERE id = $1 AND status IN ('pending', 'in_flight')",
-            )
-            .bind(id)
-            .bind(to_millis(now))
-            .bind(receipt),
-            now,
-            attempt,
-            AttemptOutcome::Delivered,
-            None,
-        )
-        .await
+        self.mark(id, writer::Mark::Delivered { receipt }, now, attempt)
+            .await
     }
 
     async fn mark_retry(
@@ -537,24 +427,11 @@ impl Store for PostgresStore {
         // A retry scheduled: every instance learns its due time, so it is attempted on time
         // even if this one is gone by then.
         self.cluster.signal_work();
-        self.mark(
-            id,
-            sqlx::query(
-                "UPDATE deliveries
-                 SET status = 'pending', next_attempt_at = $4, last_error = $3,
-                     lease_until = NULL, lease_holder = NULL, updated_at = $2
-                 WHERE id = $1 AND status IN ('pending', 'in_flight')",
-            )
-            .bind(id)
-            .bind(to_millis(now))
-            .bind(error)
-            .bind(to_millis(next_attempt_at)),
-            now,
-            attempt,
-            AttemptOutcome::Retried,
-            Some(error),
-        )
-        .await
+        let mark = writer::Mark::Retry {
+            next_attempt_at: to_millis(next_attempt_at),
+            error: error.to_owned(),
+        };
+        self.mark(id, mark, now, attempt).await
     }
 
     async fn mark_dead(
@@ -564,23 +441,10 @@ impl Store for PostgresStore {
         now: Timestamp,
         attempt: Option<&AttemptRecord>,
     ) -> Result<bool, StoreError> {
-        self.mark(
-            id,
-            sqlx::query(
-                "UPDATE deliveries
-                 SET status = 'dead', last_error = $3, lease_until = NULL, lease_holder = NULL,
-                     updated_at = $2
-                 WHERE id = $1 AND status IN ('pending', 'in_flight')",
-            )
-            .bind(id)
-            .bind(to_millis(now))
-            .bind(reason),
-            now,
-            attempt,
-            AttemptOutcome::Dead,
-            Some(reason),
-        )
-        .await
+        let mark = writer::Mark::Dead {
+            reason: reason.to_owned(),
+        };
+        self.mark(id, mark, now, attempt).await
     }
 
     async fn release_in_flight(&self, ids: &[String], now: Timestamp) -> Result<u64, StoreError> {
