@@ -308,11 +308,20 @@ fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 /// Escapes untrusted text for Slack mrkdwn: `&`, `<` and `>` become entities (the three
 /// characters Slack's formatting docs say to escape, which also disarms `<!channel>`,
 /// `<@U123>` and `<url|label>`), word mentions such as `@everyone` get a zero-width space
-/// after the `@`, and control characters other than newline are dropped, as are bidirectional
-/// controls and zero-width characters ([`herald_core::text::strip_invisible`]).
+/// after the `@`, a value that starts with `!` or `#` gets one in front (so that a template's
+/// own `<` before it cannot make a command or channel link of it), and control characters other
+/// than newline are dropped, as are bidirectional controls and zero-width characters
+/// ([`herald_core::text::strip_invisible`]).
 pub fn escape_mrkdwn(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in neutralize_mentions(s).chars() {
+    let neutral = neutralize_mentions(s);
+    // An operator's template may put a value right after its own `<`, as in
+    // `<{{ url }}|open>`: a value starting with `!` or `#` would then read as `<!channel|...>`
+    // or `<#C123|...>`, a command or a channel link. A leading zero-width space keeps it text.
+    if neutral.starts_with(['!', '#']) {
+        out.push(ZERO_WIDTH_SPACE);
+    }
+    for c in neutral.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),

@@ -162,6 +162,23 @@ fn escaper_covers_entities_mentions_and_control_characters() {
 }
 
 #[test]
+fn a_value_after_a_templates_own_angle_bracket_cannot_become_a_command() {
+    // An operator's template such as `<{{ url }}|open>` writes the `<` itself; a value that
+    // starts with `!` or `#` must not turn it into `<!channel|open>` or a channel link.
+    let linked = |value: &str| format!("<{}|open>", escape_mrkdwn(value));
+    for value in ["!channel", "!here", "!subteam^S123", "#C0123"] {
+        let text = linked(value);
+        assert!(
+            !text.starts_with("<!") && !text.starts_with("<#"),
+            "{value:?} became {text:?}"
+        );
+        assert_eq!(text.replace('\u{200B}', ""), format!("<{value}|open>"));
+    }
+    // Elsewhere in a value `!` and `#` are plain text and stay as they are.
+    assert_eq!(escape_mrkdwn("deploy #42 failed!"), "deploy #42 failed!");
+}
+
+#[test]
 fn escaper_drops_bidi_and_zero_width_characters_before_defusing_mentions() {
     let shown = |s: String| s.replace('\u{200B}', "<ZWSP>");
     // An override that makes a name read backwards, isolates and marks: all gone.
