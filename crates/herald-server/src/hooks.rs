@@ -145,18 +145,7 @@ pub(crate) async fn hook(
     ticket: Option<Extension<Ticket>>,
     body: Body,
 ) -> Response {
-    let caller = Caller::of(&source, Kind::Header, &headers);
-    let answer = handle(
-        state.clone(),
-        source,
-        Kind::Header,
-        query,
-        headers,
-        ticket.map(|t| t.0),
-        body,
-    )
-    .await;
-    caller.answer(&state, answer)
+    answer(state, source, Kind::Header, query, headers, ticket, body).await
 }
 
 pub(crate) async fn legacy(
@@ -167,56 +156,80 @@ pub(crate) async fn legacy(
     ticket: Option<Extension<Ticket>>,
     body: Body,
 ) -> Response {
-    let caller = Caller::of(&source, Kind::Legacy, &headers);
+    answer(state, source, Kind::Legacy, query, headers, ticket, body).await
+}
+
+/// Both endpoints: handles the webhook, and records a refusal in the ring.
+async fn answer(
+    state: AppState,
+    source: String,
+    kind: Kind,
+    query: Result<Query<TokenQuery>, QueryRejection>,
+    headers: HeaderMap,
+    ticket: Option<Extension<Ticket>>,
+    body: Body,
+) -> Response {
+    let caller = Caller::of(kind, &headers);
     let answer = handle(
-        state.clone(),
-        source,
-        Kind::Legacy,
+        &state,
+        &source,
+        kind,
         query,
         headers,
         ticket.map(|t| t.0),
         body,
     )
     .await;
-    caller.answer(&state, answer)
+    caller.answer(&state, &source, answer)
 }
 
 /// Who sent a webhook, as far as a refusal needs to remember it (`refusals.rs`): taken from
 /// the request before it is handled, cheaply (the header value is shared, not copied).
 struct Caller {
-    source: String,
     endpoint: &'static str,
     request_id: Option<HeaderValue>,
 }
 
 impl Caller {
-    fn of(source: &str, kind: Kind, headers: &HeaderMap) -> Caller {
+    fn of(kind: Kind, headers: &HeaderMap) -> Caller {
         let platform = match kind {
             Kind::Legacy => false,
             Kind::Header => headers.contains_key(RESOURCE_HEADER),
         };
         Caller {
-            source: source.to_owned(),
             endpoint: herald_store::Endpoint::of(platform).as_str(),
             request_id: headers.get(REQUEST_ID_HEADER).cloned(),
         }
     }
 
     /// The response, after recording a refusal in the ring.
-    fn answer(self, state: &AppState, answer: Result<Response, Refusal>) -> Response {
+    fn answer(self, state: &AppState, source: &str, answer: Result<Response, Refusal>) -> Response {
         match answer {
             Ok(response) => response,
             Err(refusal) => {
-                self.record(state, refusal.status, refusal.code, &refusal.message);
+                self.record(
+                    state,
+                    source,
+                    refusal.status,
+                    refusal.code,
+                    &refusal.message,
+                );
                 refusal.into_response()
             }
         }
     }
 
-    fn record(self, state: &AppState, status: StatusCode, code: &'static str, message: &str) {
+    fn record(
+        self,
+        state: &AppState,
+        source: &str,
+        status: StatusCode,
+        code: &'static str,
+        message: &str,
+    ) {
         // The label must not be the caller's text: an unknown name is recorded as `unknown`.
-        let source = if state.live().sources.contains_key(&self.source) {
-            self.source
+        let source = if state.live().sources.contains_key(source) {
+            source.to_owned()
         } else {
             "unknown".to_owned()
         };
@@ -245,8 +258,8 @@ impl Caller {
 }
 
 async fn handle(
-    state: AppState,
-    source: String,
+    state: &AppState,
+    source: &str,
     kind: Kind,
     query: Result<Query<TokenQuery>, QueryRejection>,
     headers: HeaderMap,
@@ -257,13 +270,13 @@ async fn handle(
     let live = state.live();
     // Everything that can be decided from the request line and headers is decided before a
     // byte of the body is read: a request that cannot be authentic costs no memory.
-    let Some(settings) = live.sources.get(&source) else {
+    let Some(settings) = live.sources.get(source) else {
         return Err(Refusal::new(
             StatusCode::NOT_FOUND,
             "unknown_source",
             format!(
                 "unknown source \"{}\"; check the webhook URL (it ends in /hooks/<a source name from the config>)",
-                shorten(&source)
+                shorten(source)
             ),
         )
         .unread());
@@ -312,7 +325,7 @@ async fn handle(
         .authenticate(credentials, &body, now)
         .map_err(refuse)?;
 
-    let parsed = herald_sentry::parse(&source, resource, &body)
+    let parsed = herald_sentry::parse(source, resource, &body)
         .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "malformed", e.to_string()))?;
     let alert = match parsed {
         Parsed::Alert(alert) => Arc::new(alert),
@@ -321,7 +334,7 @@ async fn handle(
             // `herald why <Request-ID>` can say what became of it.
             state.recent_refusals().record(Refused {
                 at: now.round(jiff::Unit::Millisecond).unwrap_or(now),
-                source: source.clone(),
+                source: source.to_owned(),
                 endpoint: herald_store::Endpoint::of(resource.is_some()).as_str(),
                 request_id: request_id.clone(),
                 status: StatusCode::OK.as_u16(),
@@ -348,7 +361,7 @@ async fn handle(
     // The body parsed as JSON, so it is UTF-8; the lossy form only guards the impossible case.
     let raw = String::from_utf8_lossy(&body).into_owned();
     let new = NewAlert {
-        source: source.clone(),
+        source: source.to_owned(),
         request_id: request_id.clone(),
         endpoint: herald_store::Endpoint::of(resource.is_some()),
         received_at: now,
@@ -356,11 +369,11 @@ async fn handle(
         raw,
         deliveries,
     };
-    let accepted = store(&state, new)
+    let accepted = store(state, new)
         .await
-        .map_err(|e| store_refusal(&source, &e))?;
+        .map_err(|e| store_refusal(source, &e))?;
     let matched = !routing.routes.is_empty();
-    crate::metrics::alert_stored(&source, &alert.resource, matched, accepted.duplicate);
+    crate::metrics::alert_stored(source, &alert.resource, matched, accepted.duplicate);
     if !matched && !accepted.duplicate {
         state.count_unmatched();
         // Stored all the same, so nothing is lost; but nobody hears of it until the routes
@@ -375,7 +388,7 @@ async fn handle(
         );
     }
     if accepted.request_id_reused {
-        crate::metrics::request_id_reused(&source);
+        crate::metrics::request_id_reused(source);
     }
     tracing::info!(
         source = %source,
