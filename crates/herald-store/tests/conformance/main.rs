@@ -9,6 +9,7 @@
 mod admin;
 mod attempts;
 mod backend;
+mod fixtures;
 mod noise;
 mod queue;
 mod store;
