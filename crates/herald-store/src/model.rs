@@ -32,6 +32,15 @@ pub struct NewAlert {
     pub deliveries: Vec<(String, String)>,
 }
 
+impl NewAlert {
+    /// The body's part of the Request-ID key: lowercase hex SHA-256 of [`NewAlert::raw`]. Both
+    /// backends compute it on the caller's task, so their writers only compare text.
+    pub fn body_sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(self.raw.as_bytes()))
+    }
+}
+
 /// The answer to [`Store::accept`](crate::Store::accept), given only once the data is committed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Accepted {

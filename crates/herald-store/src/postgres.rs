@@ -31,7 +31,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use herald_core::Receipt;
 use jiff::Timestamp;
-use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Connection, PgConnection, Row};
 
@@ -197,7 +196,7 @@ impl PostgresStore {
         let received_at = to_millis(new.received_at);
         let alert_json =
             serde_json::to_string(&*new.alert).unwrap_or_else(|_| new.alert.to_json().to_string());
-        let body_sha256 = hex::encode(Sha256::digest(new.raw.as_bytes()));
+        let body_sha256 = new.body_sha256();
         let endpoint = new.endpoint.as_str();
         let deliveries: Vec<(String, String, String)> = new
             .deliveries

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use herald_core::config::SyncMode;
 use rusqlite::{Connection, params};
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Accepted, NewAlert, StoreError, StoreStats};
@@ -119,13 +118,12 @@ impl AcceptJob {
         // a `serde_json::Value` first.
         let alert_json =
             serde_json::to_string(&*new.alert).unwrap_or_else(|_| new.alert.to_json().to_string());
+        let body_sha256 = new.body_sha256();
         let deliveries = new
             .deliveries
             .into_iter()
             .map(|(route, sink)| (uuid::Uuid::now_v7().to_string(), route, sink))
             .collect();
-        // Hashed here, on the caller's task, so the writer thread only compares text.
-        let body_sha256 = hex::encode(Sha256::digest(new.raw.as_bytes()));
         AcceptJob {
             alert_id,
             source: new.source,
