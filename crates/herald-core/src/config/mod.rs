@@ -56,6 +56,9 @@ pub struct SectionSpec {
     pub node: Node,
     /// A sink's own `retry:` settings; `None` uses the defaults.
     pub retry: Option<SinkRetry>,
+    /// A sink's `flood_guard:` (messages a minute, `Some(0)` for off); `None` keeps the sink
+    /// kind's default (`crate::flood`). Read here, like `retry`, for every sink type.
+    pub flood_guard: Option<u32>,
 }
 
 /// A sink's `retry:` settings: how often and how long its failed deliveries are tried again.
@@ -694,23 +697,57 @@ fn named_sections(node: Option<&Node>, what: &str, diag: &mut Diagnostics) -> Ve
         };
         let mut node = value.clone();
         let mut retry = None;
+        let mut flood_guard = None;
         if what == "sink"
             && let Value::Map(entries) = &mut node.value
-            && let Some(i) = entries
+        {
+            if let Some(i) = entries
                 .iter()
                 .position(|(k, _)| k.as_str() == Some("retry"))
-        {
-            let (_, settings) = entries.remove(i);
-            retry = sink_retry(&name, &settings, diag);
+            {
+                let (_, settings) = entries.remove(i);
+                retry = sink_retry(&name, &settings, diag);
+            }
+            if let Some(i) = entries
+                .iter()
+                .position(|(k, _)| k.as_str() == Some("flood_guard"))
+            {
+                let (_, setting) = entries.remove(i);
+                flood_guard = flood_guard_setting(&format!("sink \"{name}\""), &setting, diag);
+            }
         }
         out.push(SectionSpec {
             name,
             kind,
             node,
             retry,
+            flood_guard,
         });
     }
     out
+}
+
+/// A `flood_guard:` value (of a sink or a route): a whole number of messages a minute, `0` for
+/// off.
+pub(crate) fn flood_guard_setting(owner: &str, node: &Node, diag: &mut Diagnostics) -> Option<u32> {
+    let text = node.scalar_text().unwrap_or_default();
+    match text.trim().parse::<u32>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            diag.error(
+                node,
+                format!(
+                    "{owner}: flood_guard must be a whole number of messages a minute, found \"{}\"",
+                    node.shown()
+                ),
+                Some(format!(
+                    "for example `flood_guard: {}`, or `flood_guard: 0` to turn it off",
+                    crate::flood::DEFAULT_MAX
+                )),
+            );
+            None
+        }
+    }
 }
 
 fn yaml_error(file: &str, source: &str, e: &serde_saphyr::Error) -> ConfigError {

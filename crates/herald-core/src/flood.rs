@@ -1,0 +1,122 @@
+//! The flood guard: at most so many messages per destination per minute, whatever the route,
+//! the source or the noise settings, with the excess folded into one summary per window.
+//!
+//! Routes' own noise settings (dedup, throttles, digests) are opt-in, and a crash loop behind
+//! a route without them posts one message per event: the complaint users have made of
+//! Sentry's Slack alerts for years. The guard is the safety net under them. It counts the
+//! messages a sink sent in a fixed window of [`PER`]; past `max`, the first delivery over the
+//! limit is held until the window ends (the summary's carrier) and every later one joins it
+//! (recorded in `held_back` with the carrier's id), so the summary names each folded issue
+//! and counts the rest. Nothing is dropped silently.
+//!
+//! [`admit`] is a pure decision over the stored window, like [`crate::noise::decide`], which
+//! it follows: only a delivery that the route's own settings let through is counted.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::noise::{Gate, GateState, Outcome, STALE_AFTER, Verdict, Window, decide};
+
+/// The guard's window.
+pub const PER: Duration = Duration::from_secs(60);
+
+/// Messages per destination per minute when neither the sink nor the route says otherwise.
+pub const DEFAULT_MAX: u32 = 20;
+
+/// The guard of one delivery: the route's `flood_guard`, else the sink's, else the sink
+/// kind's default ([`DEFAULT_MAX`] for sinks that reach people). `None` (written `0`): off.
+pub fn effective(route: Option<u32>, sink: Option<u32>, kind_default: Option<u32>) -> Option<u32> {
+    route.or(sink).or(kind_default).filter(|max| *max > 0)
+}
+
+/// [`decide`] under a guard of `max` messages per [`PER`] to the delivery's sink (`None`: no
+/// guard), returning the state to store, the guard's window (`GateState::flood`) included.
+///
+/// The summary's carrier, when its hold ends, is sent at once with what joined it: the
+/// route's settings let it through when it was held, and it was counted then. Only a `Send`
+/// is guarded; a digest's lead or a throttle's carrier is a summary already, so it passes,
+/// though it counts.
+pub fn decide_guarded(
+    gate: &Gate<'_>,
+    state: &GateState,
+    max: Option<u32>,
+) -> (Verdict, GateState) {
+    let Some(max) = max else {
+        return decide(gate, state);
+    };
+    if state.flood.carrier.as_deref() == Some(gate.delivery) {
+        let mut next = state.clone();
+        next.flood.carrier = None;
+        return (Verdict::Send { folded: 0 }, next);
+    }
+    let summary = state.group.lead.as_deref() == Some(gate.delivery)
+        || state.window.carrier.as_deref() == Some(gate.delivery);
+    let (verdict, mut next) = decide(gate, state);
+    let (verdict, flood) = admit(verdict, gate.delivery, &state.flood, max, summary, gate.now);
+    next.flood = flood;
+    (verdict, next)
+}
+
+/// The guard alone: whether a delivery the route's settings let through (`verdict`) may be
+/// sent, and the window to store.
+fn admit(
+    verdict: Verdict,
+    delivery: &str,
+    window: &Window,
+    max: u32,
+    summary: bool,
+    now: Timestamp,
+) -> (Verdict, Window) {
+    let mut next = window.clone();
+    if next.carrier.is_some()
+        && next
+            .start
+            .is_some_and(|start| plus(plus(start, PER), STALE_AFTER) < now)
+    {
+        // A carrier the dispatcher never came back for (its delivery deleted): forget it, so
+        // the excess of a later window gets a summary of its own.
+        next.carrier = None;
+    }
+    let Verdict::Send { folded } = verdict else {
+        return (verdict, next);
+    };
+    let start = match next.start.filter(|start| now < plus(*start, PER)) {
+        Some(start) => start,
+        None => {
+            next.start = Some(now);
+            next.sent = 0;
+            now
+        }
+    };
+    if next.sent < max || summary {
+        next.sent = next.sent.saturating_add(1);
+        return (Verdict::Send { folded }, next);
+    }
+    let verdict = match &next.carrier {
+        Some(carrier) => Verdict::Join {
+            lead: carrier.clone(),
+            outcome: Outcome::Flooded,
+            reason: format!(
+                "over the flood guard of {max} messages a minute to this sink; folded into the summary {carrier}"
+            ),
+        },
+        None => {
+            next.carrier = Some(delivery.to_owned());
+            Verdict::Hold {
+                until: plus(start, PER),
+                reason: format!(
+                    "over the flood guard of {max} messages a minute to this sink; sent when the minute ends, as the summary of what it folded"
+                ),
+            }
+        }
+    };
+    (verdict, next)
+}
+
+fn plus(at: Timestamp, d: Duration) -> Timestamp {
+    at.checked_add(d).unwrap_or(Timestamp::MAX)
+}
+
+#[cfg(test)]
+mod tests;
