@@ -18,20 +18,38 @@ use jiff::Timestamp;
 
 use crate::noise::{Gate, GateState, Outcome, STALE_AFTER, Verdict, Window, decide};
 
-/// The guard's window.
+/// The guard's window unless the config says `per_seconds`.
 pub const PER: Duration = Duration::from_secs(60);
 
 /// Messages per destination per minute when neither the sink nor the route says otherwise.
 pub const DEFAULT_MAX: u32 = 20;
 
-/// The guard of one delivery: the route's `flood_guard`, else the sink's, else the sink
-/// kind's default ([`DEFAULT_MAX`] for sinks that reach people). `None` (written `0`): off.
-pub fn effective(route: Option<u32>, sink: Option<u32>, kind_default: Option<u32>) -> Option<u32> {
-    route.or(sink).or(kind_default).filter(|max| *max > 0)
+/// A flood guard: at most `max` messages per `per` to one sink. Written `flood_guard: 20`
+/// (a minute) or `flood_guard: {max: 20, per_seconds: 60}`; `max` 0 turns it off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Guard {
+    pub max: u32,
+    pub per: Duration,
 }
 
-/// [`decide`] under a guard of `max` messages per [`PER`] to the delivery's sink (`None`: no
-/// guard), returning the state to store, the guard's window (`GateState::flood`) included.
+impl Guard {
+    /// `max` messages a minute.
+    pub fn per_minute(max: u32) -> Guard {
+        Guard { max, per: PER }
+    }
+}
+
+/// The guard of one delivery: the route's `flood_guard`, else the sink's, else the sink
+/// kind's default ([`DEFAULT_MAX`] a minute for sinks that reach people). `None`: off.
+pub fn effective(
+    route: Option<Guard>,
+    sink: Option<Guard>,
+    kind_default: Option<Guard>,
+) -> Option<Guard> {
+    route.or(sink).or(kind_default).filter(|g| g.max > 0)
+}
+
+/// [`decide`] under the delivery's sink's guard (`None`: no guard), returning the state to store, the guard's window (`GateState::flood`) included.
 ///
 /// The summary's carrier, when its hold ends, is sent at once with what joined it: the
 /// route's settings let it through when it was held, and it was counted then. Only a `Send`
@@ -40,9 +58,9 @@ pub fn effective(route: Option<u32>, sink: Option<u32>, kind_default: Option<u32
 pub fn decide_guarded(
     gate: &Gate<'_>,
     state: &GateState,
-    max: Option<u32>,
+    guard: Option<Guard>,
 ) -> (Verdict, GateState) {
-    let Some(max) = max else {
+    let Some(guard) = guard else {
         return decide(gate, state);
     };
     if state.flood.carrier.as_deref() == Some(gate.delivery) {
@@ -53,7 +71,14 @@ pub fn decide_guarded(
     let summary = state.group.lead.as_deref() == Some(gate.delivery)
         || state.window.carrier.as_deref() == Some(gate.delivery);
     let (verdict, mut next) = decide(gate, state);
-    let (verdict, flood) = admit(verdict, gate.delivery, &state.flood, max, summary, gate.now);
+    let (verdict, flood) = admit(
+        verdict,
+        gate.delivery,
+        &state.flood,
+        guard,
+        summary,
+        gate.now,
+    );
     next.flood = flood;
     (verdict, next)
 }
@@ -64,7 +89,7 @@ fn admit(
     verdict: Verdict,
     delivery: &str,
     window: &Window,
-    max: u32,
+    guard: Guard,
     summary: bool,
     now: Timestamp,
 ) -> (Verdict, Window) {
@@ -72,7 +97,7 @@ fn admit(
     if next.carrier.is_some()
         && next
             .start
-            .is_some_and(|start| plus(plus(start, PER), STALE_AFTER) < now)
+            .is_some_and(|start| plus(plus(start, guard.per), STALE_AFTER) < now)
     {
         // A carrier the dispatcher never came back for (its delivery deleted): forget it, so
         // the excess of a later window gets a summary of its own.
@@ -81,7 +106,8 @@ fn admit(
     let Verdict::Send { folded } = verdict else {
         return (verdict, next);
     };
-    let start = match next.start.filter(|start| now < plus(*start, PER)) {
+    let Guard { max, per } = guard;
+    let start = match next.start.filter(|start| now < plus(*start, per)) {
         Some(start) => start,
         None => {
             next.start = Some(now);
@@ -98,15 +124,17 @@ fn admit(
             lead: carrier.clone(),
             outcome: Outcome::Flooded,
             reason: format!(
-                "over the flood guard of {max} messages a minute to this sink; folded into the summary {carrier}"
+                "over the flood guard of {max} messages per {}s to this sink; folded into the summary {carrier}",
+                per.as_secs()
             ),
         },
         None => {
             next.carrier = Some(delivery.to_owned());
             Verdict::Hold {
-                until: plus(start, PER),
+                until: plus(start, per),
                 reason: format!(
-                    "over the flood guard of {max} messages a minute to this sink; sent when the minute ends, as the summary of what it folded"
+                    "over the flood guard of {max} messages per {}s to this sink; sent when the window ends, as the summary of what it folded",
+                    per.as_secs()
                 ),
             }
         }

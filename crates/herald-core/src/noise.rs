@@ -304,8 +304,8 @@ pub struct NoisePolicy {
     pub muted_during: Vec<Arc<TimeInterval>>,
     /// Levels that pass quiet hours anyway (`let_through_at: ">=fatal"`).
     pub let_through: Option<ValueMatcher>,
-    /// The route's `flood_guard:` for its sinks, over theirs (`Some(0)`: off; `crate::flood`).
-    pub flood_guard: Option<u32>,
+    /// The route's `flood_guard:` for its sinks, over theirs (`max` 0: off; `crate::flood`).
+    pub flood_guard: Option<crate::flood::Guard>,
 }
 
 impl NoisePolicy {
@@ -344,8 +344,12 @@ impl NoisePolicy {
             parts.push(format!("let through {m}"));
         }
         match self.flood_guard {
-            Some(0) => parts.push("no flood guard".to_owned()),
-            Some(n) => parts.push(format!("flood guard {n} a minute per sink")),
+            Some(g) if g.max == 0 => parts.push("no flood guard".to_owned()),
+            Some(g) => parts.push(format!(
+                "flood guard {} per {}s per sink",
+                g.max,
+                g.per.as_secs()
+            )),
             None => {}
         }
         parts.join(", ")
@@ -363,7 +367,7 @@ pub struct NoiseSpec {
     active_during: Option<Vec<Arc<TimeInterval>>>,
     muted_during: Option<Vec<Arc<TimeInterval>>>,
     let_through: Option<ValueMatcher>,
-    flood_guard: Option<u32>,
+    flood_guard: Option<crate::flood::Guard>,
 }
 
 impl NoiseSpec {

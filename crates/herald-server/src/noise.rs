@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use herald_core::config::Config;
-use herald_core::flood::decide_guarded;
+use herald_core::flood::{Guard, decide_guarded};
 use herald_core::noise::{Gate, GateKeys, GateState, NoisePolicy, Silence, Verdict};
 use herald_core::{Alert, Notification};
 use herald_store::{GateRequest, LeasedDelivery, SilenceRecord, Store, StoreError};
@@ -30,8 +30,8 @@ use crate::Live;
 struct Policies {
     config: Arc<Config>,
     by_route: HashMap<String, Arc<NoisePolicy>>,
-    /// Each sink's own guard: its `flood_guard:`, else its kind's default (`Some(0)`: off).
-    guards: HashMap<String, Option<u32>>,
+    /// Each sink's own guard: its `flood_guard:`, else its kind's default (`max` 0: off).
+    guards: HashMap<String, Option<Guard>>,
 }
 
 /// Route policies and silences, shared by the dispatcher and the silences API.
@@ -62,9 +62,9 @@ impl NoiseStage {
         self.policies().by_route.get(route).cloned()
     }
 
-    /// The flood guard of a delivery of `route` to `sink` under the running config: messages
-    /// a minute, `None` for none (`herald_core::flood::effective`).
-    pub fn flood_guard(&self, route: Option<&NoisePolicy>, sink: &str) -> Option<u32> {
+    /// The flood guard of a delivery of `route` to `sink` under the running config, `None`
+    /// for none (`herald_core::flood::effective`).
+    pub fn flood_guard(&self, route: Option<&NoisePolicy>, sink: &str) -> Option<Guard> {
         let policies = self.policies();
         let own = policies.guards.get(sink).copied().flatten();
         herald_core::flood::effective(route.and_then(|p| p.flood_guard), own, None)

@@ -130,7 +130,7 @@ impl Sink for LogSink {
 
     /// A log line is read by log tooling, not paged to a person, and every alert's line is
     /// what an operator greps for: no flood guard unless the config sets `flood_guard:`.
-    fn flood_guard_default(&self) -> Option<u32> {
+    fn flood_guard_default(&self) -> Option<herald_core::flood::Guard> {
         None
     }
 

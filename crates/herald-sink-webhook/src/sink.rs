@@ -110,7 +110,7 @@ impl Sink for WebhookSink {
     /// A webhook feeds a program (an incident tool, a ticket queue, a chat bridge of its own),
     /// which wants every alert and groups them itself: no flood guard unless the config sets
     /// `flood_guard:`.
-    fn flood_guard_default(&self) -> Option<u32> {
+    fn flood_guard_default(&self) -> Option<herald_core::flood::Guard> {
         None
     }
 

@@ -36,6 +36,7 @@ fn run(
     policy: Option<&NoisePolicy>,
     max: Option<u32>,
 ) -> Verdict {
+    let guard = max.map(Guard::per_minute);
     let gate = Gate {
         delivery,
         alert,
@@ -43,7 +44,7 @@ fn run(
         policy,
         silences: &[],
     };
-    let (verdict, next) = decide_guarded(&gate, state, max);
+    let (verdict, next) = decide_guarded(&gate, state, guard);
     *state = next;
     verdict
 }
@@ -199,7 +200,7 @@ fn a_silenced_alert_is_not_counted() {
         policy: None,
         silences: std::slice::from_ref(&silence),
     };
-    let (verdict, next) = decide_guarded(&gate, &GateState::default(), Some(1));
+    let (verdict, next) = decide_guarded(&gate, &GateState::default(), Some(Guard::per_minute(1)));
     assert!(matches!(verdict, Verdict::Suppress { .. }), "{verdict:?}");
     assert_eq!(next.flood.sent, 0);
 }
@@ -284,17 +285,45 @@ fn a_summary_never_sent_is_forgotten_after_an_hour_so_the_next_excess_gets_its_o
 
 #[test]
 fn the_route_setting_wins_over_the_sink_and_the_kind_and_zero_turns_it_off() {
-    assert_eq!(effective(None, None, Some(DEFAULT_MAX)), Some(20));
+    let m = Guard::per_minute;
+    assert_eq!(effective(None, None, Some(m(DEFAULT_MAX))), Some(m(20)));
     assert_eq!(effective(None, None, None), None);
-    assert_eq!(effective(None, Some(5), Some(20)), Some(5));
-    assert_eq!(effective(None, Some(0), Some(20)), None);
-    assert_eq!(effective(Some(50), Some(5), Some(20)), Some(50));
-    assert_eq!(effective(Some(0), Some(5), Some(20)), None);
+    assert_eq!(effective(None, Some(m(5)), Some(m(20))), Some(m(5)));
+    assert_eq!(effective(None, Some(m(0)), Some(m(20))), None);
+    assert_eq!(effective(Some(m(50)), Some(m(5)), Some(m(20))), Some(m(50)));
+    assert_eq!(effective(Some(m(0)), Some(m(5)), Some(m(20))), None);
     assert_eq!(
-        effective(Some(7), None, None),
-        Some(7),
+        effective(Some(m(7)), None, None),
+        Some(m(7)),
         "a route can guard an unguarded kind"
     );
+}
+
+#[test]
+fn a_guard_with_its_own_window_holds_its_summary_until_that_window_ends() {
+    let start = ts("2026-12-01T10:00:00Z");
+    let guard = Guard {
+        max: 1,
+        per: Duration::from_secs(5),
+    };
+    let gate = |delivery: &'static str, alert: &'static Alert| Gate {
+        delivery,
+        alert,
+        now: start,
+        policy: None,
+        silences: &[],
+    };
+    static A: std::sync::LazyLock<Alert> = std::sync::LazyLock::new(|| alert("a"));
+    let (first, state) = decide_guarded(&gate("a", &A), &GateState::default(), Some(guard));
+    assert_eq!(first, Verdict::Send { folded: 0 });
+    let (second, _) = decide_guarded(&gate("b", &A), &state, Some(guard));
+    match second {
+        Verdict::Hold { until, reason } => {
+            assert_eq!(until, start + Duration::from_secs(5));
+            assert!(reason.contains("1 messages per 5s"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 fn parse(yaml: &str) -> Result<Config, String> {
@@ -321,7 +350,7 @@ fn parse(yaml: &str) -> Result<Config, String> {
 #[test]
 fn sinks_and_routes_read_flood_guard_and_sinks_do_not_see_it() {
     let config = parse(
-        "sinks:\n  chat: { type: log, flood_guard: 5 }\n  quiet: { type: log, flood_guard: 0 }\n  plain: { type: log }\nroutes:\n  - name: pager\n    flood_guard: 100\n    sinks: [chat]\n  - name: rest\n    sinks: [plain]\n",
+        "sinks:\n  chat: { type: log, flood_guard: 5 }\n  quiet: { type: log, flood_guard: 0 }\n  plain: { type: log }\n  slow: { type: log, flood_guard: { max: 50, per_seconds: 300 } }\nroutes:\n  - name: pager\n    flood_guard: 100\n    sinks: [chat]\n  - name: rest\n    sinks: [plain, slow]\n",
     )
     .unwrap();
     let guard = |name: &str| {
@@ -332,9 +361,16 @@ fn sinks_and_routes_read_flood_guard_and_sinks_do_not_see_it() {
             .unwrap()
             .flood_guard
     };
-    assert_eq!(guard("chat"), Some(5));
-    assert_eq!(guard("quiet"), Some(0));
+    assert_eq!(guard("chat"), Some(Guard::per_minute(5)));
+    assert_eq!(guard("quiet"), Some(Guard::per_minute(0)));
     assert_eq!(guard("plain"), None);
+    assert_eq!(
+        guard("slow"),
+        Some(Guard {
+            max: 50,
+            per: Duration::from_secs(300)
+        })
+    );
     let chat = config.sinks.iter().find(|s| s.name == "chat").unwrap();
     assert!(
         chat.node.get("flood_guard").is_none(),
@@ -347,9 +383,9 @@ fn sinks_and_routes_read_flood_guard_and_sinks_do_not_see_it() {
         .noise
         .clone()
         .expect("flood_guard alone makes a policy");
-    assert_eq!(policy.flood_guard, Some(100));
+    assert_eq!(policy.flood_guard, Some(Guard::per_minute(100)));
     assert!(
-        policy.summary().contains("flood guard 100 a minute"),
+        policy.summary().contains("flood guard 100 per 60s"),
         "{}",
         policy.summary()
     );
@@ -362,7 +398,10 @@ fn a_flood_guard_that_is_not_a_count_is_refused_where_it_is_written() {
     let err =
         parse("sinks:\n  chat: { type: log, flood_guard: lots }\nroutes:\n  - sinks: [chat]\n")
             .unwrap_err();
-    assert!(err.starts_with("2:35 sink \"chat\": flood_guard must be a whole number of messages a minute, found \"lots\""), "{err}");
+    assert!(
+        err.starts_with("2:35 sink \"chat\": flood_guard must be a whole number, found \"lots\""),
+        "{err}"
+    );
     assert!(
         err.contains("flood_guard: 0"),
         "the hint says how to turn it off: {err}"
@@ -373,4 +412,13 @@ fn a_flood_guard_that_is_not_a_count_is_refused_where_it_is_written() {
         err.starts_with("5:18 route \"r\": flood_guard must be a whole number"),
         "{err}"
     );
+    let err = parse("sinks:\n  chat: { type: log, flood_guard: { max: 5, per_seconds: 0 } }\nroutes:\n  - sinks: [chat]\n")
+        .unwrap_err();
+    assert!(
+        err.contains("sink \"chat\": flood_guard.per_seconds must be above 0"),
+        "{err}"
+    );
+    let err = parse("sinks:\n  chat: { type: log, flood_guard: { per_second: 5 } }\nroutes:\n  - sinks: [chat]\n")
+        .unwrap_err();
+    assert!(err.contains("flood_guard key \"per_second\""), "{err}");
 }

@@ -70,7 +70,7 @@ async fn gate_due_guarded(
     policy: &NoisePolicy,
     silences: &[Silence],
     now: Timestamp,
-    guard: Option<u32>,
+    guard: Option<herald_core::flood::Guard>,
 ) -> Vec<(LeasedDelivery, herald_store::GateResult)> {
     let leased = store.lease_due(now, 1000, LEASE, None).await.unwrap();
     let mut out = Vec::new();
@@ -221,7 +221,15 @@ pub async fn a_sinks_flood_guard_is_one_window_for_all_its_routes_and_folds_the_
     for i in 0..10 {
         let route = if i % 2 == 0 { "r" } else { "other" };
         accept_to(&*store, alert("api", &i.to_string()), t(i), route).await;
-        for (l, r) in gate_due_guarded(&*store, &policy, &[], t(i), Some(3)).await {
+        for (l, r) in gate_due_guarded(
+            &*store,
+            &policy,
+            &[],
+            t(i),
+            Some(herald_core::flood::Guard::per_minute(3)),
+        )
+        .await
+        {
             if is_send(&r.verdict) {
                 sent.push(l.delivery.route.clone());
                 store
@@ -251,11 +259,24 @@ pub async fn a_sinks_flood_guard_is_one_window_for_all_its_routes_and_folds_the_
     );
     // The summary is held until the minute ends, then sent with everything it folded.
     assert!(
-        gate_due_guarded(&*store, &policy, &[], t(59), Some(3))
-            .await
-            .is_empty()
+        gate_due_guarded(
+            &*store,
+            &policy,
+            &[],
+            t(59),
+            Some(herald_core::flood::Guard::per_minute(3))
+        )
+        .await
+        .is_empty()
     );
-    let summary = gate_due_guarded(&*store, &policy, &[], t(60), Some(3)).await;
+    let summary = gate_due_guarded(
+        &*store,
+        &policy,
+        &[],
+        t(60),
+        Some(herald_core::flood::Guard::per_minute(3)),
+    )
+    .await;
     assert_eq!(summary.len(), 1);
     assert!(is_send(&summary[0].1.verdict));
     assert_eq!(summary[0].1.members.len(), 6);
