@@ -68,9 +68,6 @@ use tokio::sync::Mutex;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// Always `file`; accepted so the sink's whole mapping reads as one value.
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
     /// The file to append to; created when missing, its directory must exist.
     pub path: PathBuf,
 }
@@ -158,7 +155,7 @@ impl Sink for FileSink {
                 ..Receipt::default()
             }),
             Err(e) => Err(SinkError::Unavailable {
-                status: 0,
+                status: None,
                 retry_after: None,
                 detail: format!("cannot append to \"{}\": {e}", self.path.display()),
             }),

@@ -88,12 +88,12 @@ impl Sink for FakeSink {
                 ..Receipt::default()
             }),
             Answer::Unavailable(retry_after) => Err(SinkError::Unavailable {
-                status: 503,
+                status: Some(503),
                 retry_after,
                 detail: "try later".into(),
             }),
             Answer::Rejected => Err(SinkError::Rejected {
-                status: 404,
+                status: Some(404),
                 detail: "channel_not_found".into(),
             }),
             Answer::Refused => Err(SinkError::Unreachable {
