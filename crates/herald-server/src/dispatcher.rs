@@ -640,8 +640,10 @@ async fn wait_for_pace(
     {
         Turn::After(wait) if wait.is_zero() => Some(slot.permit),
         Turn::After(wait) => {
-            // Another key or another delivery of this sink can use the slot meanwhile.
+            // Another key or another delivery of this sink can use the slot meanwhile; the
+            // wake-up makes the run loop look for such work now.
             drop(slot.permit);
+            shared.wake.notify_one();
             tokio::time::sleep(wait).await;
             slot.slots.acquire_owned().await.ok()
         }

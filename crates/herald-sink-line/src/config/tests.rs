@@ -18,7 +18,9 @@ fn check(yaml: &str, expect: Expect) {
 fn misspelt_key_is_located_with_the_right_key_as_hint() {
     check(
         "sinks:\n  s:\n    type: line\n    channel_access_token: ${LINE_TOKEN}\n    too: U1\n",
-        expect![[r#"herald.yaml:5:5: unknown key "too" (hint: did you mean "to"? (valid keys: channel_access_token, to, allowed, fallback, api_base, timeout_seconds, notification_disabled, template))"#]],
+        expect![[
+            r#"herald.yaml:5:5: unknown key "too" (hint: did you mean "to"? (valid keys: channel_access_token, to, allowed, fallback, api_base, timeout_seconds, notification_disabled, template))"#
+        ]],
     );
 }
 

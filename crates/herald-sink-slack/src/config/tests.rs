@@ -18,7 +18,9 @@ fn check(yaml: &str, expect: Expect) {
 fn misspelt_key_is_located_with_the_right_key_as_hint() {
     check(
         "sinks:\n  s:\n    type: slack\n    webhok_url: https://hooks.slack.com/services/T/B/x\n",
-        expect![[r#"herald.yaml:4:5: unknown key "webhok_url" (hint: did you mean "webhook_url"? (valid keys: webhook_url, token, channel, allowed, fallback, api_base, timeout_seconds, template, threads, reply_broadcast))"#]],
+        expect![[
+            r#"herald.yaml:4:5: unknown key "webhok_url" (hint: did you mean "webhook_url"? (valid keys: webhook_url, token, channel, allowed, fallback, api_base, timeout_seconds, template, threads, reply_broadcast))"#
+        ]],
     );
 }
 
