@@ -524,3 +524,79 @@ async fn a_thread_started_in_the_same_channel_is_replied_to() {
     assert_eq!(reply["thread_ts"], "1700000000.000100");
     assert_eq!(receipt.destination.as_deref(), Some("#alerts-triage"));
 }
+
+#[tokio::test]
+async fn a_new_bot_message_returns_its_thread_and_a_reply_returns_none() {
+    let server = stand_in(vec![
+        (200, vec![], POSTED),
+        (200, vec![], POSTED),
+        (200, vec![], POSTED),
+    ])
+    .await;
+    let sink = threaded("", server.addr);
+    assert!(sink.threads());
+    let first = sink.deliver(&notification()).await.unwrap();
+    let reference = first.thread.expect("a new message starts a thread");
+    assert_eq!(
+        crate::ThreadRef::decode(&reference),
+        Some(crate::ThreadRef {
+            channel: "C0999".into(),
+            ts: "1700000002.000300".into(),
+        })
+    );
+    let mut later = notification();
+    later.thread = Some(herald_core::Thread {
+        reference,
+        destination: "#alerts".into(),
+    });
+    let reply = sink.deliver(&later).await.unwrap();
+    assert_eq!(
+        reply.thread, None,
+        "a reply keeps the first message's thread"
+    );
+    let paths: Vec<String> = server.seen().iter().map(|s| s.path.clone()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/chat.postMessage",
+            "/api/chat.postMessage",
+            "/api/chat.update"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_or_threads_off_keeps_no_conversation() {
+    let server = stand_in(vec![(200, vec![], "ok"), (200, vec![], POSTED)]).await;
+    let hook = webhook_sink(server.addr);
+    assert!(!hook.threads());
+    assert_eq!(hook.deliver(&notification()).await.unwrap().thread, None);
+    let off = threaded("    threads: false\n", server.addr);
+    assert!(!off.threads());
+    assert_eq!(off.deliver(&notification()).await.unwrap().thread, None);
+}
+
+#[tokio::test]
+async fn the_pace_is_one_message_a_second_per_chosen_channel() {
+    let server = stand_in(vec![]).await;
+    let bot = bot_sink(server.addr);
+    let pace = |sink: &Arc<dyn Sink>, n: &Notification| sink.pace(n).map(|p| (p.key, p.every));
+    let second = Duration::from_secs(1);
+    assert_eq!(
+        pace(&bot, &from_team("payments")),
+        Some(("#alerts-payments".into(), second))
+    );
+    assert_eq!(
+        pace(&bot, &from_team("ceo-private")),
+        Some(("#alerts-triage".into(), second)),
+        "the fallback's pace, where it goes"
+    );
+    // A webhook's channel is fixed: one pace for the sink.
+    let hook = webhook_sink(server.addr);
+    assert_eq!(pace(&hook, &notification()), Some((String::new(), second)));
+    // A channel that cannot be chosen is refused without a post: no pace to keep.
+    assert_eq!(
+        pace(&team_sink(server.addr, ""), &from_team("ceo-private")),
+        None
+    );
+}
