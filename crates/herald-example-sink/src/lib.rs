@@ -54,7 +54,7 @@
 //!        url: ${CHAT_WEBHOOK_URL}
 //!    ```
 //!
-//! 7. **Test it** against [`herald_http::testing::StandIn`], a provider stand-in on
+//! 7. **Test it** against `herald_http::testing::StandIn` (the `testing` feature), a stand-in on
 //!    127.0.0.1 that records what arrived and answers with the provider's real success and
 //!    error shapes. Build the sink from YAML through its factory
 //!    ([`herald_core::testing::build_sink`]), so the config checks are tested too. See this

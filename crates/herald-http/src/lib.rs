@@ -6,7 +6,8 @@
 //!
 //! A sink crate writes only its request and its classification of the answer; the plumbing is
 //! shared, so a fix here (a pool setting, a date format) reaches every sink at once. The
-//! `testing` feature adds [`testing`], the scripted stand-in provider the sinks' tests share.
+//! `testing` feature adds the `testing` module, the scripted stand-in provider the sinks' tests
+//! share.
 
 use std::sync::OnceLock;
 use std::time::Duration;
