@@ -1,8 +1,9 @@
 //! The store's side of noise control: applying a [`herald_core::noise`] decision to a leased
 //! delivery together with the state it reads (dedup entries, throttle windows, digest
-//! buffers) in one transaction; the record of everything held back; silences; and the Slack
-//! thread of each issue. A separate trait (a supertrait of [`Store`](crate::Store)) so these
-//! live apart from the hot path, which never calls them for routes without noise settings.
+//! buffers) in one transaction; the record of everything held back; silences; and the
+//! conversation each threading sink keeps per issue (an opaque reference). A separate trait (a
+//! supertrait of [`Store`](crate::Store)) so these live apart from the hot path, which never
+//! calls them for routes without noise settings or for sinks that do not thread.
 //!
 //! A delivery the noise stage does not send on its own leaves the `deliveries` queue and is
 //! kept in `held_back` with its outcome and reason, so nothing is dropped silently: a digest
