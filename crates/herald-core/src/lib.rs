@@ -22,4 +22,4 @@ pub mod untrusted;
 pub use alert::{Alert, Level, Tags};
 pub use config::{ConfigError, ConfigErrors, Location, Secret};
 pub use route::{RouteTree, Routing};
-pub use sink::{Notification, Receipt, Sink, SinkError, SinkFactory, SinkRegistry, ThreadRef};
+pub use sink::{Notification, Pace, Receipt, Sink, SinkError, SinkFactory, SinkRegistry, Thread};

@@ -243,10 +243,7 @@ impl LiveSink {
     }
 
     fn removed(&self) -> herald_core::SinkError {
-        herald_core::SinkError::Rejected {
-            status: 0,
-            detail: removed_reason(&self.name),
-        }
+        herald_core::SinkError::refused(removed_reason(&self.name))
     }
 }
 
@@ -271,5 +268,12 @@ impl Sink for LiveSink {
             Some(sink) => sink.preview(notification),
             None => Err(removed_reason(&self.name)),
         }
+    }
+    fn threads(&self) -> bool {
+        self.current().is_some_and(|s| s.threads())
+    }
+
+    fn pace(&self, notification: &herald_core::Notification) -> Option<herald_core::Pace> {
+        self.current()?.pace(notification)
     }
 }

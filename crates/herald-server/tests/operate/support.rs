@@ -59,7 +59,7 @@ impl Sink for Scripted {
         if *unavailable > 0 {
             *unavailable -= 1;
             return Err(SinkError::Unavailable {
-                status: 503,
+                status: Some(503),
                 retry_after: None,
                 detail: "service_unavailable".into(),
             });
@@ -72,7 +72,7 @@ impl Sink for Scripted {
             })
         } else {
             Err(SinkError::Rejected {
-                status: 400,
+                status: Some(400),
                 detail: "invalid_payload".into(),
             })
         }
