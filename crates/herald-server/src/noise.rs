@@ -198,7 +198,7 @@ impl NoiseStage {
             }
             Ok(None) => {}
             Err(e) => {
-                tracing::warn!(error = %crate::hooks::error_chain(&e), "cannot read the issue's Slack thread; posting a new message")
+                tracing::warn!(error = %crate::errors::error_chain(&e), "cannot read the issue's Slack thread; posting a new message")
             }
         }
     }
@@ -242,7 +242,7 @@ impl NoiseStage {
             .save_slack_thread(&notification.sink, issue, &thread, now)
             .await
         {
-            tracing::warn!(error = %crate::hooks::error_chain(&e), "cannot keep the issue's Slack thread; its next event posts a new message");
+            tracing::warn!(error = %crate::errors::error_chain(&e), "cannot keep the issue's Slack thread; its next event posts a new message");
         }
     }
 }

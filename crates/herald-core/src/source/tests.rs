@@ -91,8 +91,8 @@ fn an_unknown_type_is_located_and_lists_the_registered_kinds() {
     assert!(built.is_empty());
     expect_test::expect![[r#"
         [
-            "h.yaml:2:15: source \"a\" has unknown type \"quite\" (hint: did you mean \"quiet\"? (source types: quiet))",
-            "h.yaml:3:15: source \"b\" has unknown type \"sentry_sdk\" (hint: source types: quiet)",
+            "h.yaml:2:13: source \"a\" has unknown type \"quite\" (hint: did you mean \"quiet\"? (source types: quiet))",
+            "h.yaml:3:13: source \"b\" has unknown type \"sentry_sdk\" (hint: source types: quiet)",
         ]
     "#]]
     .assert_debug_eq(&errors);
@@ -109,7 +109,7 @@ fn the_factorys_own_problems_are_reported_with_their_place() {
 #[test]
 fn credentials_written_in_the_file_are_collected_and_substituted_ones_are_not() {
     let (_, _, public) =
-        build("sources:\n  a: {type: quiet, key: written}\n  b: {type: quiet, key: ${KEY}}\n");
+        build("sources:\n  a: {type: quiet, key: written}\n  b: {type: quiet, key: \"${KEY}\"}\n");
     assert_eq!(public, ["sources.a.key"]);
 }
 

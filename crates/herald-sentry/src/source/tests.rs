@@ -1,7 +1,7 @@
 //! The Sentry source on the source contract: what it refuses from the headers alone, what it
 //! makes of a body, and how its answers look to Sentry.
 
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::*;
 use crate::sign;
