@@ -123,12 +123,13 @@ async fn take(
     // byte of the body is read: a request that cannot be authentic costs no memory.
     let limit = source.body_limit(live.config.server.max_body_bytes);
     let expected = content_length(head);
+    let own_limit = limit != live.config.server.max_body_bytes;
     if expected.is_some_and(|n| n > limit) {
-        return Err(too_large(limit));
+        return Err(too_large(limit, own_limit));
     }
     source.precheck(head)?;
     let body_timeout = Duration::from_secs(live.config.server.body_timeout_seconds.max(1));
-    let body = read_body(body, limit, expected, ticket, body_timeout).await?;
+    let body = read_body(body, (limit, own_limit), expected, ticket, body_timeout).await?;
     let intake = source.take(head, &body).await?;
     drop(body);
     for ignored in &intake.ignored {
@@ -317,22 +318,23 @@ fn content_length(head: &Head<'_>) -> Option<u64> {
         .ok()
 }
 
-fn too_large(limit: u64) -> Refusal {
-    Refusal::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
+/// `own`: the limit is the source's own rather than `server.max_body_bytes`.
+fn too_large(limit: u64, own: bool) -> Refusal {
+    let message = if own {
+        format!("the body is larger than {limit} bytes, the most this source takes")
+    } else {
         format!(
             "the body is larger than {limit} bytes (server.max_body_bytes); raise it if Sentry's payloads are this big"
-        ),
-    )
-    .unread()
+        )
+    };
+    Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message).unread()
 }
 
 /// Reads the whole body, at most `limit` bytes, within `timeout` of the headers. Its bytes
 /// count against the front door's shared budget while the request lasts.
 async fn read_body(
     body: Body,
-    limit: u64,
+    (limit, own_limit): (u64, bool),
     expected: Option<u64>,
     ticket: Option<&Ticket>,
     timeout: Duration,
@@ -375,7 +377,7 @@ async fn read_body(
         let frame = frame.map_err(body_error)?;
         if let Ok(data) = frame.into_data() {
             if buf.len().saturating_add(data.len()) > limit {
-                return Err(too_large(limit as u64));
+                return Err(too_large(limit as u64, own_limit));
             }
             buf.extend_from_slice(&data);
         }

@@ -199,10 +199,14 @@ async fn its_body_limit_is_its_own_not_the_servers() {
     let (status, _, body) = p.send(post("/probe/42/in/", Some("k"), big)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(p.stored().await, 1);
-    let (status, headers, _) = p
+    let (status, headers, body) = p
         .send(post("/probe/42/in/", Some("k"), vec![b'a'; (1 << 20) + 1]))
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        body.contains("1048576 bytes, the most this source takes"),
+        "{body}"
+    );
     assert_eq!(headers["X-Probe-Error"], "body_too_large");
     assert_eq!(headers["Connection"], "close");
     assert_eq!(p.stored().await, 1);
