@@ -26,8 +26,8 @@ use tokio::task::{Id, JoinSet};
 use tracing::Instrument;
 
 use crate::backoff::{Decision, RetryPolicy, decide};
+use crate::errors::error_chain;
 use crate::handoff::Handoff;
-use crate::hooks::error_chain;
 use crate::metrics::{self, Outcome};
 use crate::{Clock, DeliveryPolicy};
 

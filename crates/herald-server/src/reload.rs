@@ -15,19 +15,18 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use herald_core::Sink;
 use herald_core::config::Config;
-use herald_sentry::SourceConfig;
+use herald_core::{Sink, Source};
 use serde::Serialize;
 
-use crate::hooks::error_chain;
+use crate::errors::error_chain;
 use crate::{AppState, Live, metrics};
 
 /// A config read and validated in full: what [`Loader`] hands back.
 #[derive(Debug)]
 pub struct Loaded {
     pub config: Config,
-    pub sources: BTreeMap<String, SourceConfig>,
+    pub sources: BTreeMap<String, Arc<dyn Source>>,
     pub sinks: BTreeMap<String, Arc<dyn Sink>>,
 }
 

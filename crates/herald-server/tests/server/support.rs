@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::{Request, Response, StatusCode};
 use herald_core::config::{Config, Env};
 use herald_core::{Alert, Notification, Receipt, Secret, Sink, SinkError};
-use herald_sentry::SourceConfig;
+use herald_sentry::{SentryFactory, SentrySource, SourceConfig};
 use herald_server::{AppState, Clock, DeliveryPolicy};
 use herald_store::{NewAlert, Store};
 use jiff::Timestamp;
@@ -209,18 +209,24 @@ pub async fn setup_with(options: Options) -> Setup {
     let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
     sinks.insert("fake".into(), fake.clone());
     sinks.insert("other".into(), other.clone());
-    let mut sources = BTreeMap::new();
+    let mut sources: BTreeMap<String, Arc<dyn herald_core::Source>> = BTreeMap::new();
     sources.insert(
         "sentry".to_string(),
-        SourceConfig {
-            kind: Some("sentry".into()),
-            client_secret: Some(Secret::new(SECRET)),
-            legacy_token: Some(Secret::new(TOKEN)),
-            max_skew_seconds: Some(300),
-            insecure: false,
-        },
+        Arc::new(SentrySource::new(
+            "sentry",
+            SourceConfig {
+                kind: Some("sentry".into()),
+                client_secret: Some(Secret::new(SECRET)),
+                legacy_token: Some(Secret::new(TOKEN)),
+                max_skew_seconds: Some(300),
+                insecure: false,
+            },
+        )),
     );
+    let mut kinds = herald_core::SourceRegistry::new();
+    kinds.register(SentryFactory);
     let state = AppState::new(Arc::new(config), sources, sinks, store.clone())
+        .with_source_kinds(kinds)
         .with_policy(options.policy)
         .with_clock(options.clock);
     Setup {
