@@ -345,7 +345,7 @@ fn routes_and_route_names_have_a_shape() {
             .iter()
             .map(|(d, r)| format!("{d}:{}:{}", r.name, r.line))
             .collect::<Vec<_>>(),
-        vec!["0:one:5", "0:#2:6"]
+        vec!["0:one:6", "0:#2:7"]
     );
     assert_eq!(problems(""), "ok");
 }
