@@ -836,12 +836,6 @@ fn typed_errors_name_the_key_and_hint_at_the_fix() {
         ]
     "#]]
     .assert_debug_eq(&typed_errors::<Numbers>("{names: {a: 1}}"));
-    expect_test::expect![[r#"
-        [
-            "h.yaml:1:8: bad value for \"port\": invalid type: boolean `true`, expected a string or a number",
-        ]
-    "#]]
-    .assert_debug_eq(&typed_errors::<Numbers>("{port: true}"));
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Empty {}
