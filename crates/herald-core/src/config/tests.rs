@@ -859,3 +859,112 @@ fn sections_are_found_by_name() {
     assert_eq!(named.keys().copied().collect::<Vec<_>>(), vec!["a", "b"]);
     assert_eq!(named["b"].name, "b");
 }
+
+#[test]
+fn variables_are_substituted_inside_lists_too() {
+    let text = "sinks:\n  a: {type: log, to: [\"${TOKEN}\", plain]}\n";
+    let (config, _) = Config::parse(text, "h.yaml", &env()).unwrap();
+    let to = config.sinks[0].node.get("to").unwrap().as_seq().unwrap();
+    assert_eq!(to[0].as_str(), Some("xoxb-secret-value"));
+    assert_eq!(to[1].as_str(), Some("plain"));
+}
+
+#[test]
+fn a_variable_name_is_letters_digits_and_underscores_not_starting_with_a_digit() {
+    let env = Env::from_pairs([("_A1", "ok")]);
+    assert_eq!(env.expand("${_A1}"), Ok("ok".into()));
+    for bad in ["${}", "${A-B}", "${1A}", "${A B}"] {
+        let (message, _) = env.expand(bad).unwrap_err();
+        let body = &bad[2..bad.len() - 1];
+        assert_eq!(
+            message,
+            format!("\"${{{body}}}\" is not a valid variable reference"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn the_process_environment_is_read_and_never_shown() {
+    let path = std::env::var("PATH").expect("PATH is set for tests");
+    assert_eq!(Env::process().expand("${PATH}"), Ok(path));
+    assert_eq!(format!("{:?}", env()), "Env(..)");
+}
+
+#[test]
+fn config_errors_read_as_a_count_then_one_line_each() {
+    let e = Config::parse(
+        "servr: {}\nsinks: {a: {type: log}}\nroutes:\n  - {name: r, sinks: [b]}\n",
+        "h.yaml",
+        &env(),
+    )
+    .unwrap_err();
+    expect_test::expect![[r#"
+        h.yaml has 2 errors
+          h.yaml:1:1: unknown top-level key "servr" (hint: did you mean "server"? (valid keys: server, storage, sources, sinks, routes, time_intervals))
+          h.yaml:4:23: route "r": unknown sink "b" (hint: defined sinks: a)"#]]
+    .assert_eq(&e.to_string());
+    let one = Config::parse("- a\n", "h.yaml", &env()).unwrap_err();
+    assert!(one.to_string().starts_with("h.yaml has 1 error\n"), "{one}");
+}
+
+#[test]
+fn nodes_describe_their_kind_and_show_their_value() {
+    let root = node::parse(
+        "{str: text, int: 3, float: 1.5, bool: true, nothing: null, list: [1], map: {a: 1}}\n",
+    )
+    .unwrap();
+    let got: Vec<String> = ["str", "int", "float", "bool", "nothing", "list", "map"]
+        .iter()
+        .map(|k| {
+            let n = root.get(k).unwrap();
+            format!(
+                "{k}: {} {:?} {}",
+                n.value.kind(),
+                n.scalar_text(),
+                n.shown()
+            )
+        })
+        .collect();
+    expect_test::expect![[r#"
+        [
+            "str: a string Some(\"text\") text",
+            "int: a number Some(\"3\") 3",
+            "float: a number Some(\"1.5\") 1.5",
+            "bool: a boolean Some(\"true\") true",
+            "nothing: null None null",
+            "list: a list None [...]",
+            "map: a mapping None {...}",
+        ]
+    "#]]
+    .assert_debug_eq(&got);
+}
+
+#[test]
+fn a_refused_value_in_a_list_is_located_at_its_item() {
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Ports {
+        ports: Vec<u16>,
+    }
+    let root = node::parse("ports:\n  - 80\n  - many\n").unwrap();
+    let mut diag = Diagnostics::new("h.yaml");
+    assert!(diag.typed::<Ports>(&root).is_none());
+    let e = diag.into_result(()).unwrap_err();
+    assert_eq!(e.errors[0].location.to_string(), "h.yaml:3:5");
+}
+
+#[test]
+fn a_hash_inside_a_value_starts_no_comment_before_a_tag() {
+    for (text, found) in [
+        ("a: [x#y, !1.0]\n", vec!["!1.0"]),
+        ("- #c !todo\n- b\n", vec![]),
+    ] {
+        let mut root = node::parse(text).unwrap();
+        let tags: Vec<String> = node::untag(&mut root, text)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(tags, found, "{text}");
+    }
+}
