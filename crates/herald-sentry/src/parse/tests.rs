@@ -785,3 +785,53 @@ fn a_metric_alert_is_dated_by_its_close_only_when_resolved() {
         Some("2024-05-01T08:00:00Z")
     );
 }
+
+#[test]
+fn tags_of_every_shape_are_read_and_malformed_entries_skipped() {
+    let tags = |raw: Value| {
+        let a = alert(
+            Some("error"),
+            json!({"action": "created", "data": {"error": {"tags": raw}}}),
+        );
+        a.tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        tags(json!([{"key": "team", "value": "web"}, {"key": "n", "value": 3}, {"key": "x"}])),
+        vec!["team=web", "n=3"]
+    );
+    assert_eq!(
+        tags(
+            json!([["a", "b", "c"], ["k"], ["x", "y"], [1, "one"], "loose", [null, "v"], ["o", {"a": 1}]])
+        ),
+        vec!["x=y", "1=one"]
+    );
+    assert_eq!(tags(json!({"team": "web", "null": null})), vec!["team=web"]);
+    assert!(tags(json!("team:web")).is_empty());
+}
+
+#[test]
+fn the_level_tag_is_the_first_tag_named_level() {
+    let level = |raw: Value| {
+        alert(
+            Some("error"),
+            json!({"action": "created", "data": {"error": {"tags": raw}}}),
+        )
+        .level
+    };
+    assert_eq!(
+        level(json!([
+            ["team", "fatal"],
+            ["level", "warning"],
+            ["level", "error"]
+        ])),
+        Some(Level::Warning)
+    );
+    assert_eq!(
+        level(json!([["level", null], ["level", "info"]])),
+        Some(Level::Info)
+    );
+    assert_eq!(level(json!([["level", "loud"]])), None);
+}
