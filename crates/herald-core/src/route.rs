@@ -453,7 +453,7 @@ fn parse_sinks(
             diag.error(
                 node,
                 format!("sinks of route \"{route}\" must be a list of sink names"),
-                Some("for example `sinks: [slack-payments]`".into()),
+                Some("for example `sinks: [payments-oncall]`".into()),
             );
             return vec![];
         }

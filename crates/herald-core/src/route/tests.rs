@@ -232,7 +232,7 @@ fn sinks_may_be_one_name_a_list_or_null() {
 #[test]
 fn bad_sinks_are_located_with_the_defined_ones() {
     expect_test::expect![[r#"
-        6:24 sinks of route "one" must be a list of sink names (for example `sinks: [slack-payments]`)"#]]
+        6:24 sinks of route "one" must be a list of sink names (for example `sinks: [payments-oncall]`)"#]]
     .assert_eq(&problems("  - {name: one, sinks: {a: 1}}\n"));
     expect_test::expect![[r#"
         6:25 a sink name must be text
