@@ -4,8 +4,12 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use jiff::civil::Weekday;
+use jiff::tz::TimeZone;
+use std::time::Duration;
 
 use super::*;
+use crate::alert::{Alert, Level};
 use crate::config::{Config, Env};
 
 fn ts(text: &str) -> Timestamp {

@@ -2,7 +2,7 @@
 //! thresholds, tags in both payload shapes, and the explanation of a miss.
 
 use super::*;
-use crate::alert::{Level, Tags};
+use crate::alert::{Alert, Level, Tags};
 use crate::config::{Config, Env};
 
 const SINKS: &str = "sinks:\n  a: {type: log}\n  b: {type: log}\n  c: {type: log}\n";
