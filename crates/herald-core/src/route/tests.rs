@@ -262,7 +262,7 @@ fn a_match_value_must_be_text_or_a_list_of_text() {
     expect_test::expect![[r#"
         6:32 route "one": bad level ">=loud""#]]
     .assert_eq(
-        &problems("  - {name: one, match: {level: \">=loud\"}, sinks: [a]}\n")
+        problems("  - {name: one, match: {level: \">=loud\"}, sinks: [a]}\n")
             .lines()
             .next()
             .unwrap()
