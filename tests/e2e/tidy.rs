@@ -316,3 +316,112 @@ fn the_sink_name_allow_lists_name_files_that_exist_and_still_need_it() {
         );
     }
 }
+
+/// herald-core's modules and the modules each one uses (through `crate::`, `super::` or a
+/// child's name), from the non-test source files.
+fn core_module_uses() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let src = repo().join("crates/herald-core/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.retain(|f| f.file_name().is_some_and(|n| n != "tests.rs"));
+    let module_of = |f: &Path| -> String {
+        let rel = f.strip_prefix(&src).unwrap().with_extension("");
+        let mut parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if parts.last().is_some_and(|p| p == "mod" || p == "lib") {
+            parts.pop();
+        }
+        parts.join("::")
+    };
+    let modules: std::collections::BTreeSet<String> = files.iter().map(|f| module_of(f)).collect();
+    // The longest known module that `path` (segments from the crate root) starts with.
+    let resolve = |path: &[&str]| -> Option<String> {
+        (1..=path.len())
+            .rev()
+            .map(|n| path[..n].join("::"))
+            .find(|m| modules.contains(m))
+    };
+    let mut uses = std::collections::BTreeMap::new();
+    for file in &files {
+        let module = module_of(file);
+        let parent: Vec<&str> = module.split("::").filter(|s| !s.is_empty()).collect();
+        let parent = &parent[..parent.len().saturating_sub(1)];
+        let text = std::fs::read_to_string(file).unwrap();
+        let mut targets = std::collections::BTreeSet::new();
+        let words: Vec<&str> = text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .collect();
+        for word in words {
+            let segments: Vec<&str> = word.split("::").filter(|s| !s.is_empty()).collect();
+            let path: Vec<&str> = match segments.first() {
+                Some(&"crate") => segments[1..].to_vec(),
+                Some(&"super") => parent
+                    .iter()
+                    .copied()
+                    .chain(segments[1..].iter().copied())
+                    .collect(),
+                // A child module named by itself (`pub use decide::...` in noise.rs).
+                Some(first) if segments.len() > 1 && !module.is_empty() => {
+                    let child = format!("{module}::{first}");
+                    if !modules.contains(&child) {
+                        continue;
+                    }
+                    module.split("::").chain(segments.iter().copied()).collect()
+                }
+                Some(first) if segments.len() > 1 && modules.contains(*first) => segments.clone(),
+                _ => continue,
+            };
+            if let Some(target) = resolve(&path).filter(|t| *t != module) {
+                targets.insert(target);
+            }
+        }
+        uses.insert(module, targets);
+    }
+    uses
+}
+
+#[test]
+fn herald_core_modules_form_no_cycle() {
+    let uses = core_module_uses();
+    assert!(uses.len() > 10, "found too few modules: {uses:?}");
+    assert!(
+        uses["route::parse"].contains("noise::policy"),
+        "the reader sees uses: {uses:?}"
+    );
+    // Depth-first search; a module met again while still on the path closes a cycle.
+    fn visit(
+        m: &str,
+        uses: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == m) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(m.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(m) {
+            return None;
+        }
+        path.push(m.to_owned());
+        for next in uses.get(m).into_iter().flatten() {
+            if let Some(cycle) = visit(next, uses, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(m.to_owned());
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    for m in uses.keys() {
+        if let Some(cycle) = visit(m, &uses, &mut Vec::new(), &mut done) {
+            panic!(
+                "herald-core's modules use each other in a cycle: {}",
+                cycle.join(" -> ")
+            );
+        }
+    }
+}
