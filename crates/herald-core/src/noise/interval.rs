@@ -94,36 +94,25 @@ fn parse_interval(name: &str, node: &Node, diag: &mut Diagnostics) -> Option<Tim
         "time interval key",
     );
     let mut ok = true;
-    let mut weekdays = Vec::new();
-    for item in list(node.get("weekdays")) {
-        let text = item.scalar_text().unwrap_or_default();
-        match parse_weekdays(&text) {
-            Ok(days) => weekdays.extend(days),
-            Err(e) => {
-                diag.error(
-                    item,
-                    format!("time interval \"{name}\": {e}"),
-                    Some("weekdays are monday..sunday, or a range such as `monday:friday`".into()),
-                );
-                ok = false;
-            }
-        }
-    }
-    let mut times = Vec::new();
-    for item in list(node.get("times")) {
-        let text = item.scalar_text().unwrap_or_default();
-        match parse_times(&text) {
-            Ok(range) => times.push(range),
-            Err(e) => {
-                diag.error(
-                    item,
-                    format!("time interval \"{name}\": {e}"),
-                    Some("write `HH:MM-HH:MM` with the start before the end, for example `09:00-17:30`; split a window that crosses midnight into `22:00-24:00` and `00:00-06:00`".into()),
-                );
-                ok = false;
-            }
-        }
-    }
+    let weekdays: Vec<Weekday> = items(
+        node.get("weekdays"),
+        name,
+        parse_weekdays,
+        "weekdays are monday..sunday, or a range such as `monday:friday`",
+        diag,
+        &mut ok,
+    )
+    .into_iter()
+    .flatten()
+    .collect();
+    let times = items(
+        node.get("times"),
+        name,
+        parse_times,
+        "write `HH:MM-HH:MM` with the start before the end, for example `09:00-17:30`; split a window that crosses midnight into `22:00-24:00` and `00:00-06:00`",
+        diag,
+        &mut ok,
+    );
     let location = match node.get("location") {
         None => TimeZone::UTC,
         Some(loc) => {
@@ -151,6 +140,33 @@ fn parse_interval(name: &str, node: &Node, diag: &mut Diagnostics) -> Option<Tim
         times,
         location,
     })
+}
+
+/// Each item of a one-or-many key read with `parse`; a bad one is reported with `hint` and
+/// clears `ok`.
+fn items<T>(
+    node: Option<&Node>,
+    name: &str,
+    parse: fn(&str) -> Result<T, String>,
+    hint: &str,
+    diag: &mut Diagnostics,
+    ok: &mut bool,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for item in list(node) {
+        match parse(&item.scalar_text().unwrap_or_default()) {
+            Ok(value) => out.push(value),
+            Err(e) => {
+                diag.error(
+                    item,
+                    format!("time interval \"{name}\": {e}"),
+                    Some(hint.to_owned()),
+                );
+                *ok = false;
+            }
+        }
+    }
+    out
 }
 
 pub(super) fn list(node: Option<&Node>) -> Vec<&Node> {
