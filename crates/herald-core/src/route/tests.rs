@@ -420,3 +420,12 @@ fn the_explanation_descends_into_children_and_marks_the_used_routes() {
         next Matched { used: true }"#]]
     .assert_eq(&shown.join("\n"));
 }
+
+#[test]
+fn a_tree_can_be_read_without_time_intervals() {
+    let root = crate::config::node::parse("- {name: one, sinks: [a]}\n").unwrap();
+    let mut diag = crate::config::Diagnostics::new("t.yaml");
+    let tree = RouteTree::from_node(Some(&root), &["a"], &mut diag);
+    assert!(!diag.has_errors());
+    assert_eq!(tree.route(&alert()).sinks, vec!["a"]);
+}
