@@ -13,7 +13,7 @@
 //! exceed the throttle? Each "no" leads to the next; the first "yes" decides.
 //!
 //! Its homes: [`interval`] reads and checks `time_intervals`, [`policy`] a route's noise keys,
-//! [`silence`] silences and their matchers, and [`decide`] the decision itself.
+//! [`silence`] silences and their matchers, and [`mod@decide`] the decision itself.
 
 pub mod decide;
 pub mod interval;
