@@ -1,7 +1,7 @@
 //! herald's HTTP server: it takes alerts from its sources (Sentry's webhooks), stores each one
 //! durably, answers, and leaves the sending to delivery workers that read the store. The one
 //! invariant everything here serves: **the ingest never waits on a sink.** Sentry gives a
-//! webhook about one second and, for internal integrations, does not retry; a slow Slack must
+//! webhook about one second and, for internal integrations, does not retry; a slow chat provider must
 //! not turn into a lost alert.
 //!
 //! # Homes
