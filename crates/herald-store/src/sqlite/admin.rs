@@ -11,9 +11,9 @@ use sqlx::Row;
 use super::noise::{HELD_COLUMNS, held_from_row};
 use super::{SqliteStore, alert_from_json, delivery_from_row};
 use crate::admin::{
-    ATTEMPT_COLUMNS, AdminStore, AlertFilter, AlertHistory, AttemptColumns, DeliveryFilter,
-    DeliveryView, FoundAlert, FoundBy, Page, PageRequest, QueueDepth, RetryOutcome,
-    attempt_from_columns,
+    ATTEMPT_COLUMNS, Activity, AdminStore, AlertFilter, AlertHistory, AttemptColumns,
+    DeliveryFilter, DeliveryView, FoundAlert, FoundBy, Page, PageRequest, QueueDepth, RetryOutcome,
+    SinkActivity, attempt_from_columns, id_bound,
 };
 use crate::{Attempt, Status, StoreError, StoredAlert, from_millis, to_millis};
 
@@ -25,6 +25,18 @@ const DELIVERY_WHERE: &str = "(?1 IS NULL OR d.status = ?1)
       AND (?4 IS NULL OR json_extract(a.alert, '$.project') = ?4)
       AND (?5 IS NULL OR d.created_at >= ?5)
       AND (?6 IS NULL OR d.created_at < ?6)";
+
+/// For a list of dead deliveries, the status written as a literal: the planner uses the
+/// partial index `deliveries_dead` (migration `0700`) only when the query names its condition,
+/// which the parameter above does not; without it the dead-letter page walks the whole
+/// history newest first looking for the rare dead row.
+fn dead_term(filter: &DeliveryFilter) -> &'static str {
+    if filter.status == Some(Status::Dead) {
+        " AND d.status = 'dead'"
+    } else {
+        ""
+    }
+}
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
@@ -96,8 +108,9 @@ impl AdminStore for SqliteStore {
                     json_extract(a.alert, '$.project') AS project,
                     json_extract(a.alert, '$.title') AS title
              FROM deliveries d JOIN alerts a ON a.id = d.alert_id
-             WHERE {DELIVERY_WHERE} AND (?7 IS NULL OR d.id < ?7)
-             ORDER BY d.id DESC LIMIT ?8"
+             WHERE {DELIVERY_WHERE} AND (?7 IS NULL OR d.id < ?7){}
+             ORDER BY d.id DESC LIMIT ?8",
+            dead_term(filter)
         );
         let rows = bind_filter(sqlx::query(&sql), filter)
             .bind(request.cursor.as_deref())
@@ -356,6 +369,40 @@ impl AdminStore for SqliteStore {
             .transpose()
     }
 
+    async fn activity(&self, since: Timestamp) -> Result<Activity, StoreError> {
+        let (bound, since) = (id_bound(since), to_millis(since));
+        let (alerts, deliveries, dead): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM alerts WHERE id >= ?1 AND received_at >= ?2),
+                    (SELECT COUNT(*) FROM deliveries WHERE id >= ?1 AND created_at >= ?2),
+                    (SELECT COUNT(*) FROM deliveries WHERE status = 'dead')",
+        )
+        .bind(&bound)
+        .bind(since)
+        .fetch_one(&self.reader)
+        .await?;
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(Activity {
+            alerts: n(alerts),
+            deliveries: n(deliveries),
+            dead_waiting: n(dead),
+        })
+    }
+
+    async fn sink_activity(&self, since: Timestamp) -> Result<Vec<SinkActivity>, StoreError> {
+        let (bound, since) = (id_bound(since), to_millis(since));
+        let rows: Vec<(String, i64, i64, Option<f64>, Option<i64>)> = sqlx::query_as(
+            "SELECT d.sink, COUNT(*), SUM(t.outcome = 'delivered'), AVG(t.latency_ms), MAX(t.latency_ms)
+             FROM attempts t JOIN deliveries d ON d.id = t.delivery_id
+             WHERE t.delivery_id >= ?1 AND d.created_at >= ?2
+             GROUP BY d.sink ORDER BY d.sink",
+        )
+        .bind(&bound)
+        .bind(since)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(sink_activity).collect())
+    }
+
     async fn prune(&self, before: Timestamp, max: usize) -> Result<usize, StoreError> {
         let before = to_millis(before);
         let mut conn = self.side_connection().await?;
@@ -436,3 +483,16 @@ async fn prune_in(
 
 #[cfg(test)]
 mod tests;
+
+/// A row of the sinks' activity query (sink, attempts, delivered, mean and max latency).
+fn sink_activity(row: (String, i64, i64, Option<f64>, Option<i64>)) -> SinkActivity {
+    let (sink, attempts, delivered, mean, max) = row;
+    SinkActivity {
+        sink,
+        attempts: u64::try_from(attempts).unwrap_or(0),
+        delivered: u64::try_from(delivered).unwrap_or(0),
+        // A mean of whole milliseconds, rounded; never negative.
+        mean_latency_ms: mean.map(|m| m.max(0.0).round() as u64),
+        max_latency_ms: max.and_then(|m| u64::try_from(m).ok()),
+    }
+}
