@@ -86,6 +86,7 @@
 
 pub mod admin;
 pub mod backoff;
+pub mod console;
 pub mod dispatcher;
 pub mod dry_run;
 pub mod explain;
@@ -227,6 +228,8 @@ pub struct Live {
     pub config: Arc<Config>,
     pub sources: BTreeMap<String, SourceConfig>,
     pub sinks: BTreeMap<String, Arc<dyn Sink>>,
+    /// When this config was loaded (start or the reload that applied it).
+    pub loaded_at: Timestamp,
 }
 
 impl AppState {
@@ -252,6 +255,7 @@ impl AppState {
             config,
             sources,
             sinks,
+            loaded_at: Timestamp::now(),
         }));
         AppState {
             inner: Arc::new(Inner {
@@ -390,6 +394,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/readyz", get(hooks::readyz))
         .route("/metrics", get(observe::scrape))
         .merge(admin_router(state.clone()))
+        .merge(console::router(state.clone()))
         .fallback(hooks::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
