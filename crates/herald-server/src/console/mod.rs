@@ -208,10 +208,11 @@ fn secured(mut response: Response) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // Searches put ids in URLs; they stay on this site.
+    // Searches put ids in URLs; they stay on this site. Not `no-referrer`: with it, browsers
+    // send `Origin: null` on the console's own forms, which the gate must refuse.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

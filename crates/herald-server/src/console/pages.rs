@@ -197,12 +197,12 @@ pub async fn alert(
                 p.note { (doc["others"]) " other alerts carry the same " (text(&doc["found_by"])) "; this is the most recent." }
             }
         }
-        @if !doc["alert"].is_null() {
-            (alert_fields(&doc["alert"]))
-            (routing(&doc["routing"]))
-        }
         (deliveries(&doc["deliveries"]))
         (held_back(&session, &doc["held_back"]))
+        @if !doc["alert"].is_null() {
+            (routing(&doc["routing"]))
+            (alert_fields(&doc["alert"]))
+        }
         @if let Some(refusals) = doc["refusals"].as_array().filter(|r| !r.is_empty()) {
             section #refusals {
                 h2 { "Refused or ignored webhooks with this Request-ID" }
@@ -242,7 +242,8 @@ fn alert_fields(stored: &Value) -> Markup {
                 dt { "Request-ID" } dd.id { (text(&stored["request_id"])) }
                 @if let Some(fields) = alert.as_object() {
                     @for (k, v) in fields {
-                        @if k != "tags" && !v.is_null() {
+                        // The source is shown above, as stored.
+                        @if k != "tags" && k != "source" && !v.is_null() {
                             dt { (k) } dd.field { (text(v)) }
                         }
                     }
