@@ -38,6 +38,18 @@ fn dead_term(filter: &DeliveryFilter) -> &'static str {
     }
 }
 
+/// The cursor's condition, written for the page asked for: `id < ?n` when there is a cursor
+/// (a range of the id index, so a page deep in the history costs what the first one does),
+/// else `?n IS NULL`, which keeps the parameter bound. The usual `(?n IS NULL OR id < ?n)`
+/// makes SQLite walk the index from the newest row to the cursor.
+fn after_cursor(request: &PageRequest, column: &str, n: u8) -> String {
+    if request.cursor.is_some() {
+        format!("{column} < ?{n}")
+    } else {
+        format!("?{n} IS NULL")
+    }
+}
+
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 fn bind_filter<'q>(query: Query<'q>, filter: &'q DeliveryFilter) -> Query<'q> {
@@ -108,8 +120,9 @@ impl AdminStore for SqliteStore {
                     json_extract(a.alert, '$.project') AS project,
                     json_extract(a.alert, '$.title') AS title
              FROM deliveries d JOIN alerts a ON a.id = d.alert_id
-             WHERE {DELIVERY_WHERE} AND (?7 IS NULL OR d.id < ?7){}
+             WHERE {DELIVERY_WHERE} AND {}{}
              ORDER BY d.id DESC LIMIT ?8",
+            after_cursor(request, "d.id", 7),
             dead_term(filter)
         );
         let rows = bind_filter(sqlx::query(&sql), filter)
@@ -138,23 +151,25 @@ impl AdminStore for SqliteStore {
         request: &PageRequest,
     ) -> Result<Page<StoredAlert>, StoreError> {
         let limit = request.effective_limit();
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT id, source, request_id, received_at, alert, raw FROM alerts
              WHERE (?1 IS NULL OR source = ?1)
                AND (?2 IS NULL OR json_extract(alert, '$.project') = ?2)
                AND (?3 IS NULL OR received_at >= ?3)
                AND (?4 IS NULL OR received_at < ?4)
-               AND (?5 IS NULL OR id < ?5)
+               AND {}
              ORDER BY id DESC LIMIT ?6",
-        )
-        .bind(filter.source.as_deref())
-        .bind(filter.project.as_deref())
-        .bind(filter.since.map(to_millis))
-        .bind(filter.until.map(to_millis))
-        .bind(request.cursor.as_deref())
-        .bind(limit_param(limit))
-        .fetch_all(&self.reader)
-        .await?;
+            after_cursor(request, "id", 5)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(filter.source.as_deref())
+            .bind(filter.project.as_deref())
+            .bind(filter.since.map(to_millis))
+            .bind(filter.until.map(to_millis))
+            .bind(request.cursor.as_deref())
+            .bind(limit_param(limit))
+            .fetch_all(&self.reader)
+            .await?;
         let items = rows
             .iter()
             .map(stored_alert)
@@ -338,8 +353,16 @@ impl AdminStore for SqliteStore {
 
     async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError> {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT sink, status, COUNT(*) FROM deliveries
-             WHERE status IN ('pending', 'in_flight') GROUP BY sink, status ORDER BY sink, status",
+            // One query per status, each naming its status literally, so each reads its
+            // partial index (`deliveries_due`, `deliveries_lease`) instead of the whole table,
+            // which `status IN (...)` made SQLite scan (133 ms at 1,000,000 rows).
+            "SELECT sink, status, n FROM (
+                SELECT sink, 'pending' AS status, COUNT(*) AS n FROM deliveries
+                 WHERE status = 'pending' GROUP BY sink
+                UNION ALL
+                SELECT sink, 'in_flight' AS status, COUNT(*) AS n FROM deliveries
+                 WHERE status = 'in_flight' GROUP BY sink
+             ) ORDER BY sink, status",
         )
         .fetch_all(&self.reader)
         .await?;
