@@ -77,20 +77,35 @@ impl Browser {
         let _ = self.client.close().await;
     }
 
-    async fn text(&self, css: &str) -> String {
-        match self
-            .client
-            .wait()
-            .at_most(LIMIT)
-            .for_element(Locator::Css(css))
-            .await
-        {
-            Ok(element) => element.text().await.unwrap(),
-            Err(e) => panic!(
-                "no element {css}: {e}; the page:\n{}",
-                self.client.source().await.unwrap_or_default()
-            ),
+    /// The text of the first element `css` selects, once `check` holds for it: a click that
+    /// submits a form returns before the next page is there, so the old page (or an element
+    /// gone stale with it) is read again until the new one answers, for at most [`LIMIT`].
+    async fn wait_text(&self, css: &str, check: impl Fn(&str) -> bool) -> String {
+        let start = std::time::Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        let mut last = String::new();
+        loop {
+            tick.tick().await;
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && let Ok(text) = element.text().await
+            {
+                if check(&text) {
+                    return text;
+                }
+                last = text;
+            }
+            if start.elapsed() > LIMIT {
+                panic!(
+                    "{css} never showed what was wanted (last: {last:?}); the page:\n{}",
+                    self.client.source().await.unwrap_or_default()
+                );
+            }
         }
+    }
+
+    /// The text of the first element `css` selects on the page now loaded.
+    async fn text(&self, css: &str) -> String {
+        self.wait_text(css, |_| true).await
     }
 
     async fn fill(&self, css: &str, value: &str) {
@@ -113,7 +128,7 @@ impl Browser {
         self.client.goto(&h.url("/ui/login")).await.unwrap();
         self.fill("#token", TOKEN).await;
         self.click("form.login button").await;
-        assert_eq!(self.text("main h1").await, "Overview");
+        self.wait_text("main h1", |t| t == "Overview").await;
     }
 }
 
@@ -187,7 +202,8 @@ async fn sign_in_works_and_a_wrong_token_is_refused() {
     assert_eq!(b.text("main h1").await, "Sign in");
     b.fill("#token", "not-the-token").await;
     b.click("form.login button").await;
-    assert!(b.text("#login-error").await.contains("wrong token"));
+    b.wait_text("#login-error", |t| t.contains("wrong token"))
+        .await;
     b.client.goto(&h.url("/ui/alerts")).await.unwrap();
     assert_eq!(
         b.text("main h1").await,
@@ -199,7 +215,7 @@ async fn sign_in_works_and_a_wrong_token_is_refused() {
     assert_eq!(b.text("main h1").await, "Alerts");
     // Signing out ends it.
     b.click("form.logout button").await;
-    assert_eq!(b.text("main h1").await, "Sign in");
+    b.wait_text("main h1", |t| t == "Sign in").await;
     b.close().await;
 }
 
@@ -243,7 +259,7 @@ async fn a_failing_sink_shows_its_attempts_and_a_dead_letter_retried_from_the_co
         .to_owned();
     b.click(&format!("tr[data-delivery=\"{delivery}\"] button.retry"))
         .await;
-    assert!(b.text("#retried").await.contains(&delivery));
+    b.wait_text("#retried", |t| t.contains(&delivery)).await;
     until_status(&h, &first, "delivered").await;
 
     // The alert's page now shows the third attempt, delivered.
@@ -268,13 +284,11 @@ async fn a_failing_sink_shows_its_attempts_and_a_dead_letter_retried_from_the_co
     // All that match: the confirmation shows the count, then the retry happens.
     b.client.goto(&h.url("/ui/dead")).await.unwrap();
     b.click("#retry-matching").await;
-    assert!(
-        b.text("#confirm-count")
-            .await
-            .starts_with("1 dead deliveries")
-    );
+    b.wait_text("#confirm-count", |t| t.starts_with("1 dead deliveries"))
+        .await;
     b.click("#confirm-retry").await;
-    assert!(b.text("#retried").await.starts_with("1 deliveries"));
+    b.wait_text("#retried", |t| t.starts_with("1 deliveries"))
+        .await;
     until_status(&h, &second, "delivered").await;
     b.close().await;
 }
@@ -295,17 +309,13 @@ async fn a_silence_made_in_the_console_holds_back_the_next_matching_alert() {
     b.fill("input[name=comment]", "deploy in progress").await;
     // The preview shows the recent alert it would have matched.
     b.click("#preview").await;
-    assert!(
-        b.text("#silence-preview h2")
-            .await
-            .starts_with("Would have matched 1 ")
-    );
+    b.wait_text("#silence-preview h2", |t| {
+        t.starts_with("Would have matched 1 ")
+    })
+    .await;
     b.click("#create-silence").await;
-    assert!(
-        b.text("#active-silences")
-            .await
-            .contains("deploy in progress")
-    );
+    b.wait_text("#active-silences", |t| t.contains("deploy in progress"))
+        .await;
 
     let after = send(&h, "noisy").await;
     let held = poll_until(LIMIT, || async {
@@ -339,10 +349,10 @@ async fn the_route_tester_explains_a_miss() {
     b.fill("textarea[name=pairs]", "project=web\nlevel=error")
         .await;
     b.click("#test-route").await;
-    assert_eq!(
-        b.text("#verdict").await,
-        "No route matches: nothing would be sent."
-    );
+    b.wait_text("#verdict", |t| {
+        t == "No route matches: nothing would be sent."
+    })
+    .await;
     let why = b.text("#explanation td.why").await;
     assert!(why.contains("project is \"web\""), "{why}");
     b.close().await;

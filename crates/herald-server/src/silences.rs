@@ -82,7 +82,7 @@ async fn create(
         }
     };
     let now = state.clock().now();
-    match create_checked(&state, body).await {
+    match create_checked(&state, body, now).await {
         Ok(record) => (StatusCode::CREATED, Json(shown(&record, now))).into_response(),
         Err(Refused::Bad(message)) => refuse(StatusCode::BAD_REQUEST, message),
         Err(Refused::Store(e)) => internal(&e),
@@ -102,8 +102,8 @@ pub(crate) enum Refused {
 pub(crate) async fn create_checked(
     state: &AppState,
     body: CreateSilence,
+    now: Timestamp,
 ) -> Result<SilenceRecord, Refused> {
-    let now = state.clock().now();
     if let Err(e) = herald_core::noise::parse_matchers(&body.matchers) {
         return Err(Refused::Bad(format!("bad matchers: {e}")));
     }
@@ -152,8 +152,8 @@ pub(crate) async fn create_checked(
 pub(crate) async fn expire_checked(
     state: &AppState,
     id: &str,
+    now: Timestamp,
 ) -> Result<Option<SilenceRecord>, herald_store::StoreError> {
-    let now = state.clock().now();
     let record = state.store().expire_silence(id, now).await?;
     if let Some(record) = &record {
         refresh(state, now).await;
@@ -181,7 +181,7 @@ async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>) -> 
 
 async fn expire(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let now = state.clock().now();
-    match expire_checked(&state, &id).await {
+    match expire_checked(&state, &id, now).await {
         Ok(Some(record)) => Json(shown(&record, now)).into_response(),
         Ok(None) => refuse(StatusCode::NOT_FOUND, format!("no silence \"{id}\"")),
         Err(e) => internal(&e),

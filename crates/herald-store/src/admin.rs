@@ -41,6 +41,10 @@ pub struct DeliveryFilter {
 pub struct AlertFilter {
     pub source: Option<String>,
     pub project: Option<String>,
+    /// The alert's level, as the normalized alert writes it (`error`, `warning`, ...).
+    pub level: Option<String>,
+    /// A route one of its deliveries went through.
+    pub route: Option<String>,
     /// Received at or after.
     pub since: Option<Timestamp>,
     /// Received before.

@@ -520,7 +520,7 @@ pub async fn create_silence(
         },
         comment: form.comment.clone(),
     };
-    match crate::silences::create_checked(&state, body).await {
+    match crate::silences::create_checked(&state, body, state.clock().now()).await {
         Ok(_) => Redirect::to(&session.link("/silences")).into_response(),
         Err(crate::silences::Refused::Bad(e)) => {
             silences_page(&state, &session, &form, Some(e), StatusCode::BAD_REQUEST).await
@@ -534,7 +534,7 @@ pub async fn expire_silence(
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
 ) -> Response {
-    match crate::silences::expire_checked(&state, &id).await {
+    match crate::silences::expire_checked(&state, &id, state.clock().now()).await {
         Ok(Some(_)) => Redirect::to(&session.link("/silences")).into_response(),
         Ok(None) => problem(
             &session,

@@ -26,6 +26,10 @@ pub struct AlertsQuery {
     #[serde(default)]
     project: String,
     #[serde(default)]
+    level: String,
+    #[serde(default)]
+    route: String,
+    #[serde(default)]
     since: String,
     #[serde(default)]
     until: String,
@@ -87,6 +91,8 @@ pub async fn alerts(
     let filter = AlertFilter {
         source: Some(q.source.trim().to_owned()).filter(|s| !s.is_empty()),
         project: Some(q.project.trim().to_owned()).filter(|s| !s.is_empty()),
+        level: Some(q.level.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()),
+        route: Some(q.route.trim().to_owned()).filter(|s| !s.is_empty()),
         since,
         until,
     };
@@ -105,6 +111,11 @@ pub async fn alerts(
         }
         form.filters method="get" action=(session.link("/alerts")) {
             label { "project " input name="project" value=(q.project); }
+            label { "level " select name="level" {
+                option value="" { "any" }
+                @for l in ["fatal", "error", "warning", "info", "debug"] { option value=(l) selected[q.level == l] { (l) } }
+            } }
+            label { "route " input name="route" value=(q.route); }
             label { "source " input name="source" value=(q.source); }
             label { "since " input name="since" value=(q.since) placeholder="2h, 1d or RFC 3339"; }
             label { "until " input name="until" value=(q.until); }
@@ -131,7 +142,8 @@ pub async fn alerts(
         }
         @if let Some(next) = &page.next_cursor {
             a.next href=(session.link(&format!("/alerts{}", query(&[
-                ("project", &q.project), ("source", &q.source), ("since", &q.since),
+                ("project", &q.project), ("level", &q.level), ("route", &q.route),
+                ("source", &q.source), ("since", &q.since),
                 ("until", &q.until), ("cursor", next),
             ])))) { "Older →" }
         }

@@ -206,6 +206,9 @@ impl AdminStore for PostgresStore {
                AND ($3::bigint IS NULL OR received_at >= $3)
                AND ($4::bigint IS NULL OR received_at < $4)
                AND ($5::text IS NULL OR id < $5)
+               AND ($7::text IS NULL OR alert ->> 'level' = $7)
+               AND ($8::text IS NULL OR EXISTS (SELECT 1 FROM deliveries d
+                                                WHERE d.alert_id = alerts.id AND d.route = $8))
              ORDER BY id DESC LIMIT $6",
         )
         .bind(filter.source.as_deref())
@@ -214,6 +217,8 @@ impl AdminStore for PostgresStore {
         .bind(filter.until.map(to_millis))
         .bind(request.cursor.as_deref())
         .bind(limit_param(limit))
+        .bind(filter.level.as_deref())
+        .bind(filter.route.as_deref())
         .fetch_all(&self.pool)
         .await?;
         let items = rows

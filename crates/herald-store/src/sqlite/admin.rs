@@ -157,6 +157,9 @@ impl AdminStore for SqliteStore {
                AND (?2 IS NULL OR json_extract(alert, '$.project') = ?2)
                AND (?3 IS NULL OR received_at >= ?3)
                AND (?4 IS NULL OR received_at < ?4)
+               AND (?7 IS NULL OR json_extract(alert, '$.level') = ?7)
+               AND (?8 IS NULL OR EXISTS (SELECT 1 FROM deliveries d
+                                          WHERE d.alert_id = alerts.id AND d.route = ?8))
                AND {}
              ORDER BY id DESC LIMIT ?6",
             after_cursor(request, "id", 5)
@@ -168,6 +171,8 @@ impl AdminStore for SqliteStore {
             .bind(filter.until.map(to_millis))
             .bind(request.cursor.as_deref())
             .bind(limit_param(limit))
+            .bind(filter.level.as_deref())
+            .bind(filter.route.as_deref())
             .fetch_all(&self.reader)
             .await?;
         let items = rows

@@ -472,6 +472,34 @@ pub async fn the_consoles_figures_count_by_time_status_and_sink(b: Backend) {
     assert_eq!(second.items[0].delivery.id, old[0]);
     assert!(second.next_cursor.is_none());
 
+    // Alerts by level and by a route their deliveries went through.
+    let alerts = |filter: AlertFilter| {
+        let store = store.clone();
+        async move {
+            let page = store.list_alerts(&filter, &page(10, None)).await.unwrap();
+            page.items.into_iter().map(|a| a.id).collect::<Vec<_>>()
+        }
+    };
+    let newer_alert = store.delivery(&newer[0]).await.unwrap().unwrap().alert_id;
+    let by_route = alerts(AlertFilter {
+        route: Some("r-web".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(by_route, vec![newer_alert]);
+    let errors = alerts(AlertFilter {
+        level: Some("error".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(errors.len(), 3);
+    let warnings = alerts(AlertFilter {
+        level: Some("warning".into()),
+        ..Default::default()
+    })
+    .await;
+    assert!(warnings.is_empty());
+
     // A shared store lists the instances heard from; this one is among them. A store one
     // process owns has no such list.
     let instances = store.live_instances(Timestamp::now()).await.unwrap();
