@@ -12,6 +12,7 @@
 //! | `POST /hooks/{source}/legacy?token=...` | the legacy WebHooks plugin (any resource header is ignored) |
 //! | `GET /healthz` | `200 {"status":"ok"}` while the process runs |
 //! | `GET /readyz` | `200 {"status":"ready","unmatched_alerts":n}` when the store answers and can write, else `503 {"status":"unavailable","reason":"...","unmatched_alerts":n}`; `n` counts the alerts no route matched since start |
+//! | `GET /ui/` | the operator's console ([`console`]), only while the admin API is on |
 //!
 //! # Handling a webhook
 //!

@@ -43,7 +43,8 @@ const JS: &str = include_str!("assets/console.js");
 /// The largest form the gate reads (a route-test payload is the largest).
 const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
 
-/// The console's routes, all behind [`gate`] and with the security headers.
+/// The console's routes, all behind one gate (session, Origin, CSRF) that also adds the
+/// security headers.
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/ui", get(ops::overview))
