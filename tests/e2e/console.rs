@@ -3,7 +3,8 @@
 //! wrong token; an alert sent to a failing sink shows its attempts with their status codes,
 //! and its dead letter retried from the console is delivered (one by one, and all a filter
 //! matches after a confirmation with the count); a silence made in the console holds back
-//! the next matching alert; the route tester explains a miss; a hostile alert title renders
+//! the next matching alert; the route tester explains a miss; "send test" shows the
+//! provider's answer; a hostile alert title renders
 //! as text and runs no script. The CSRF and Origin checks are plain HTTP with the session's
 //! cookie. `scripts/test` installs Debian's `chromium` and `chromium-driver` when missing.
 
@@ -512,4 +513,26 @@ async fn the_console_does_not_exist_without_an_admin_token() {
         let r = reqwest::get(h.url(path)).await.unwrap();
         assert_eq!(r.status(), 404, "{path}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_test_on_the_sinks_page_shows_the_providers_answer() {
+    let standin = StandIn::start().await;
+    standin.script(|_, _| (403, None));
+    let (_dir, h) = start(&standin).await;
+    let b = Browser::start().await;
+    b.sign_in(&h).await;
+    b.client.goto(&h.url("/ui/sinks")).await.unwrap();
+    b.click("tr[data-sink=hook] button.send-test").await;
+    let outcome = b
+        .wait_text("#test-outcome", |t| t.starts_with("failed"))
+        .await;
+    assert!(outcome.contains("403"), "{outcome}");
+    assert!(
+        b.text("#test-result")
+            .await
+            .contains("refused for good: herald would not retry")
+    );
+    assert_eq!(standin.hits().len(), 1, "one test notification was sent");
+    b.close().await;
 }
