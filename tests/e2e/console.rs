@@ -5,8 +5,8 @@
 //! matches after a confirmation with the count); a silence made in the console holds back
 //! the next matching alert; the route tester explains a miss; "send test" shows the
 //! provider's answer; a hostile alert title renders
-//! as text and runs no script. The CSRF and Origin checks are plain HTTP with the session's
-//! cookie. `scripts/test` installs Debian's `chromium` and `chromium-driver` when missing.
+//! as text and runs no script. The CSRF and Origin checks, and the cookie and links behind a
+//! proxy, are plain HTTP with the session's cookie. `scripts/test` installs Debian's `chromium` and `chromium-driver` when missing.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -535,4 +535,51 @@ async fn send_test_on_the_sinks_page_shows_the_providers_answer() {
     );
     assert_eq!(standin.hits().len(), 1, "one test notification was sent");
     b.close().await;
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_cookie_is_secure_and_links_carry_the_prefix() {
+    let standin = StandIn::start().await;
+    let (_dir, h) = start(&standin).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .post(h.url("/ui/login"))
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-prefix", "/herald")
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/herald/ui/");
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.contains("; Secure"), "{set}");
+    assert!(set.contains("Path=/herald/ui;"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let page = http
+        .get(h.url("/ui/alerts"))
+        .header("cookie", &cookie)
+        .header("x-forwarded-prefix", "/herald")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("href=\"/herald/ui/dead\""), "{page}");
+    // A prefix that is not a plain path is ignored rather than written into links.
+    let page = http
+        .get(h.url("/ui/alerts"))
+        .header("cookie", &cookie)
+        .header("x-forwarded-prefix", "/\"><script>")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("href=\"/ui/dead\""), "{page}");
 }
