@@ -67,15 +67,22 @@ impl Browser {
             .connect(&url)
             .await
             .expect("a Chromium session starts");
+        let session = client.session_id().await.ok().flatten();
         Browser {
             client,
-            _driver: Stopper(driver),
+            _driver: Stopper {
+                driver,
+                port,
+                session,
+            },
         }
     }
 
     /// Ends the browser session (Chromium quits with it).
-    async fn close(self) {
-        let _ = self.client.close().await;
+    async fn close(mut self) {
+        // Closed here; the stopper has no session left to end.
+        self._driver.session = None;
+        let _ = self.client.clone().close().await;
     }
 
     /// The text of the first element `css` selects, once `check` holds for it: a click that
@@ -133,13 +140,34 @@ impl Browser {
     }
 }
 
-/// Kills chromedriver when a test ends, passed or not.
-struct Stopper(Child);
+/// Ends the browser session and chromedriver when a test ends, passed or not: killing
+/// chromedriver alone would leave its Chromium running. The session is ended with a plain
+/// `DELETE` written on a socket, since a panicking test's runtime cannot be awaited here.
+struct Stopper {
+    driver: Child,
+    port: u16,
+    session: Option<String>,
+}
 
 impl Drop for Stopper {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        use std::io::{Read, Write};
+        if let Some(session) = &self.session
+            && let Ok(mut socket) = std::net::TcpStream::connect(("127.0.0.1", self.port))
+        {
+            let _ = socket.set_read_timeout(Some(Duration::from_secs(10)));
+            let request = format!(
+                "DELETE /session/{session} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.port
+            );
+            if socket.write_all(request.as_bytes()).is_ok() {
+                // chromedriver answers once Chromium has quit; the first bytes of its answer
+                // are enough (it may keep the connection open).
+                let _ = socket.read(&mut [0; 64]);
+            }
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
     }
 }
 
