@@ -3,7 +3,7 @@
 //! wrong token; an alert sent to a failing sink shows its attempts with their status codes,
 //! and its dead letter retried from the console is delivered (one by one, and all a filter
 //! matches after a confirmation with the count); a silence made in the console holds back
-//! the next matching alert; the route tester explains a miss; "send test" shows the
+//! the next matching alert until it is expired there; the route tester explains a miss; "send test" shows the
 //! provider's answer; a hostile alert title renders
 //! as text and runs no script. The CSRF and Origin checks, and the cookie and links behind a
 //! proxy, are plain HTTP with the session's cookie. `scripts/test` installs Debian's `chromium` and `chromium-driver` when missing.
@@ -364,6 +364,14 @@ async fn a_silence_made_in_the_console_holds_back_the_next_matching_alert() {
         .await
         .unwrap();
     assert!(b.text("#held-back td.outcome").await.contains("silenced"));
+
+    // Expired from the console, the silence no longer holds anything back.
+    b.client.goto(&h.url("/ui/silences")).await.unwrap();
+    b.click("#active-silences button.expire").await;
+    b.wait_text("#active-silences", |t| t.contains("No silence."))
+        .await;
+    let last = send(&h, "noisy").await;
+    until_status(&h, &last, "delivered").await;
     b.close().await;
 }
 
