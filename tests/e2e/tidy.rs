@@ -376,3 +376,25 @@ fn herald_core_modules_form_no_cycle() {
         }
     }
 }
+
+/// Two branches that each add a migration can pick the same number; sqlx then refuses to
+/// open any database ("UNIQUE constraint failed: _sqlx_migrations.version").
+#[test]
+fn every_migration_has_a_version_of_its_own() {
+    for dir in [
+        "crates/herald-store/migrations",
+        "crates/herald-store/migrations_pg",
+    ] {
+        let mut seen = std::collections::BTreeMap::new();
+        for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            let version: String = name.chars().take_while(char::is_ascii_digit).collect();
+            assert!(!version.is_empty(), "{dir}/{name} has no version number");
+            let version: u64 = version.parse().unwrap();
+            if let Some(other) = seen.insert(version, name.clone()) {
+                panic!("{dir}: {name} and {other} share version {version}");
+            }
+        }
+        assert!(seen.len() > 3, "{dir} read too few migrations");
+    }
+}
