@@ -9,7 +9,7 @@
 //! (recorded in `held_back` with the carrier's id), so the summary names each folded issue
 //! and counts the rest. Nothing is dropped silently.
 //!
-//! [`admit`] is a pure decision over the stored window, like [`crate::noise::decide`], which
+//! [`decide_guarded`] is a pure decision over the stored window, like [`fn@crate::noise::decide`], which
 //! it follows: only a delivery that the route's own settings let through is counted.
 
 use std::time::Duration;
@@ -30,7 +30,7 @@ pub fn effective(
     route.or(sink).or(kind_default).filter(|g| g.max > 0)
 }
 
-/// [`decide`] under the delivery's sink's guard (`None`: no guard), returning the state to store, the guard's window (`GateState::flood`) included.
+/// [`fn@decide`] under the delivery's sink's guard (`None`: no guard), returning the state to store, the guard's window (`GateState::flood`) included.
 ///
 /// The summary's carrier, when its hold ends, is sent at once with what joined it: the
 /// route's settings let it through when it was held, and it was counted then. Only a `Send`

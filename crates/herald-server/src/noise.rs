@@ -1,6 +1,6 @@
 //! The dispatcher's noise stage: before an attempt, a leased delivery whose route has noise
 //! settings, whose sink has a flood guard, or that an active silence may cover goes through
-//! [`herald_core::flood::decide_guarded`] (the route's [`herald_core::noise::decide`] under
+//! [`herald_core::flood::decide_guarded`] (the route's [`fn@herald_core::noise::decide`] under
 //! the sink's guard) inside the store's gate transaction. What comes back is either the notification to send,
 //! a digest with its members and a count of what was folded in, or nothing, because the
 //! delivery now waits (digest lead, throttle carrier) or was recorded as held back.
