@@ -108,9 +108,8 @@ fn culprit(event: &Map<String, Value>) -> Option<String> {
     let frames = exceptions.last().map(|e| frames(e)).unwrap_or_default();
     let with_function = || frames.iter().filter(|f| text(f, "function").is_some());
     let frame = with_function()
-        .filter(|f| f.get("in_app").and_then(Value::as_bool) == Some(true))
-        .last()
-        .or_else(|| with_function().last())?;
+        .rfind(|f| f.get("in_app").and_then(Value::as_bool) == Some(true))
+        .or_else(|| with_function().next_back())?;
     let function = text(frame, "function")?;
     Some(
         match text(frame, "module").or_else(|| text(frame, "filename")) {
