@@ -19,6 +19,10 @@
 //!    `scrub: false`, the mapping below, and the [`Grouping`]. The store then sets `action`
 //!    to [`ACTION_CREATED`] for an issue's first event; it stays [`ACTION_EVENT`] otherwise.
 //!
+//! Before storing, [`RateLimiter::check`] holds a project with `rate_limit_per_minute` to
+//! that many events a minute; a [`RateLimited`] is `429` with `Retry-After` and
+//! `X-Sentry-Rate-Limits` ([`RateLimited::sentry_header`]).
+//!
 //! [`SdkSourceConfig::load`] reads the config (with [`unique_project_ids`] across sources and
 //! [`SdkSourceConfig::public_credentials`] for keys written in the file), and
 //! [`Project::dsn`] makes the DSN `herald dsn` prints.
@@ -65,6 +69,7 @@ mod decompress;
 mod envelope;
 mod event;
 pub mod grouping;
+mod ratelimit;
 pub mod scrub;
 
 pub use auth::{AuthError, Presented, key_from_header, key_from_query, parse_dsn};
@@ -76,3 +81,4 @@ pub use envelope::{
 };
 pub use event::{ACTION_CREATED, ACTION_EVENT, RESOURCE, SdkEvent, to_alert};
 pub use grouping::Grouping;
+pub use ratelimit::{RateLimited, RateLimiter};
