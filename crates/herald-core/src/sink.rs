@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::alert::Alert;
-use crate::config::{Diagnostics, Node};
+use crate::config::{Diagnostics, Node, Value};
 
 /// Any error, for causes a sink passes along.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -34,22 +34,36 @@ pub struct Notification {
     pub attempt: u32,
     /// How many further alerts were held back and folded into this message ("and 37 more").
     pub folded: u64,
-    /// The earlier message of the same issue on this sink, when the provider supports
-    /// conversations (Slack bot mode): the sink may update it and reply under it instead of
-    /// posting a new top-level message. Filled in by the dispatcher from the store.
+    /// The conversation this notification continues, for a sink that keeps conversations
+    /// ([`Sink::threads`]): what the sink returned in [`Receipt::thread`] for an earlier
+    /// notification of the same issue. Filled in by the dispatcher from the store; `None` for
+    /// a sink that does not thread, an alert without an issue, or an issue's first message.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub thread: Option<ThreadRef>,
+    pub thread: Option<Thread>,
 }
 
-/// Where an earlier message of an issue lives at the provider (Slack: channel id and `ts`).
+/// A conversation a sink started at its provider, kept by the dispatcher between the
+/// notifications of one issue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ThreadRef {
-    pub channel: String,
-    pub ts: String,
-    /// The destination that earlier message was sent to ([`Receipt::destination`]). A sink
-    /// replies in the thread only when it would send this notification there too, so the
-    /// first event of an issue cannot decide where the later ones go.
+pub struct Thread {
+    /// What the sink needs to continue it, in the sink's own encoding (Slack: the channel id
+    /// and `ts` of the first message); nothing but the sink reads it.
+    pub reference: String,
+    /// The destination the conversation was started in ([`Receipt::destination`]). A sink
+    /// continues it only when it would send this notification there too, so the first event
+    /// of an issue cannot decide where the later ones go.
     pub destination: String,
+}
+
+/// How often a sink may send to one key (a chat channel) of its provider: the dispatcher
+/// starts attempts with the same key at least `every` apart, without holding an attempt slot
+/// while one waits its turn.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pace {
+    /// What the provider's limit counts per (a channel id or name); distinct per sink.
+    pub key: String,
+    /// The least time between two attempts with this key.
+    pub every: Duration,
 }
 
 impl Notification {
@@ -97,9 +111,17 @@ pub struct Receipt {
     pub destination: Option<String>,
     /// A short excerpt of the provider's answer, for `send-test` and the delivery history.
     pub detail: Option<String>,
+    /// A conversation this message started, for a sink that keeps conversations: the
+    /// reference the dispatcher keeps for the issue's later notifications
+    /// ([`Notification::thread`]). `None` when the message continued one or started none.
+    /// Kept in the sink's thread table, not with the receipt.
+    #[serde(skip)]
+    pub thread: Option<String>,
 }
 
-/// Why one attempt failed, and whether another one could succeed.
+/// Why one attempt failed, and whether another one could succeed. Each variant reads as one
+/// sentence: `unavailable (503): try later`, `rejected (404): channel_not_found`, or the
+/// detail alone when no provider answered (a template that cannot render).
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// Network trouble or a timeout: worth retrying.
@@ -111,15 +133,33 @@ pub enum SinkError {
     },
     /// The provider is there but cannot take it now (429, 5xx, Slack `ratelimited`): retry,
     /// not before `retry_after` when it says.
-    #[error("unavailable ({status}): {detail}")]
+    #[error("unavailable{}: {detail}", shown_status(*status))]
     Unavailable {
-        status: u16,
+        /// The provider's status, when it answered with one.
+        status: Option<u16>,
         retry_after: Option<Duration>,
         detail: String,
     },
-    /// The provider refused for good (most 4xx, Slack `channel_not_found`): do not retry.
-    #[error("rejected ({status}): {detail}")]
-    Rejected { status: u16, detail: String },
+    /// The notification cannot be sent as it is (most 4xx, Slack `channel_not_found`, a
+    /// template that fails to render): do not retry.
+    #[error("{}{detail}", rejected_prefix(*status))]
+    Rejected {
+        /// The provider's status; `None` when herald refused before sending.
+        status: Option<u16>,
+        detail: String,
+    },
+}
+
+fn shown_status(status: Option<u16>) -> String {
+    status.map(|s| format!(" ({s})")).unwrap_or_default()
+}
+
+/// A refusal the provider answered names its status; one herald decided before sending
+/// (`cannot render the message: ...`) says why on its own.
+fn rejected_prefix(status: Option<u16>) -> String {
+    status
+        .map(|s| format!("rejected ({s}): "))
+        .unwrap_or_default()
 }
 
 impl SinkError {
@@ -127,6 +167,15 @@ impl SinkError {
         SinkError::Unreachable {
             detail: detail.into(),
             source: Some(source.into()),
+        }
+    }
+
+    /// A refusal herald makes before anything is sent (a template that cannot render, a
+    /// destination not allowed): final, with no provider status.
+    pub fn refused(detail: impl Into<String>) -> Self {
+        SinkError::Rejected {
+            status: None,
+            detail: detail.into(),
         }
     }
 
@@ -143,17 +192,28 @@ impl SinkError {
         }
     }
 
+    /// The provider's status, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            SinkError::Unavailable { status, .. } | SinkError::Rejected { status, .. } => *status,
+            SinkError::Unreachable { .. } => None,
+        }
+    }
+
     /// Sorts an HTTP status the common way: 429, 408 and 5xx are worth a retry, other 4xx
     /// are final.
     pub fn from_status(status: u16, retry_after: Option<Duration>, detail: String) -> Self {
         if status == 429 || status == 408 || status >= 500 {
             SinkError::Unavailable {
-                status,
+                status: Some(status),
                 retry_after,
                 detail,
             }
         } else {
-            SinkError::Rejected { status, detail }
+            SinkError::Rejected {
+                status: Some(status),
+                detail,
+            }
         }
     }
 }
@@ -165,7 +225,24 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     fn kind(&self) -> &'static str;
 
     /// One attempt. Says *whether* a retry makes sense; the dispatcher alone decides *when*.
+    /// Never sleeps for a provider's pace: [`Sink::pace`] tells the dispatcher instead.
     async fn deliver(&self, notification: &Notification) -> Result<Receipt, SinkError>;
+
+    /// Whether this sink keeps conversations: when `true`, the dispatcher hands each
+    /// notification of an issue the [`Thread`] an earlier one started on this sink, and keeps
+    /// the reference a [`Receipt::thread`] returns. A sink that cannot thread (Slack through an
+    /// incoming webhook) says `false`, and its deliveries never touch the thread table.
+    fn threads(&self) -> bool {
+        false
+    }
+
+    /// The provider's pace for this notification, when it limits how often one key may be
+    /// sent to (Slack: about one message per second per channel); the dispatcher spaces the
+    /// attempts, so `deliver` never waits for it.
+    fn pace(&self, notification: &Notification) -> Option<Pace> {
+        let _ = notification;
+        None
+    }
 
     /// The message this sink would send, for `herald route --render`, without sending it.
     fn preview(&self, notification: &Notification) -> Result<String, String> {
@@ -178,7 +255,8 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub struct SinkContext<'a> {
     pub name: &'a str,
-    /// The sink's whole mapping, `type` included.
+    /// The sink's own settings: its mapping without `type` (which chose the factory) and
+    /// without `retry` (which the dispatcher reads).
     pub node: &'a Node,
     pub diag: &'a mut Diagnostics,
 }
@@ -249,9 +327,10 @@ impl SinkRegistry {
                 );
                 continue;
             };
+            let node = without_type(&spec.node);
             let ctx = SinkContext {
                 name: &spec.name,
-                node: &spec.node,
+                node: &node,
                 diag,
             };
             if let Some(sink) = factory.build(ctx) {
@@ -260,4 +339,13 @@ impl SinkRegistry {
         }
         built
     }
+}
+
+/// The sink's mapping without its `type` key: settings a factory reads as its own.
+fn without_type(node: &Node) -> Node {
+    let mut node = node.clone();
+    if let Value::Map(entries) = &mut node.value {
+        entries.retain(|(k, _)| k.as_str() != Some("type"));
+    }
+    node
 }

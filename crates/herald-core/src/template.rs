@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+pub mod fields;
+
 use minijinja::{Environment, UndefinedBehavior, Value as J};
 
 use crate::config::{Diagnostics, Node};

@@ -1,10 +1,13 @@
 //! What every HTTP sink (Slack, LINE, webhook) needs and should do the same way: one shared,
-//! pooled HTTP client that never follows redirects, the `Retry-After` header read as seconds or
-//! as an HTTP date, and network failures described without the URL (a webhook URL or a query
-//! string may carry a credential).
+//! pooled HTTP client that never follows redirects, [`send`], which makes one request and
+//! returns the provider's [`Answer`] (status, headers, body text up to [`MAX_ANSWER_BYTES`])
+//! or a classified network failure described without the URL (a webhook URL or a query string
+//! may carry a credential), and the `Retry-After` header read as seconds or as an HTTP date.
 //!
-//! A sink crate keeps its own request building and answer classification; only this plumbing
-//! is shared, so a fix here (a pool setting, a date format) reaches every sink at once.
+//! A sink crate writes only its request and its classification of the answer; the plumbing is
+//! shared, so a fix here (a pool setting, a date format) reaches every sink at once. The
+//! `testing` feature adds the `testing` module, the scripted stand-in provider the sinks' tests
+//! share.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -12,6 +15,87 @@ use std::time::Duration;
 use herald_core::SinkError;
 use herald_core::network::NetworkCause;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+/// The most of an answer's body [`send`] reads: enough for any provider's error JSON, while a
+/// misconfigured URL that streams a large page cannot fill herald's memory.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// What a provider answered to one request.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    /// The body as text (invalid UTF-8 replaced), at most [`MAX_ANSWER_BYTES`] of it. For a
+    /// 2xx whose body broke off, what arrived followed by `(response body unreadable: ...)`:
+    /// the provider took the request, and a broken body does not undo that.
+    pub text: String,
+}
+
+impl Answer {
+    /// A 2xx status.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The answer's `Retry-After`, when present and readable.
+    pub fn retry_after(&self) -> Option<Duration> {
+        retry_after(&self.headers)
+    }
+
+    /// A header's value as text, when present and readable.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
+    }
+}
+
+/// Sends `request` through [`client`]'s pool with `timeout` and reads the answer. A failure
+/// before an answer (no connection, a timeout, a reset), or a body that breaks off after a
+/// non-2xx status, is [`SinkError::Unreachable`] naming `provider` and the cause, never the
+/// URL. Build `request` from [`client()`].
+pub async fn send(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<Answer, SinkError> {
+    let mut response = request
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| network_error(provider, e, timeout))?;
+    let status = response.status().as_u16();
+    let headers = std::mem::take(response.headers_mut());
+    let mut body = Vec::new();
+    let mut broken = None;
+    while body.len() < MAX_ANSWER_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => {
+                broken = Some(e);
+                break;
+            }
+        }
+    }
+    body.truncate(MAX_ANSWER_BYTES);
+    let mut text = String::from_utf8_lossy(&body).into_owned();
+    if let Some(e) = broken {
+        if !(200..300).contains(&status) {
+            return Err(network_error(provider, e, timeout));
+        }
+        text.push_str(&format!(
+            "(response body unreadable: {})",
+            herald_core::network::innermost(&e.without_url())
+        ));
+    }
+    Ok(Answer {
+        status,
+        headers,
+        text,
+    })
+}
 
 /// The `User-Agent` herald sends everywhere.
 pub const USER_AGENT: &str = concat!("herald/", env!("CARGO_PKG_VERSION"));

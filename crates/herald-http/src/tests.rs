@@ -1,5 +1,5 @@
-//! Unit tests for the shared HTTP plumbing: Retry-After forms, and network errors that name
-//! the provider but never the URL.
+//! Unit tests for the shared HTTP plumbing: Retry-After forms, network errors that name the
+//! provider but never the URL, and `send`'s answer (status, headers, a bounded body).
 
 use super::*;
 
@@ -189,4 +189,53 @@ async fn plain_http_behind_an_https_url_says_tls_failure() {
     )
     .await;
     expect_test::expect![[r#"cannot connect to slack: tls failure; check that the port serves https and that its certificate is valid for the host"#]].assert_eq(&text);
+}
+
+/// A peer answering every request with `status` and a body announced as `announced` bytes,
+/// of which it sends `sent` before closing.
+async fn answering(status: u16, announced: usize, sent: usize) -> std::net::SocketAddr {
+    peer(move |mut stream| async move {
+        use tokio::io::AsyncWriteExt;
+        read_request(&mut stream).await;
+        let head = format!(
+            "HTTP/1.1 {status} X\r\ncontent-length: {announced}\r\nretry-after: 3\r\nconnection: close\r\n\r\n"
+        );
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.write_all(&vec![b'x'; sent]).await;
+    })
+    .await
+}
+
+async fn answer_of(addr: std::net::SocketAddr) -> Result<Answer, SinkError> {
+    let request = client()
+        .unwrap()
+        .post(format!("http://{addr}/SECRETPART"))
+        .body("{}");
+    send("slack", request, Duration::from_secs(5)).await
+}
+
+#[tokio::test]
+async fn send_returns_the_status_headers_and_a_bounded_body() {
+    let big = MAX_ANSWER_BYTES * 3;
+    let answer = answer_of(answering(503, big, big).await).await.unwrap();
+    assert_eq!(answer.status, 503);
+    assert!(!answer.is_success());
+    assert_eq!(answer.retry_after(), Some(Duration::from_secs(3)));
+    assert_eq!(answer.text.len(), MAX_ANSWER_BYTES);
+}
+
+#[tokio::test]
+async fn a_body_that_breaks_off_fails_an_error_answer_but_not_a_success() {
+    let failed = answer_of(answering(500, 100, 10).await).await.unwrap_err();
+    assert!(failed.is_retryable());
+    assert!(!failed.to_string().contains("SECRETPART"), "{failed}");
+    let taken = answer_of(answering(200, 100, 10).await).await.unwrap();
+    assert!(taken.is_success());
+    assert!(
+        taken
+            .text
+            .starts_with("xxxxxxxxxx(response body unreadable: "),
+        "{}",
+        taken.text
+    );
 }

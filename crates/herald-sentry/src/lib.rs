@@ -1,10 +1,21 @@
 //! herald's Sentry source: reads the webhooks Sentry sends (integration platform and the
 //! legacy WebHooks plugin) into [`herald_core::Alert`]s, and checks that they come from Sentry.
 //!
-//! The server calls, per request: [`SourceConfig::authenticate`] (or the three checks below
-//! one by one), then [`parse`] with the `Sentry-Hook-Resource` header. A [`ParseError`] is a
-//! `400`; [`Parsed::Ignored`] is a `2xx` that routes nothing, so Sentry does not count a
-//! payload herald has no use for as a failed delivery.
+//! It plugs into herald's source contract ([`herald_core::source`]) as [`SentryFactory`]
+//! (`type: sentry`, registered by the binary) and [`SentrySource`]: endpoints
+//! `POST /hooks/{source}` (an integration-platform webhook when `Sentry-Hook-Resource` is set,
+//! else the legacy plugin with its token in `?token=`) and `POST /hooks/{source}/legacy`
+//! (always the legacy plugin). Before the body is read, [`SourceConfig::precheck`] decides
+//! what needs none (a missing signature, a stale timestamp, a missing or wrong legacy token
+//! are `401`; a `Request-ID` over 128 characters is `400`); with the body,
+//! [`SourceConfig::authenticate`] checks the signature, then [`parse`] reads the payload with
+//! the `Sentry-Hook-Resource` header. A [`ParseError`] is a `400`; [`Parsed::Ignored`] is a
+//! `200 {"ignored": "<why>"}` that stores nothing, so Sentry does not count a payload herald
+//! has no use for as a failed delivery. A stored alert is answered `202 {"id": "<alert id>",
+//! "deliveries": n}` (with `"duplicate": true` for a repeated `Request-ID` and body), its
+//! deduplication key the `Request-ID`, the endpoint used (`platform` or `legacy`) and the
+//! body. Every refusal has a JSON body `{"error": "..."}` and a `Sentry-Hook-Error: <code>`
+//! header ([`HOOK_ERROR_HEADER`]), which Sentry shows in the integration's request log.
 //!
 //! # Signatures
 //!
@@ -124,6 +135,7 @@
 mod config;
 mod parse;
 mod signature;
+mod source;
 
 pub use config::SourceConfig;
 pub use parse::{ParseError, Parsed, likely_resource, parse};
@@ -131,3 +143,4 @@ pub use signature::{
     APP_SIGNATURE_HEADER, Credentials, REQUEST_ID_HEADER, RESOURCE_HEADER, SIGNATURE_HEADER,
     SignatureError, TIMESTAMP_HEADER, check_timestamp, sign, verify_signature, verify_token,
 };
+pub use source::{HOOK_ERROR_HEADER, REFUSAL_CODES, RESOURCES, SentryFactory, SentrySource};

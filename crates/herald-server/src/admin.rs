@@ -39,7 +39,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
-use crate::hooks::error_chain;
+use crate::errors::error_chain;
 use crate::reload::ReloadError;
 
 /// The admin routes, each behind [`require_admin`].
@@ -86,7 +86,7 @@ pub async fn require_admin(
 ) -> Response {
     let config = state.config();
     let Some(token) = config.server.admin_token.as_ref() else {
-        return crate::hooks::not_found().await.into_response();
+        return crate::hooks::no_such_endpoint(&state);
     };
     let given = request
         .headers()
@@ -445,27 +445,33 @@ async fn route_test(
     };
     let live = state.live();
     let source = match q.source.filter(|s| !s.is_empty()) {
-        Some(s) if live.sources.contains_key(&s) => s,
-        Some(s) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "unknown source \"{s}\" (sources: {})",
-                    live.sources.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            )
-            .into_response();
-        }
-        None => live
-            .sources
-            .keys()
-            .next()
-            .cloned()
-            .unwrap_or_else(|| "sentry".to_owned()),
+        Some(s) => match live.sources.get(&s) {
+            Some(source) => source.clone(),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "unknown source \"{s}\" (sources: {})",
+                        live.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+                .into_response();
+            }
+        },
+        None => match live.sources.values().next() {
+            Some(source) => source.clone(),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "the config has no source to read the payload with",
+                )
+                .into_response();
+            }
+        },
     };
     let resource = q.resource.filter(|r| !r.is_empty());
-    match herald_sentry::parse(&source, resource.as_deref(), &body) {
-        Ok(parsed) => Json(crate::dry_run::to_json(parsed, &live.config.routes)).into_response(),
+    match source.dry_run(resource.as_deref(), &body) {
+        Ok(intake) => Json(crate::dry_run::to_json(intake, &live.config.routes)).into_response(),
         Err(e) => error(
             StatusCode::BAD_REQUEST,
             format!("cannot parse the payload: {e}"),

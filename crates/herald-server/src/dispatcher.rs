@@ -2,6 +2,12 @@
 //! with a cap on attempts in flight per sink, and record each outcome (delivered, retry at a
 //! jittered time, or dead). See the crate docs for the state machine and shutdown.
 //!
+//! Two things a sink states and the dispatcher keeps for it: its conversations (a sink that
+//! [`Sink::threads`] gets the [`herald_core::Thread`] its earlier message of the issue
+//! started, read from the store's thread table, and the reference its receipt returns is kept
+//! there; no other sink's delivery touches that table) and its pace ([`Sink::pace`], see
+//! `pace.rs`: attempts to one key spaced without holding a slot while they wait).
+//!
 //! Status writes are not batched here: every attempt writes its own outcome as soon as it
 //! ends, and the store's group commit folds the writes of attempts that end together into one
 //! transaction, which is where the batching pays.
@@ -12,18 +18,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_core::untrusted::escaped;
-use herald_core::{Notification, Sink, SinkError};
-use herald_store::{AttemptRecord, LeasedDelivery, Store, StoreError};
+use herald_core::{Notification, Sink, SinkError, Thread};
+use herald_store::{AttemptRecord, LeasedDelivery, Store, StoreError, ThreadRecord};
 use jiff::Timestamp;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{Id, JoinSet};
 use tracing::Instrument;
 
 use crate::backoff::{Decision, RetryPolicy, decide};
+use crate::errors::error_chain;
 use crate::handoff::Handoff;
-use crate::hooks::error_chain;
 use crate::metrics::{self, Outcome};
 use crate::{Clock, DeliveryPolicy};
+
+mod pace;
+use pace::{Pacer, Turn};
 
 /// Longest sleep when nothing is due: a safety net for deliveries stored by another process
 /// (the handler's wake-up covers this one).
@@ -55,6 +64,8 @@ struct Shared {
     /// The running config, read at each failure for the sink's own `retry:` settings (so a
     /// reload that changes them applies to the next failure); `None`: `policy.retry` for all.
     live: Option<Arc<arc_swap::ArcSwap<crate::Live>>>,
+    /// The next free turn of each (sink, pace key).
+    pacer: Pacer,
 }
 
 impl Shared {
@@ -155,6 +166,7 @@ impl Dispatcher {
                 noise: None,
                 handoff: None,
                 live: None,
+                pacer: Pacer::default(),
             }),
         }
     }
@@ -396,7 +408,11 @@ impl Dispatcher {
         running: &mut Running,
     ) {
         let id = delivery.delivery.id.clone();
-        let attempt = attempt(self.shared.clone(), lane.sink.clone(), delivery, permit);
+        let slot = Slot {
+            permit,
+            slots: lane.slots.clone(),
+        };
+        let attempt = attempt(self.shared.clone(), lane.sink.clone(), delivery, slot);
         running.spawn(id, attempt);
     }
 
@@ -509,21 +525,21 @@ async fn tick(ticks: &mut Option<tokio::time::Interval>) {
     }
 }
 
-/// One attempt of one delivery, and the record of its outcome. Holding `_permit` keeps the
-/// sink's slot taken until the outcome is written.
-async fn attempt(
-    shared: Arc<Shared>,
-    sink: Arc<dyn Sink>,
-    leased: LeasedDelivery,
-    _permit: OwnedSemaphorePermit,
-) {
-    let notification = match &shared.noise {
+/// An attempt's place in its sink's lane: the permit it holds, and the lane's semaphore to
+/// take one again after waiting for its pace without one.
+struct Slot {
+    permit: OwnedSemaphorePermit,
+    slots: Arc<Semaphore>,
+}
+
+/// One attempt of one delivery, and the record of its outcome. Holding the slot's permit
+/// keeps the sink's slot taken until the outcome is written (but not while the attempt waits
+/// for its pace).
+async fn attempt(shared: Arc<Shared>, sink: Arc<dyn Sink>, leased: LeasedDelivery, slot: Slot) {
+    let mut notification = match &shared.noise {
         None => leased.notification(),
         Some(noise) => match noise_gate(&shared, noise, &leased).await {
-            Some(mut notification) => {
-                noise.attach_thread(sink.kind(), &mut notification).await;
-                notification
-            }
+            Some(notification) => notification,
             None => {
                 // Held for later, folded into a lead that now waits, or put back after an
                 // error: the store has work with a due time the dispatcher must look up.
@@ -531,6 +547,13 @@ async fn attempt(
                 return;
             }
         },
+    };
+    if sink.threads() {
+        attach_thread(&shared, &mut notification).await;
+    }
+    let Some(_permit) = wait_for_pace(&shared, sink.as_ref(), &leased, &notification, slot).await
+    else {
+        return;
     };
     let alert = &leased.alert;
     let span = tracing::info_span!(
@@ -546,6 +569,105 @@ async fn attempt(
     record(&shared, sink.as_ref(), &leased, &notification)
         .instrument(span)
         .await;
+}
+
+/// The conversation the sink keeps for the notification's issue, when it kept one. A store
+/// failure only costs the thread: the sink starts a new one.
+async fn attach_thread(shared: &Shared, notification: &mut Notification) {
+    let Some(issue) = notification.first().issue_id.clone() else {
+        return;
+    };
+    match shared.store.thread(&notification.sink, &issue).await {
+        Ok(Some(t)) => {
+            notification.thread = Some(Thread {
+                reference: t.reference,
+                destination: t.destination,
+            });
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %error_chain(&e), "cannot read the issue's thread; the sink starts a new one")
+        }
+    }
+}
+
+/// After a sink started a conversation for an issue: keep its reference and the destination
+/// it went to, for the issue's later notifications. The store keeps an earlier one started in
+/// the same destination and replaces one started elsewhere.
+async fn keep_thread(
+    shared: &Shared,
+    notification: &Notification,
+    receipt: &herald_core::Receipt,
+    now: Timestamp,
+) {
+    let (Some(issue), Some(reference)) = (
+        notification.first().issue_id.as_deref(),
+        receipt.thread.as_deref(),
+    ) else {
+        return;
+    };
+    let thread = ThreadRecord {
+        reference: reference.to_owned(),
+        destination: receipt.destination.clone().unwrap_or_default(),
+    };
+    if let Err(e) = shared
+        .store
+        .save_thread(&notification.sink, issue, &thread, now)
+        .await
+    {
+        tracing::warn!(error = %error_chain(&e), "cannot keep the issue's thread; its next notification starts a new one");
+    }
+}
+
+/// Waits for the notification's turn at its sink's pace, without the sink's slot while it
+/// waits, and returns the slot's permit to attempt with. `None` when the turn is too far away:
+/// the delivery is then back in the queue, due at its turn (no sink was called: no attempt is
+/// recorded).
+async fn wait_for_pace(
+    shared: &Shared,
+    sink: &dyn Sink,
+    leased: &LeasedDelivery,
+    notification: &Notification,
+    slot: Slot,
+) -> Option<OwnedSemaphorePermit> {
+    let Some(pace) = sink.pace(notification) else {
+        return Some(slot.permit);
+    };
+    let delivery = &leased.delivery;
+    match shared
+        .pacer
+        .reserve(&delivery.sink, &pace, tokio::time::Instant::now())
+    {
+        Turn::After(wait) if wait.is_zero() => Some(slot.permit),
+        Turn::After(wait) => {
+            // Another key or another delivery of this sink can use the slot meanwhile; the
+            // wake-up makes the run loop look for such work now.
+            drop(slot.permit);
+            shared.wake.notify_one();
+            tokio::time::sleep(wait).await;
+            slot.slots.acquire_owned().await.ok()
+        }
+        Turn::Later(wait) => {
+            drop(slot.permit);
+            let now = shared.clock.now();
+            let at = now.checked_add(wait).unwrap_or(now);
+            let note = format!(
+                "waiting for the sink's pace: one message every {}s to \"{}\"",
+                pace.every.as_secs_f64(),
+                escaped(&pace.key).max_chars(100)
+            );
+            tracing::info!(retry_at = %at, outcome = %"paced", "delivery waits for the sink's pace");
+            if let Err(e) = shared
+                .store
+                .mark_retry(&delivery.id, at, &note, now, None)
+                .await
+            {
+                tracing::error!(error = %error_chain(&e), "cannot put the delivery back; its lease will expire");
+            }
+            shared.wake.notify_one();
+            None
+        }
+    }
 }
 
 /// The notification to send after the noise stage, or `None` when it held the delivery back
@@ -599,10 +721,7 @@ async fn record(
         latency: started.elapsed(),
         status: match &outcome {
             Ok(receipt) => receipt.status,
-            Err(SinkError::Unavailable { status, .. } | SinkError::Rejected { status, .. }) => {
-                Some(*status)
-            }
-            Err(SinkError::Unreachable { .. }) => None,
+            Err(error) => error.status(),
         },
     };
     let store = &shared.store;
@@ -610,11 +729,7 @@ async fn record(
         Ok(receipt) => {
             tracing::info!(status = receipt.status, outcome = %"delivered", "delivered");
             metrics::delivery(&delivery.sink, Outcome::Delivered, started.elapsed());
-            if let Some(noise) = &shared.noise {
-                noise
-                    .remember_thread(sink.kind(), notification, &receipt, now)
-                    .await;
-            }
+            keep_thread(shared, notification, &receipt, now).await;
             store
                 .mark_delivered(&delivery.id, &receipt, now, Some(&attempt))
                 .await

@@ -5,14 +5,18 @@
 
 use herald_core::Alert;
 use herald_core::route::{Outcome, RouteTree, Routing};
-use herald_sentry::Parsed;
+use herald_core::source::Intake;
 use serde_json::{Value, json};
 
-/// The dry run of a parsed payload.
-pub fn to_json(parsed: Parsed, tree: &RouteTree) -> Value {
-    match parsed {
-        Parsed::Ignored { alert, reason } => ignored(&alert, &reason),
-        Parsed::Alert(alert) => explained(&alert, tree).0,
+/// The dry run of what a source made of a payload ([`herald_core::Source::dry_run`]): its
+/// first alert, else its first ignored payload.
+pub fn to_json(intake: Intake, tree: &RouteTree) -> Value {
+    if let Some(incoming) = intake.alerts.first() {
+        return explained(&incoming.alert, tree).0;
+    }
+    match intake.ignored.first() {
+        Some(one) => ignored(&one.alert, &one.reason),
+        None => json!({"routes": [], "sinks": []}),
     }
 }
 

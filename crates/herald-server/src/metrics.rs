@@ -9,8 +9,8 @@
 //! pending delivery) are computed when `/metrics` is scraped, never on the request path.
 //!
 //! Every counter series whose labels are known from the config exists from the start, at 0
-//! ([`register`], at start and after each reload): each source's refusal codes, received
-//! resources, duplicates and reused ids; each sink's delivery outcomes, attempt times and
+//! ([`register`], at start and after each reload): each source's refusal codes (the server's
+//! and those its kind declares), received resources (as its kind declares them), duplicates and reused ids; each sink's delivery outcomes, attempt times and
 //! held-back outcomes; the front door's shed reasons; routed and unmatched. So an
 //! `increase(...) > 0` alert fires on the first occurrence instead of waiting for a second
 //! one (Prometheus sees no increase in a series that appears with its first event). No label
@@ -28,7 +28,7 @@
 //! | `herald_alerts_received_total` | counter | `source`, `resource` | webhooks stored as alerts (`202`), repeats of a `Request-ID` excluded |
 //! | `herald_alerts_duplicate_total` | counter | `source` | repeats of a `Request-ID` with the same body through the same endpoint, answered `202` but not stored again |
 //! | `herald_alerts_request_id_reused_total` | counter | `source` | alerts whose `Request-ID` the source's endpoint had already seen with another body; stored as new alerts (also counted in `herald_alerts_received_total`) |
-//! | `herald_alerts_rejected_total` | counter | `source`, `reason` | webhooks refused; `reason` is the `Sentry-Hook-Error` code; `source` is `unknown` for an unconfigured source |
+//! | `herald_alerts_rejected_total` | counter | `source`, `reason` | webhooks refused; `reason` is the refusal's fixed code (webhooks: the `Sentry-Hook-Error` code); `source` is `unknown` for an unconfigured source |
 //! | `herald_alerts_routed_total` | counter | | stored alerts that matched at least one route (one with `sinks: []` drops them on purpose) |
 //! | `herald_alerts_unmatched_total` | counter | | stored alerts that matched no route, each also a `warn` log line |
 //! | `herald_deliveries_total` | counter | `sink`, `outcome` | attempt outcomes: `delivered`, `retried`, `dead` |
@@ -48,7 +48,7 @@ use std::time::Duration;
 use metrics::{Counter, Histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::hooks::REFUSAL_CODES;
+use crate::ingest::SERVER_REFUSAL_CODES;
 
 pub const RECEIVED: &str = "herald_alerts_received_total";
 pub const DUPLICATE: &str = "herald_alerts_duplicate_total";
@@ -64,17 +64,6 @@ pub const RELOAD_OK: &str = "herald_config_last_reload_successful";
 pub const RELOAD_TIME: &str = "herald_config_last_reload_success_timestamp_seconds";
 pub const HELD_BACK: &str = "herald_deliveries_held_back_total";
 pub const SHED: &str = "herald_connections_shed_total";
-
-/// The resources a stored alert can have (any other is ignored, never stored).
-pub const RESOURCES: &[&str] = &[
-    "event_alert",
-    "error",
-    "issue",
-    "metric_alert",
-    "comment",
-    "activity_alert",
-    "legacy",
-];
 
 /// The `outcome` labels of [`HELD_BACK`]: `held`, then `herald_core::noise::Outcome`'s names.
 pub const HELD_BACK_OUTCOMES: &[&str] = &[
@@ -278,20 +267,23 @@ fn handle2(
 /// after each reload (a new source or sink gets its series then); a series already there
 /// keeps its value.
 pub fn register<'a>(
-    sources: impl IntoIterator<Item = &'a str>,
+    sources: impl IntoIterator<Item = (&'a str, &'static [&'static str], &'static [&'static str])>,
     sinks: impl IntoIterator<Item = &'a str>,
 ) {
     if !on() {
         return;
     }
-    for source in sources {
-        for code in REFUSAL_CODES
+    for (source, codes, resources) in sources {
+        // The server's own refusals (a body it could not read, a store that cannot commit)
+        // and the ones the source makes.
+        for code in SERVER_REFUSAL_CODES
             .iter()
+            .chain(codes)
             .filter(|c| !UNKNOWN_SOURCE_CODES.contains(c))
         {
             handle2(&REJECTED_BY, REJECTED, ["source", "reason"], source, code).increment(0);
         }
-        for resource in RESOURCES {
+        for resource in resources {
             handle2(
                 &RECEIVED_BY,
                 RECEIVED,
@@ -359,7 +351,7 @@ pub fn alert_stored(source: &str, resource: &str, matched: bool, duplicate: bool
     }
 }
 
-/// A webhook was refused with the `Sentry-Hook-Error` code `reason`. `source` must be a
+/// A request was refused with the fixed code `reason`. `source` must be a
 /// configured source name (or `unknown`), so that callers cannot grow the label set.
 pub fn alert_rejected(source: &str, reason: &str) {
     if on() {

@@ -32,12 +32,14 @@ pub struct Refused {
     pub at: Timestamp,
     /// The source as configured, or `unknown` for a name that is not (never the caller's text).
     pub source: String,
-    /// `platform` or `legacy`: which endpoint, and so which credential, the request used.
+    /// The source kind's word for the way the request came in (webhooks: `platform` or
+    /// `legacy`, which endpoint and so which credential the request used).
     pub endpoint: &'static str,
     pub request_id: Option<String>,
     /// The HTTP status herald answered (200 for an ignored payload).
     pub status: u16,
-    /// The `Sentry-Hook-Error` code (`unauthorized`, `malformed`, ...), or `ignored`.
+    /// The refusal's fixed code (`unauthorized`, `malformed`, ...; for webhooks the
+    /// `Sentry-Hook-Error` code), or `ignored`.
     pub code: &'static str,
     /// The message herald answered with.
     pub message: String,

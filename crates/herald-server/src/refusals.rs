@@ -8,8 +8,8 @@
 //! [`crate::serve`] calls every few seconds and once more at shutdown).
 //!
 //! Keys are bounded: the source is a configured name or `unknown`, the reason one of the
-//! handler's fixed `Sentry-Hook-Error` codes, and a detail (why authentication failed) a fixed
-//! word, never the caller's text.
+//! fixed refusal codes (the server's and those its source kind declares), and a detail (why
+//! authentication failed) a fixed word, never the caller's text.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

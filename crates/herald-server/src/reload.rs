@@ -15,19 +15,18 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use herald_core::Sink;
 use herald_core::config::Config;
-use herald_sentry::SourceConfig;
+use herald_core::{Sink, Source};
 use serde::Serialize;
 
-use crate::hooks::error_chain;
+use crate::errors::error_chain;
 use crate::{AppState, Live, metrics};
 
 /// A config read and validated in full: what [`Loader`] hands back.
 #[derive(Debug)]
 pub struct Loaded {
     pub config: Config,
-    pub sources: BTreeMap<String, SourceConfig>,
+    pub sources: BTreeMap<String, Arc<dyn Source>>,
     pub sinks: BTreeMap<String, Arc<dyn Sink>>,
 }
 
@@ -243,10 +242,7 @@ impl LiveSink {
     }
 
     fn removed(&self) -> herald_core::SinkError {
-        herald_core::SinkError::Rejected {
-            status: 0,
-            detail: removed_reason(&self.name),
-        }
+        herald_core::SinkError::refused(removed_reason(&self.name))
     }
 }
 
@@ -271,5 +267,12 @@ impl Sink for LiveSink {
             Some(sink) => sink.preview(notification),
             None => Err(removed_reason(&self.name)),
         }
+    }
+    fn threads(&self) -> bool {
+        self.current().is_some_and(|s| s.threads())
+    }
+
+    fn pace(&self, notification: &herald_core::Notification) -> Option<herald_core::Pace> {
+        self.current()?.pace(notification)
     }
 }

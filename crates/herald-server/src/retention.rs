@@ -56,7 +56,7 @@ pub(crate) async fn run(
                 );
             }
             Err(e) => tracing::warn!(
-                error = %crate::hooks::error_chain(&e),
+                error = %crate::errors::error_chain(&e),
                 "cannot delete old alerts; trying again in an hour"
             ),
         }

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
-use crate::hooks::error_chain;
+use crate::errors::error_chain;
 
 /// The silence and noise routes, to be merged under the admin layer.
 pub fn router() -> Router<AppState> {

@@ -36,9 +36,6 @@ impl TlsMode {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailConfig {
-    /// Always `email`; accepted here so the sink's whole mapping reads as one value.
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
     /// The SMTP server's host name (checked against its TLS certificate) or address.
     pub host: String,
     /// The server's port; by default 587 for `starttls`, 465 for `implicit`, 25 for `none`.

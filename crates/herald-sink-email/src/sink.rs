@@ -123,9 +123,7 @@ impl Sink for EmailSink {
     }
 
     async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
-        let message = self
-            .message(n)
-            .map_err(|detail| SinkError::Rejected { status: 0, detail })?;
+        let message = self.message(n).map_err(SinkError::refused)?;
         let sent = tokio::time::timeout(self.timeout, self.transport().send(message)).await;
         let Ok(sent) = sent else {
             return Err(SinkError::Unreachable {
@@ -145,6 +143,7 @@ impl Sink for EmailSink {
                     channel: None,
                     destination: None,
                     detail: Some(format!("{} {reply}", response.code())),
+                    thread: None,
                 })
             }
             Err(e) => Err(classify(&self.host, self.port, self.timeout, e)),
@@ -166,8 +165,9 @@ pub fn classify(
     timeout: std::time::Duration,
     e: lettre::transport::smtp::Error,
 ) -> SinkError {
-    let status = e.status().map(u16::from).unwrap_or(0);
-    let hint = reply_hint(status)
+    let status = e.status().map(u16::from);
+    let hint = status
+        .and_then(reply_hint)
         .map(|h| format!("; {h}"))
         .unwrap_or_default();
     let peer = format!("smtp server {host}:{port}");

@@ -6,9 +6,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, TcpListener};
 use std::sync::Arc;
 
-use herald_core::config::{Config, Diagnostics, Env};
-use herald_core::sink::SinkContext;
-use herald_core::{Alert, Level, Notification, Sink, SinkError, SinkFactory, Tags};
+use herald_core::config::Env;
+use herald_core::{Alert, Level, Notification, Sink, SinkError, Tags};
 use herald_sink_email::EmailFactory;
 use mail_parser::{MessageParser, MimeHeaders};
 use mailin::{Action, Handler, Response, SessionBuilder};
@@ -132,21 +131,13 @@ fn sink_with_timeout(port: u16, timeout: u64, extra: &str) -> Arc<dyn Sink> {
          tls: none\n    from: \"Herald <alerts@example.com>\"\n    \
          to: [oncall@example.com, \"Ops <ops@example.com>\"]\n    timeout_seconds: {timeout}\n{extra}"
     );
-    let (config, _) = Config::parse(
+    herald_core::testing::build_sink(
+        EmailFactory,
         &yaml,
-        "herald.yaml",
         &Env::from_pairs::<_, String, String>([]),
     )
-    .unwrap();
-    let spec = &config.sinks[0];
-    let mut diag = Diagnostics::new("herald.yaml");
-    let sink = EmailFactory.build(SinkContext {
-        name: &spec.name,
-        node: &spec.node,
-        diag: &mut diag,
-    });
-    diag.into_result(()).unwrap();
-    sink.unwrap()
+    .into_result()
+    .unwrap()
 }
 
 fn notification(title: &str) -> Notification {
@@ -265,7 +256,7 @@ async fn a_temporary_refusal_is_unavailable() {
         .unwrap_err();
     match &err {
         SinkError::Unavailable { status, detail, .. } => {
-            assert_eq!(*status, 451);
+            assert_eq!(*status, Some(451));
             let detail = detail.replace(&port.to_string(), "PORT");
             expect_test::expect![[r#"smtp server 127.0.0.1:PORT deferred the message: transient error (451): 4.7.1 greylisted, try again later; the server cannot take it now (greylisting, a busy mailbox); herald retries"#]].assert_eq(&detail);
         }
@@ -283,7 +274,7 @@ async fn a_permanent_refusal_is_rejected() {
         .unwrap_err();
     match &err {
         SinkError::Rejected { status, detail } => {
-            assert_eq!(*status, 550);
+            assert_eq!(*status, Some(550));
             let detail = detail.replace(&port.to_string(), "PORT");
             expect_test::expect![[r#"smtp server 127.0.0.1:PORT refused the message: permanent error (550): 5.1.1 mailbox unavailable; the mailbox is unavailable or the server does not relay for this sender: check to, and that from may send through this server"#]].assert_eq(&detail);
         }

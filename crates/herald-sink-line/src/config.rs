@@ -20,9 +20,6 @@ pub const DEFAULT_NOTIFY_API_BASE: &str = "https://notify-api.line.me";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LineConfig {
-    /// The sink type, always `line`. Accepted because the loader passes the whole mapping.
-    #[serde(rename = "type", default)]
-    pub kind: Option<String>,
     /// The channel access token of the Messaging API channel (long-lived or issued), a secret.
     pub channel_access_token: Secret,
     /// The recipient: a user, group or room id (`U...`, `C...`, `R...`), or a template such as
@@ -63,9 +60,6 @@ pub struct LineConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LineNotifyConfig {
-    /// The sink type, always `line_notify`. Accepted because the loader passes the whole mapping.
-    #[serde(rename = "type", default)]
-    pub kind: Option<String>,
     /// The personal or group access token, a secret.
     pub token: Secret,
     /// The service's base URL; the request goes to `{api_base}/api/notify`.

@@ -8,6 +8,7 @@
 //! (an emoji counts two), LINE Notify in characters. Cuts happen at a character boundary and
 //! end in `…`.
 
+use herald_core::template::fields;
 use herald_core::{Alert, Notification};
 
 /// Longest Messaging API text message, in UTF-16 code units.
@@ -15,9 +16,6 @@ pub const MAX_TEXT_UTF16: usize = 5000;
 /// Longest LINE Notify `message`, in characters.
 pub const MAX_NOTIFY_CHARS: usize = 1000;
 
-/// Tags already shown as fields of their own.
-const SHOWN_ELSEWHERE: &[&str] = &["level", "environment", "release", "project"];
-const MAX_TAGS: usize = 5;
 /// Keeps one field from filling a whole message.
 const MAX_VALUE_CHARS: usize = 300;
 
@@ -67,25 +65,11 @@ fn single(alert: &Alert, folded: u64) -> String {
         )),
         None => lines.push(clean(&alert.title)),
     }
-    for (label, v) in [
-        ("Project", &alert.project),
-        ("Environment", &alert.environment),
-        ("Release", &alert.release),
-        ("Culprit", &alert.culprit),
-    ] {
-        if let Some(v) = v {
-            lines.push(format!("{label}: {}", value(v)));
-        }
+    for (label, v) in fields::details(alert) {
+        lines.push(format!("{label}: {}", value(v)));
     }
-    let tags: Vec<String> = alert
-        .tags
-        .iter()
-        .filter(|(k, _)| !SHOWN_ELSEWHERE.contains(k))
-        .take(MAX_TAGS)
-        .map(|(k, v)| format!("{}={}", value(k), value(v)))
-        .collect();
-    if !tags.is_empty() {
-        lines.push(format!("Tags: {}", tags.join(", ")));
+    if let Some(tags) = fields::tag_list(alert, value) {
+        lines.push(format!("Tags: {tags}"));
     }
     if let Some(url) = &alert.url {
         lines.push(clean(url));

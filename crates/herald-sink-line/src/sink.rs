@@ -240,10 +240,7 @@ pub fn retry_key(idempotency_key: &str) -> Uuid {
 }
 
 fn render_error(detail: String) -> SinkError {
-    SinkError::Rejected {
-        status: 0,
-        detail: cannot_render(detail),
-    }
+    SinkError::refused(cannot_render(detail))
 }
 
 fn cannot_render(detail: String) -> String {
@@ -257,7 +254,7 @@ impl Sink for LineSink {
     }
 
     async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
-        let refuse = |detail| SinkError::Rejected { status: 0, detail };
+        let refuse = SinkError::refused;
         let chosen = self.recipient(n).map_err(refuse)?;
         let body = self.body_to(n, chosen.destination()).map_err(refuse)?;
         if let Chosen::Fallback { to, refused } = &chosen {
@@ -268,25 +265,16 @@ impl Sink for LineSink {
                 "alert data chose a recipient that is not in \"allowed\"; sending to the fallback"
             );
         }
-        let response = herald_http::client()?
+        let request = herald_http::client()?
             .post(&self.endpoint)
-            .timeout(self.timeout)
             .bearer_auth(self.token.expose())
             .header(
                 "X-Line-Retry-Key",
                 retry_key(&n.idempotency_key).to_string(),
             )
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| herald_http::network_error("line", e, self.timeout))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| herald_http::network_error("line", e, self.timeout))?;
-        let mut receipt = classify_push(status, n.attempt, &headers, &text)?;
+            .json(&body);
+        let answer = herald_http::send("line", request, self.timeout).await?;
+        let mut receipt = classify_push(answer.status, n.attempt, &answer.headers, &answer.text)?;
         receipt.destination = Some(chosen.destination().to_owned());
         if let Chosen::Fallback { refused, .. } = &chosen {
             receipt.detail = Some(format!(
@@ -312,21 +300,12 @@ impl Sink for LineNotifySink {
 
     async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
         let form = self.form(n).map_err(render_error)?;
-        let response = herald_http::client()?
+        let request = herald_http::client()?
             .post(&self.endpoint)
-            .timeout(self.timeout)
             .bearer_auth(self.token.expose())
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| herald_http::network_error("line", e, self.timeout))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| herald_http::network_error("line", e, self.timeout))?;
-        classify_notify(status, &headers, &text)
+            .form(&form);
+        let answer = herald_http::send("line", request, self.timeout).await?;
+        classify_notify(answer.status, &answer.headers, &answer.text)
     }
 
     fn preview(&self, n: &Notification) -> Result<String, String> {
@@ -387,6 +366,7 @@ pub fn classify_push(
                 Some(id) => format!("ok (request id {id})"),
                 None => "ok".into(),
             }),
+            thread: None,
         });
     }
     let detail = error_detail(status, body);
@@ -401,11 +381,12 @@ pub fn classify_push(
                 Some(id) => format!("delivered by an earlier attempt (request id {id})"),
                 None => format!("delivered by an earlier attempt: {detail}"),
             }),
+            thread: None,
         });
     }
     if status == 409 {
         return Err(SinkError::Rejected {
-            status,
+            status: Some(status),
             detail: format!("retry key already used on a first attempt: {detail}"),
         });
     }
@@ -426,6 +407,7 @@ pub fn classify_notify(status: u16, headers: &HeaderMap, body: &str) -> Result<R
             channel: None,
             destination: None,
             detail: Some("ok".into()),
+            thread: None,
         });
     }
     let retry_after = herald_http::retry_after(headers).or_else(|| {

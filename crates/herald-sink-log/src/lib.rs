@@ -22,9 +22,6 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
-    /// Always `log`.
-    #[serde(rename = "type")]
-    pub kind: String,
     /// The log level of the lines: `info` (default) or `warn`.
     #[serde(default)]
     pub level: LogLevel,

@@ -19,10 +19,6 @@ pub const DEFAULT_API_BASE: &str = "https://slack.com/api";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
-    /// The sink type, always `slack`. Accepted because the loader passes the whole mapping and
-    /// has already used it to pick this crate.
-    #[serde(rename = "type", default)]
-    pub kind: Option<String>,
     /// An incoming webhook URL (`https://hooks.slack.com/services/...`). The URL is itself the
     /// credential, so it is a secret. Its channel is fixed when the webhook is created.
     /// An empty value means unset.

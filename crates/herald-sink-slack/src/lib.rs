@@ -38,7 +38,7 @@
 //! | `timeout_seconds` | per attempt, default 10 |
 //! | `template.text` | mrkdwn template for the main text (replaces the built-in fields) |
 //! | `template.title` | template for the header |
-//! | `threads` | bot mode, default `true`: when the dispatcher hands over an issue's first message ([`herald_core::Notification::thread`]), reply in its thread (`thread_ts`) and update it (`chat.update`, best effort) instead of posting anew |
+//! | `threads` | bot mode, default `true`: the sink keeps conversations ([`herald_core::Sink::threads`]); when the dispatcher hands over an issue's first message ([`herald_core::Notification::thread`], a [`ThreadRef`] encoded as JSON), reply in its thread (`thread_ts`) and update it (`chat.update`, best effort) instead of posting anew; a new top-level message returns its channel and `ts` in [`herald_core::Receipt::thread`] |
 //! | `reply_broadcast` | with `threads`, also show replies in the channel (default `false`) |
 //!
 //! Tags and other alert data are written by whoever can make an SDK send an event, so a
@@ -47,8 +47,10 @@
 //! first event of an issue cannot pull the later ones into its channel.
 //!
 //! Whatever the routes say, a sink posts to one channel at most about once a second (Slack's
-//! documented pace): a post waits for its slot, or, when that is more than 20 s away, is
-//! handed back to the dispatcher as unavailable with `retry_after` (see `pace.rs`).
+//! documented pace): the sink states it ([`herald_core::Sink::pace`], keyed by the chosen
+//! channel, or by the sink for an incoming webhook) and the dispatcher spaces the attempts;
+//! `deliver` itself never waits. An incoming webhook cannot thread, so its deliveries never
+//! read or write the dispatcher's thread table.
 //!
 //! Exactly one of `webhook_url` and `token` must be set. For example:
 //!
@@ -81,12 +83,11 @@
 //! | other 4xx (webhook texts `invalid_payload`, `action_prohibited`, `channel_not_found`, `no_service`, `channel_is_archived`, ...) | `Rejected` with the text |
 //! | 2xx with anything else (not Slack) | `Rejected` |
 //! | connection failure, timeout | `Unreachable` |
-//! | a template that fails to render | `Rejected` with status 0 |
+//! | a template that fails to render, a channel not allowed | `Rejected` without a status |
 //!
 //! No error, log line or `Debug` output contains the token or the webhook URL.
 
 mod config;
-mod pace;
 mod render;
 mod sink;
 
@@ -95,7 +96,7 @@ pub use render::{
     MAX_BLOCKS, MAX_HEADER_CHARS, MAX_SECTION_CHARS, MAX_TOTAL_CHARS, Overrides, escape_mrkdwn,
     escape_plain, render, truncate_chars, truncate_mrkdwn,
 };
-pub use sink::{Api, RETRYABLE_ERRORS, SlackFactory, SlackSink, classify};
+pub use sink::{Api, PACE, RETRYABLE_ERRORS, SlackFactory, SlackSink, ThreadRef, classify};
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@
 //! 3000-character sections) are met by cutting cleanly with an ellipsis, never inside a
 //! character, an entity or a link.
 
+use herald_core::template::fields;
 use herald_core::{Alert, Notification};
 use serde_json::{Value, json};
 
@@ -20,15 +21,11 @@ pub const MAX_SECTION_CHARS: usize = 3000;
 /// at about 13,200 characters of block text, far below the documented limits, so digests stay
 /// under this and count what did not fit.
 pub const MAX_TOTAL_CHARS: usize = 12_000;
-/// At most this many tags are shown; the first ones the source gave are the ones that matter.
-pub const MAX_TAGS: usize = 5;
 
 /// Keeps a digest line (and a tag) short enough that one alert cannot crowd out the others.
 const MAX_LINE_TITLE_CHARS: usize = 200;
 const MAX_VALUE_CHARS: usize = 300;
 const ZERO_WIDTH_SPACE: char = '\u{200B}';
-/// Tags already shown as fields of their own.
-const SHOWN_ELSEWHERE: &[&str] = &["level", "environment", "release", "project"];
 
 /// Text rendered from the sink's templates, already escaped; `None` keeps the built-in part.
 #[derive(Debug, Clone, Default)]
@@ -129,35 +126,24 @@ fn digest(n: &Notification, overrides: &Overrides) -> (String, Vec<Value>) {
 
 /// Level, project, environment, release, culprit and a few tags, one field per line.
 fn fields_text(alert: &Alert) -> String {
+    // Level, project and environment share the first line; the rest get one each.
     let mut first = Vec::new();
     if let Some(level) = alert.level {
         first.push(format!("*Level:* {level}"));
     }
-    if let Some(p) = &alert.project {
-        first.push(format!("*Project:* {}", value(p)));
-    }
-    if let Some(e) = &alert.environment {
-        first.push(format!("*Environment:* {}", value(e)));
-    }
     let mut lines = Vec::new();
+    for (label, v) in fields::details(alert) {
+        let field = format!("*{label}:* {}", value(v));
+        match label {
+            "Project" | "Environment" => first.push(field),
+            _ => lines.push(field),
+        }
+    }
     if !first.is_empty() {
-        lines.push(first.join("   "));
+        lines.insert(0, first.join("   "));
     }
-    if let Some(r) = &alert.release {
-        lines.push(format!("*Release:* {}", value(r)));
-    }
-    if let Some(c) = &alert.culprit {
-        lines.push(format!("*Culprit:* {}", value(c)));
-    }
-    let tags: Vec<String> = alert
-        .tags
-        .iter()
-        .filter(|(k, _)| !SHOWN_ELSEWHERE.contains(k))
-        .take(MAX_TAGS)
-        .map(|(k, v)| format!("{}={}", value(k), value(v)))
-        .collect();
-    if !tags.is_empty() {
-        lines.push(format!("*Tags:* {}", tags.join(", ")));
+    if let Some(tags) = fields::tag_list(alert, value) {
+        lines.push(format!("*Tags:* {tags}"));
     }
     if lines.is_empty() {
         // Slack refuses an empty section.

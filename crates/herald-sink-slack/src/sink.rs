@@ -16,13 +16,12 @@ use herald_core::config::{Diagnostics, Node};
 use herald_core::destination::{AllowedDestinations, Chosen, DestinationSettings, shown};
 use herald_core::sink::SinkContext;
 use herald_core::template::{Templates, escape_none};
-use herald_core::{Notification, Receipt, Sink, SinkError, SinkFactory};
+use herald_core::{Notification, Pace, Receipt, Sink, SinkError, SinkFactory, Thread};
 use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::{Mode, SlackConfig};
-use crate::pace::{Pacer, Slot};
 use crate::render::{Overrides, escape_mrkdwn, escape_plain, render};
 
 /// Web API errors that say "not now" rather than "never" (Slack's docs list these as
@@ -120,8 +119,31 @@ pub struct SlackSink {
     /// Reply in an issue's thread and update its first message (bot mode).
     threads: bool,
     reply_broadcast: bool,
-    /// Slack's one message per second per channel.
-    pacer: Pacer,
+}
+
+/// Slack's pace: about one message per second per channel (chat.postMessage and incoming
+/// webhooks alike; Slack tolerates short bursts, then answers `429`). The dispatcher spaces
+/// a sink's posts to one channel this far apart ([`Sink::pace`]).
+pub const PACE: Duration = Duration::from_secs(1);
+
+/// Where an issue's first message lives, as the sink keeps it in the dispatcher's thread
+/// table ([`Thread::reference`]): Slack's channel id and the message's `ts`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct ThreadRef {
+    pub channel: String,
+    pub ts: String,
+}
+
+impl ThreadRef {
+    /// The reference as the dispatcher keeps it.
+    pub fn encode(&self) -> String {
+        serde_json::json!({"channel": self.channel, "ts": self.ts}).to_string()
+    }
+
+    /// A kept reference; `None` when it is not one this sink wrote.
+    pub fn decode(reference: &str) -> Option<ThreadRef> {
+        serde_json::from_str(reference).ok()
+    }
 }
 
 impl SlackSink {
@@ -173,7 +195,6 @@ impl SlackSink {
             timeout: Duration::from_secs(config.timeout_seconds),
             threads: config.threads,
             reply_broadcast: config.reply_broadcast,
-            pacer: Pacer::default(),
             mrkdwn,
             plain,
             raw,
@@ -240,7 +261,7 @@ impl Sink for SlackSink {
     }
 
     async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
-        let refuse = |detail| SinkError::Rejected { status: 0, detail };
+        let refuse = SinkError::refused;
         let chosen = self.channel(n).map_err(refuse)?;
         let channel = chosen.as_ref().map(Chosen::destination);
         let body = self.body_to(n, channel).map_err(refuse)?;
@@ -252,16 +273,25 @@ impl Sink for SlackSink {
                 "alert data chose a channel that is not in \"allowed\"; sending to the fallback"
             );
         }
-        let mut receipt = match (&self.mode, &n.thread, channel) {
-            // A thread started in another channel (a first event whose tags chose the
-            // fallback, say) is not this message's: it would reply and rewrite over there.
-            (Mode::Bot { endpoint, .. }, Some(thread), Some(channel))
-                if self.threads && thread.destination == channel =>
-            {
-                self.converse(endpoint, body, thread).await?
+        // A thread started in another channel (a first event whose tags chose the fallback,
+        // say) is not this message's: it would reply and rewrite over there.
+        let thread = n
+            .thread
+            .as_ref()
+            .filter(|t| self.threads() && Some(t.destination.as_str()) == channel)
+            .and_then(|t| conversation(t, &self.name));
+        let mut receipt = match (&self.mode, thread) {
+            (Mode::Bot { endpoint, .. }, Some(thread)) => {
+                self.converse(endpoint, body, &thread).await?
             }
-            (Mode::Bot { endpoint, .. }, ..) => self.post(endpoint, &body).await?,
-            (Mode::Webhook { url }, ..) => self.post(url.expose(), &body).await?,
+            (Mode::Bot { endpoint, .. }, None) => {
+                let mut receipt = self.post(endpoint, &body).await?;
+                if self.threads() {
+                    receipt.thread = started(&receipt);
+                }
+                receipt
+            }
+            (Mode::Webhook { url }, _) => self.post(url.expose(), &body).await?,
         };
         receipt.destination = channel.map(str::to_owned);
         if let Some(Chosen::Fallback { refused, .. }) = &chosen {
@@ -278,6 +308,38 @@ impl Sink for SlackSink {
         let body = self.body(n)?;
         serde_json::to_string_pretty(&body).map_err(|e| e.to_string())
     }
+
+    /// Only a bot can reply in a thread and update a message; an incoming webhook cannot.
+    fn threads(&self) -> bool {
+        self.threads && matches!(self.mode, Mode::Bot { .. })
+    }
+
+    /// Per channel: the one chosen for `n` (a channel this sink cannot render is refused by
+    /// `deliver` without a post, so it needs no pace); a webhook's channel is fixed, so the
+    /// sink itself stands for it.
+    fn pace(&self, n: &Notification) -> Option<Pace> {
+        let key = match self.channel(n) {
+            Ok(Some(chosen)) => chosen.destination().to_owned(),
+            Ok(None) => String::new(),
+            Err(_) => return None,
+        };
+        Some(Pace { key, every: PACE })
+    }
+}
+
+/// The kept thread of `t`, when this sink can read it.
+fn conversation(t: &Thread, sink: &str) -> Option<ThreadRef> {
+    let decoded = ThreadRef::decode(&t.reference);
+    if decoded.is_none() {
+        tracing::warn!(sink = %sink, "the issue's kept thread is not one this sink wrote; posting a new message");
+    }
+    decoded
+}
+
+/// The thread a new top-level message started: its channel id and `ts`, as Slack answered.
+fn started(receipt: &Receipt) -> Option<String> {
+    let (channel, ts) = (receipt.channel.clone()?, receipt.message_id.clone()?);
+    Some(ThreadRef { channel, ts }.encode())
 }
 
 impl SlackSink {
@@ -289,7 +351,7 @@ impl SlackSink {
         &self,
         endpoint: &str,
         body: Value,
-        thread: &herald_core::ThreadRef,
+        thread: &ThreadRef,
     ) -> Result<Receipt, SinkError> {
         let mut reply = body.clone();
         reply["channel"] = Value::from(thread.channel.clone());
@@ -310,49 +372,22 @@ impl SlackSink {
 
     /// One POST of a JSON body and the verdict on Slack's answer.
     async fn post(&self, url: &str, body: &Value) -> Result<Receipt, SinkError> {
-        // A webhook's channel is fixed, so the sink itself stands for it.
-        let channel = body
-            .get("channel")
-            .and_then(Value::as_str)
-            .unwrap_or(&self.name);
-        match self.pacer.reserve(channel, std::time::Instant::now()) {
-            Slot::After(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
-            Slot::After(_) => {}
-            Slot::Later(wait) => {
-                return Err(SinkError::Unavailable {
-                    status: 429,
-                    retry_after: Some(wait),
-                    detail: format!(
-                        "holding back: Slack takes about one message per second in \"{channel}\""
-                    ),
-                });
-            }
-        }
         let client = herald_http::client()?;
         let request = match &self.mode {
             Mode::Webhook { .. } => client.post(url),
             Mode::Bot { token, .. } => client.post(url).bearer_auth(token.expose()),
         };
         let bytes = serde_json::to_vec(body).unwrap_or_default();
-        let response = request
-            .timeout(self.timeout)
+        let request = request
             // Without the charset, chat.postMessage answers with a `missing_charset` warning.
             .header(CONTENT_TYPE, "application/json; charset=utf-8")
-            .body(bytes)
-            .send()
-            .await
-            .map_err(|e| herald_http::network_error("slack", e, self.timeout))?;
-        let status = response.status().as_u16();
-        let retry_after = herald_http::retry_after(response.headers());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| herald_http::network_error("slack", e, self.timeout))?;
+            .body(bytes);
+        let answer = herald_http::send("slack", request, self.timeout).await?;
         let api = match self.mode {
             Mode::Webhook { .. } => Api::Webhook,
             Mode::Bot { .. } => Api::Bot,
         };
-        classify(api, status, retry_after, &text)
+        classify(api, answer.status, answer.retry_after(), &answer.text)
     }
 }
 
@@ -401,6 +436,7 @@ pub fn classify(
                 channel: answer.channel,
                 destination: None,
                 detail: Some("ok".into()),
+                thread: None,
             });
         }
         if !answer.ok {
@@ -414,7 +450,11 @@ pub fn classify(
                 Some(h) => format!("{} ({h})", excerpt(&detail)),
                 None => excerpt(&detail),
             };
-            return if status == 429 || status >= 500 || RETRYABLE_ERRORS.contains(&code.as_str()) {
+            let status = Some(status);
+            return if status >= Some(500)
+                || status == Some(429)
+                || RETRYABLE_ERRORS.contains(&code.as_str())
+            {
                 Err(SinkError::Unavailable {
                     status,
                     retry_after,
@@ -432,6 +472,7 @@ pub fn classify(
             channel: None,
             destination: None,
             detail: Some("ok".into()),
+            thread: None,
         });
     }
     let body = body.trim();
@@ -447,7 +488,7 @@ pub fn classify(
         // A 2xx that is neither `ok` nor Slack's JSON is not Slack (a proxy's login page, a
         // wrong `api_base`): retrying will not change it.
         return Err(SinkError::Rejected {
-            status,
+            status: Some(status),
             detail: format!("unexpected answer: {detail}"),
         });
     }

@@ -14,9 +14,6 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
-    /// Always `webhook`; accepted here so the sink's whole mapping reads as one value.
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
     /// Where to POST, an `http://` or `https://` URL.
     pub url: String,
     /// Extra request headers, name to value (an `Authorization` token, a routing key). Values

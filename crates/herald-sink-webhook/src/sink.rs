@@ -108,19 +108,15 @@ impl Sink for WebhookSink {
     }
 
     async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
-        let body = self
-            .body(n)
-            .map_err(|detail| SinkError::Rejected { status: 0, detail })?;
-        let key = HeaderValue::from_str(&n.idempotency_key).map_err(|_| SinkError::Rejected {
-            status: 0,
-            detail: format!(
+        let body = self.body(n).map_err(SinkError::refused)?;
+        let key = HeaderValue::from_str(&n.idempotency_key).map_err(|_| {
+            SinkError::refused(format!(
                 "idempotency key \"{}\" cannot be sent as a header",
                 n.idempotency_key
-            ),
+            ))
         })?;
         let mut request = herald_http::client()?
             .post(self.url.clone())
-            .timeout(self.timeout)
             .headers(self.headers.clone())
             .header("idempotency-key", key);
         if let Some(secret) = &self.secret {
@@ -131,28 +127,16 @@ impl Sink for WebhookSink {
                 request = request.header("x-herald-signature", value);
             }
         }
-        let response = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| unreachable(self.host(), e, self.timeout))?;
-        let status = response.status().as_u16();
-        let retry_after = herald_http::retry_after(response.headers());
-        let text = match response.bytes().await {
-            Ok(bytes) => excerpt(&bytes),
-            Err(e) if (200..300).contains(&status) => {
-                // The receiver took the request; a broken body read does not undo that.
-                format!("(response body unreadable: {})", e.without_url())
-            }
-            Err(e) => return Err(unreachable(self.host(), e, self.timeout)),
-        };
-        if (200..300).contains(&status) {
+        // The host only: the URL's path or query may carry a token.
+        let provider = format!("webhook at {}", self.host());
+        let answer = herald_http::send(&provider, request.body(body), self.timeout).await?;
+        let status = answer.status;
+        let text = excerpt(answer.text.as_bytes());
+        if answer.is_success() {
             return Ok(Receipt {
                 status: Some(status),
-                message_id: None,
-                channel: None,
-                destination: None,
                 detail: (!text.is_empty()).then_some(text),
+                ..Receipt::default()
             });
         }
         let detail = if text.is_empty() {
@@ -160,18 +144,13 @@ impl Sink for WebhookSink {
         } else {
             text
         };
-        Err(SinkError::from_status(status, retry_after, detail))
+        Err(SinkError::from_status(status, answer.retry_after(), detail))
     }
 
     fn preview(&self, n: &Notification) -> Result<String, String> {
         let body = self.body(n)?;
         String::from_utf8(body).map_err(|e| format!("the body is not UTF-8: {e}"))
     }
-}
-
-fn unreachable(host: &str, e: reqwest::Error, timeout: std::time::Duration) -> SinkError {
-    // The host only: the URL's path or query may carry a token.
-    herald_http::network_error(&format!("webhook at {host}"), e, timeout)
 }
 
 /// The first 200 characters of a response body, trimmed.

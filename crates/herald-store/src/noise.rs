@@ -1,8 +1,9 @@
 //! The store's side of noise control: applying a [`herald_core::noise`] decision to a leased
 //! delivery together with the state it reads (dedup entries, throttle windows, digest
-//! buffers) in one transaction; the record of everything held back; silences; and the Slack
-//! thread of each issue. A separate trait (a supertrait of [`Store`](crate::Store)) so these
-//! live apart from the hot path, which never calls them for routes without noise settings.
+//! buffers) in one transaction; the record of everything held back; silences; and the
+//! conversation each threading sink keeps per issue (an opaque reference). A separate trait (a
+//! supertrait of [`Store`](crate::Store)) so these live apart from the hot path, which never
+//! calls them for routes without noise settings or for sinks that do not thread.
 //!
 //! A delivery the noise stage does not send on its own leaves the `deliveries` queue and is
 //! kept in `held_back` with its outcome and reason, so nothing is dropped silently: a digest
@@ -115,13 +116,12 @@ impl SilenceRecord {
     }
 }
 
-/// The first Slack message of an issue on a sink.
+/// A conversation a sink started for a key (an issue), as the sink encoded it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ThreadRecord {
-    /// The channel id Slack answered with.
-    pub channel: String,
-    pub ts: String,
-    /// The channel herald asked for (`#alerts-payments`); empty for threads kept before it was.
+    /// The sink's own reference to the conversation (opaque here).
+    pub reference: String,
+    /// The destination the conversation was started in; empty for threads kept before it was.
     pub destination: String,
 }
 
@@ -166,20 +166,17 @@ pub trait NoiseStore: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<SilenceRecord>, StoreError>;
 
-    /// The message later events of `issue_id` on `sink` thread under.
-    async fn slack_thread(
-        &self,
-        sink: &str,
-        issue_id: &str,
-    ) -> Result<Option<ThreadRecord>, StoreError>;
+    /// The conversation `sink` keeps for `key` (an issue id), which its later notifications
+    /// continue.
+    async fn thread(&self, sink: &str, key: &str) -> Result<Option<ThreadRecord>, StoreError>;
 
-    /// Records the first message of an issue on a sink. An existing one is kept when it was
-    /// sent to the same destination, and replaced when not (the issue's messages now go to
-    /// another channel, and their thread is there).
-    async fn save_slack_thread(
+    /// Records the conversation a sink started for a key. An existing one is kept when it was
+    /// started in the same destination, and replaced when not (the key's messages now go to
+    /// another destination, and their conversation is there).
+    async fn save_thread(
         &self,
         sink: &str,
-        issue_id: &str,
+        key: &str,
         thread: &ThreadRecord,
         now: Timestamp,
     ) -> Result<(), StoreError>;

@@ -1,20 +1,19 @@
-//! Loads a config into everything herald runs with: the core config, each source's typed
-//! settings and the built sinks. Every problem of every part is collected, so `herald check`
+//! Loads a config into everything herald runs with: the core config, the sources and the
+//! sinks, each built by its registry (`sources.rs`, `sinks.rs`). Every problem of every part is collected, so `herald check`
 //! reports them all at once.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use herald_core::Sink;
 use herald_core::config::{Config, ConfigError, ConfigErrors, Diagnostics, Env, exposure_errors};
-use herald_sentry::SourceConfig;
+use herald_core::{Sink, Source};
 
 /// A config with its sources and sinks ready to use.
 #[derive(Debug)]
 pub struct App {
     pub config: Config,
-    pub sources: BTreeMap<String, SourceConfig>,
+    pub sources: BTreeMap<String, Arc<dyn Source>>,
     pub sinks: BTreeMap<String, Arc<dyn Sink>>,
     pub warnings: Vec<ConfigError>,
 }
@@ -71,28 +70,12 @@ impl App {
         if purpose == Purpose::Serve {
             diag.extend(config.serve_errors());
         }
-        let mut sources = BTreeMap::new();
         let mut public_credentials = config.public_credentials.clone();
-        for spec in &config.sources {
-            match spec.kind.as_str() {
-                "sentry" => {
-                    public_credentials.extend(SourceConfig::public_credentials(
-                        &spec.name, &spec.node, &diag,
-                    ));
-                    if let Some(s) = SourceConfig::load(&spec.name, &spec.node, &mut diag) {
-                        sources.insert(spec.name.clone(), s);
-                    }
-                }
-                other => {
-                    let at = spec.node.get("type").unwrap_or(&spec.node).clone();
-                    diag.error(
-                        &at,
-                        format!("source \"{}\" has unknown type \"{other}\"", spec.name),
-                        Some("source types: sentry".into()),
-                    );
-                }
-            }
-        }
+        let sources = crate::sources::registry().build_all(
+            &config.sources,
+            &mut diag,
+            &mut public_credentials,
+        );
         diag.extend(match listen {
             Some(listen) => exposure_errors(&public_credentials, listen, "--listen"),
             None => exposure_errors(&public_credentials, &config.server.listen, "server.listen"),

@@ -13,6 +13,7 @@ mod send_test;
 mod serve;
 mod silence;
 mod sinks;
+mod sources;
 mod why;
 
 use std::path::PathBuf;

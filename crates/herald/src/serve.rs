@@ -118,6 +118,7 @@ async fn serve(app: App, path: &Path, listen: Option<&str>, watch: bool) -> anyh
         "herald is serving"
     );
     let state = AppState::new(Arc::new(app.config), app.sources, app.sinks, store.clone())
+        .with_source_kinds(crate::sources::registry())
         .with_loader(loader(path, listen));
     tokio::spawn(reload_on(hangup, state.clone()));
     if watch {

@@ -18,7 +18,7 @@ fn delay(attempt: u32, unit: f64) -> Duration {
 
 fn unavailable(retry_after: Option<Duration>) -> SinkError {
     SinkError::Unavailable {
-        status: 503,
+        status: Some(503),
         retry_after,
         detail: "down".into(),
     }
@@ -82,7 +82,7 @@ fn a_retryable_error_is_retried_after_the_delay() {
 #[test]
 fn a_rejection_is_dead_at_once() {
     let error = SinkError::Rejected {
-        status: 404,
+        status: Some(404),
         detail: "channel_not_found".into(),
     };
     let decision = decide(&RetryPolicy::default(), 1, t0(), t0(), &error, 0.5);

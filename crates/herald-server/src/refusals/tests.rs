@@ -132,26 +132,27 @@ async fn a_shutdown_tells_what_is_left() {
     assert_eq!(log.due(Instant::now(), true), vec![last]);
 }
 
-/// The log keys on `REFUSAL_CODES` (a code missing there is logged and counted as `other`,
-/// and gets no series at start), so every code a handler answers with must be listed.
+/// Every code the server refuses with itself must be in `SERVER_REFUSAL_CODES`, which gives
+/// each configured source a series per code from the start.
 #[test]
-fn every_refusal_code_the_handlers_use_is_listed() {
-    let source = include_str!("../hooks.rs");
+fn every_refusal_code_the_server_uses_is_listed() {
     let mut used = Vec::new();
-    let mut rest = source;
-    while let Some(at) = rest.find("Refusal::new(") {
-        rest = &rest[at + "Refusal::new(".len()..];
-        // Refusal::new(status, "code", message): the code is the first string literal.
-        let Some(open) = rest.find('"') else { break };
-        let after = &rest[open + 1..];
-        let close = after.find('"').unwrap();
-        used.push(&after[..close]);
+    for source in [include_str!("../ingest.rs"), include_str!("../hooks.rs")] {
+        let mut rest = source;
+        while let Some(at) = rest.find("Refusal::new(") {
+            rest = &rest[at + "Refusal::new(".len()..];
+            // Refusal::new(status, "code", message): the code is the first string literal.
+            let Some(open) = rest.find('"') else { break };
+            let after = &rest[open + 1..];
+            let close = after.find('"').unwrap();
+            used.push(&after[..close]);
+        }
     }
-    assert!(used.len() >= 10, "found only {used:?}");
+    assert!(used.len() >= 7, "found only {used:?}");
     for code in used {
         assert!(
-            crate::hooks::REFUSAL_CODES.contains(&code),
-            "{code} is not in REFUSAL_CODES"
+            crate::ingest::SERVER_REFUSAL_CODES.contains(&code),
+            "{code} is not in SERVER_REFUSAL_CODES"
         );
     }
 }

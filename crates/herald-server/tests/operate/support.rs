@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use herald_core::config::{Config, Env};
 use herald_core::{Notification, Receipt, Secret, Sink, SinkError};
-use herald_sentry::SourceConfig;
+use herald_sentry::{SentryFactory, SentrySource, SourceConfig};
 use herald_server::{AppState, Loaded, Loader};
 use herald_store::Store;
 use jiff::Timestamp;
@@ -59,7 +59,7 @@ impl Sink for Scripted {
         if *unavailable > 0 {
             *unavailable -= 1;
             return Err(SinkError::Unavailable {
-                status: 503,
+                status: Some(503),
                 retry_after: None,
                 detail: "service_unavailable".into(),
             });
@@ -72,7 +72,7 @@ impl Sink for Scripted {
             })
         } else {
             Err(SinkError::Rejected {
-                status: 400,
+                status: Some(400),
                 detail: "invalid_payload".into(),
             })
         }
@@ -119,6 +119,7 @@ pub fn load(text: &str, bank: &BTreeMap<String, Arc<Scripted>>) -> Result<Loaded
                 max_skew_seconds: None,
                 insecure: false,
             };
+            let source: Arc<dyn herald_core::Source> = Arc::new(SentrySource::new(name, source));
             (name.to_owned(), source)
         })
         .collect();
@@ -169,6 +170,7 @@ pub async fn setup(text: &str, names: &[&str]) -> Setup {
         loaded.sinks,
         store.clone(),
     )
+    .with_source_kinds(kinds())
     .with_loader(Loader::new(move || {
         let text = reader.lock().unwrap().clone();
         load(&text, &loader_bank)
@@ -242,4 +244,11 @@ pub fn alert(source: &str, title: &str, level: &str, request_id: &str) -> Reques
         .header("Request-ID", request_id)
         .body(Body::from(body))
         .unwrap()
+}
+
+/// The source kinds the tests serve: Sentry's webhooks.
+fn kinds() -> herald_core::SourceRegistry {
+    let mut kinds = herald_core::SourceRegistry::new();
+    kinds.register(SentryFactory);
+    kinds
 }

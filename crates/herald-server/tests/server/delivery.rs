@@ -1,7 +1,8 @@
 //! The delivery state machine through the dispatcher: retries after the backoff, dead on a
 //! rejection or when attempts run out, `retry_after` honoured, the per-sink slot limit, and
 //! the run loop (woken by new work, sleeping until the next due time, releasing unfinished
-//! work on shutdown).
+//! work on shutdown), a sink's pace kept without holding its slot, and threads attached and
+//! kept only for a sink that declares them.
 //!
 //! The state machine tests pass time in explicitly (`run_once(now)`). The run loop tests use
 //! the real clock with sub-second delays and bounded polling: a paused Tokio clock does not
@@ -14,7 +15,7 @@ use herald_server::{DeliveryPolicy, RetryPolicy};
 use herald_store::{AttemptOutcome, Status};
 use jiff::Timestamp;
 
-use crate::support::{Answer, Options, eventually, setup, setup_with};
+use crate::support::{Answer, Options, alert, eventually, setup, setup_with};
 
 fn at(t0: Timestamp, ms: u64) -> Timestamp {
     t0 + Duration::from_millis(ms)
@@ -353,4 +354,101 @@ async fn shutdown_releases_attempts_that_outlive_the_grace() {
     let calls = s.fake.calls();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[1].key, id);
+}
+
+#[tokio::test]
+async fn a_burst_to_one_key_is_spread_at_its_pace_without_holding_up_other_keys_or_sinks() {
+    const PACE: Duration = Duration::from_millis(150);
+    // One slot: a paced attempt that waited in it would hold up everything behind it.
+    let s = setup_with(Options {
+        policy: DeliveryPolicy {
+            per_sink_concurrency: 1,
+            shutdown_grace: Duration::from_millis(200),
+            ..DeliveryPolicy::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    s.fake.pace_by_title(PACE);
+    let t0 = s.state.clock().now();
+    for title in ["a/1", "a/2", "a/3", "a/4", "b/1"] {
+        s.accept(title, t0).await;
+    }
+    s.accept_to("other", alert("a/1"), t0).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(s.state.dispatcher().run(async {
+        let _ = stopped.await;
+    }));
+    let delivered = eventually(500, Duration::from_millis(10), || async {
+        s.store.count_by_status().await.unwrap().delivered == 6
+    })
+    .await;
+    stop.send(()).unwrap();
+    run.await.unwrap();
+    assert!(delivered, "not all delivered within 5s");
+    let calls = s.fake.calls();
+    let a: Vec<_> = calls.iter().filter(|c| c.title.starts_with("a/")).collect();
+    assert_eq!(a.len(), 4, "{calls:?}");
+    for pair in a.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        // The turn is taken just before the first attempt starts: allow that moment.
+        assert!(
+            gap >= PACE - Duration::from_millis(10),
+            "{gap:?} in {calls:?}"
+        );
+    }
+    let b = calls.iter().find(|c| c.title == "b/1").unwrap();
+    assert!(b.at < a[1].at, "key b waited for key a: {calls:?}");
+    let other = s.other.calls();
+    assert_eq!(other.len(), 1);
+    assert!(other[0].at < a[1].at, "sink other waited for fake's pace");
+}
+
+/// An alert of issue 42.
+fn of_issue(title: &str) -> herald_core::Alert {
+    herald_core::Alert {
+        issue_id: Some("42".into()),
+        ..alert(title)
+    }
+}
+
+#[tokio::test]
+async fn a_threading_sink_gets_the_thread_its_first_message_started() {
+    let s = setup().await;
+    s.fake.keep_threads();
+    let t0 = Timestamp::now();
+    s.accept_to("fake", of_issue("first"), t0).await;
+    let dispatcher = s.state.dispatcher();
+    dispatcher.run_once(t0).await.unwrap();
+    s.accept_to("fake", of_issue("second"), t0).await;
+    dispatcher.run_once(t0).await.unwrap();
+    let calls = s.fake.calls();
+    assert_eq!(calls[0].thread, None);
+    assert_eq!(
+        calls[1].thread,
+        Some(herald_core::Thread {
+            reference: "thread of first".into(),
+            destination: "#alerts".into(),
+        })
+    );
+    // The reply started none: the first message stays the issue's thread.
+    let kept = s.store.thread("fake", "42").await.unwrap().unwrap();
+    assert_eq!(kept.reference, "thread of first");
+}
+
+#[tokio::test]
+async fn a_sink_that_does_not_thread_never_reads_or_writes_threads() {
+    let s = setup().await;
+    let t0 = Timestamp::now();
+    let kept = herald_store::ThreadRecord {
+        reference: "kept elsewhere".into(),
+        destination: "#alerts".into(),
+    };
+    s.store.save_thread("other", "42", &kept, t0).await.unwrap();
+    s.accept_to("other", of_issue("first"), t0).await;
+    s.accept_to("fake", of_issue("first"), t0).await;
+    s.state.dispatcher().run_once(t0).await.unwrap();
+    assert_eq!(s.other.calls()[0].thread, None);
+    assert_eq!(s.store.thread("fake", "42").await.unwrap(), None);
+    assert_eq!(s.store.thread("other", "42").await.unwrap(), Some(kept));
 }

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::{Request, Response, StatusCode};
 use herald_core::config::{Config, Env};
 use herald_core::{Alert, Notification, Receipt, Secret, Sink, SinkError};
-use herald_sentry::SourceConfig;
+use herald_sentry::{SentryFactory, SentrySource, SourceConfig};
 use herald_server::{AppState, Clock, DeliveryPolicy};
 use herald_store::{NewAlert, Store};
 use jiff::Timestamp;
@@ -42,6 +42,8 @@ pub struct Call {
     pub resource: String,
     pub title: String,
     pub at: tokio::time::Instant,
+    /// The conversation the dispatcher handed over.
+    pub thread: Option<herald_core::Thread>,
 }
 
 /// A sink that records every attempt and answers from a script (then `Ok` forever).
@@ -49,6 +51,10 @@ pub struct Call {
 pub struct FakeSink {
     script: Mutex<VecDeque<Answer>>,
     calls: Mutex<Vec<Call>>,
+    /// A pace per key, the key being the alert title up to its first `/`.
+    pace: Mutex<Option<Duration>>,
+    /// Keeps conversations: each delivery without one starts `thread of <title>`.
+    threads: std::sync::atomic::AtomicBool,
 }
 
 impl FakeSink {
@@ -59,12 +65,36 @@ impl FakeSink {
     pub fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap().clone()
     }
+
+    /// Paces deliveries per title prefix (`a/1` and `a/2` share the key `a`).
+    pub fn pace_by_title(&self, every: Duration) {
+        *self.pace.lock().unwrap() = Some(every);
+    }
+
+    /// Declares that this sink keeps conversations.
+    pub fn keep_threads(&self) {
+        self.threads
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[async_trait]
 impl Sink for FakeSink {
     fn kind(&self) -> &'static str {
         "fake"
+    }
+
+    fn threads(&self) -> bool {
+        self.threads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn pace(&self, n: &Notification) -> Option<herald_core::Pace> {
+        let every = (*self.pace.lock().unwrap())?;
+        let key = n.first().title.split('/').next().unwrap_or_default();
+        Some(herald_core::Pace {
+            key: key.to_owned(),
+            every,
+        })
     }
 
     async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
@@ -75,6 +105,7 @@ impl Sink for FakeSink {
             resource: n.first().resource.clone(),
             title: n.first().title.clone(),
             at: tokio::time::Instant::now(),
+            thread: n.thread.clone(),
         });
         let answer = self
             .script
@@ -85,15 +116,18 @@ impl Sink for FakeSink {
         match answer {
             Answer::Ok => Ok(Receipt {
                 status: Some(200),
+                destination: Some("#alerts".into()),
+                thread: (self.threads() && n.thread.is_none())
+                    .then(|| format!("thread of {}", n.first().title)),
                 ..Receipt::default()
             }),
             Answer::Unavailable(retry_after) => Err(SinkError::Unavailable {
-                status: 503,
+                status: Some(503),
                 retry_after,
                 detail: "try later".into(),
             }),
             Answer::Rejected => Err(SinkError::Rejected {
-                status: 404,
+                status: Some(404),
                 detail: "channel_not_found".into(),
             }),
             Answer::Refused => Err(SinkError::Unreachable {
@@ -175,18 +209,24 @@ pub async fn setup_with(options: Options) -> Setup {
     let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
     sinks.insert("fake".into(), fake.clone());
     sinks.insert("other".into(), other.clone());
-    let mut sources = BTreeMap::new();
+    let mut sources: BTreeMap<String, Arc<dyn herald_core::Source>> = BTreeMap::new();
     sources.insert(
         "sentry".to_string(),
-        SourceConfig {
-            kind: Some("sentry".into()),
-            client_secret: Some(Secret::new(SECRET)),
-            legacy_token: Some(Secret::new(TOKEN)),
-            max_skew_seconds: Some(300),
-            insecure: false,
-        },
+        Arc::new(SentrySource::new(
+            "sentry",
+            SourceConfig {
+                kind: Some("sentry".into()),
+                client_secret: Some(Secret::new(SECRET)),
+                legacy_token: Some(Secret::new(TOKEN)),
+                max_skew_seconds: Some(300),
+                insecure: false,
+            },
+        )),
     );
+    let mut kinds = herald_core::SourceRegistry::new();
+    kinds.register(SentryFactory);
     let state = AppState::new(Arc::new(config), sources, sinks, store.clone())
+        .with_source_kinds(kinds)
         .with_policy(options.policy)
         .with_clock(options.clock);
     Setup {
@@ -228,13 +268,11 @@ impl Setup {
 
     /// Stores one alert for `fake` (route `all`) as the handler would, returning its delivery id.
     pub async fn accept(&self, title: &str, received_at: Timestamp) -> String {
-        let alert = Alert {
-            source: "sentry".into(),
-            resource: "event_alert".into(),
-            action: "triggered".into(),
-            title: title.into(),
-            ..Alert::default()
-        };
+        self.accept_to("fake", alert(title), received_at).await
+    }
+
+    /// Stores `alert` for `sink` (route `all`), returning its delivery id.
+    pub async fn accept_to(&self, sink: &str, alert: Alert, received_at: Timestamp) -> String {
         let accepted = self
             .store
             .accept(NewAlert {
@@ -244,11 +282,22 @@ impl Setup {
                 received_at,
                 alert: Arc::new(alert),
                 raw: "{}".into(),
-                deliveries: vec![("all".into(), "fake".into())],
+                deliveries: vec![("all".into(), sink.into())],
             })
             .await
             .unwrap();
         accepted.delivery_ids[0].clone()
+    }
+}
+
+/// An alert titled `title`, with no issue.
+pub fn alert(title: &str) -> Alert {
+    Alert {
+        source: "sentry".into(),
+        resource: "event_alert".into(),
+        action: "triggered".into(),
+        title: title.into(),
+        ..Alert::default()
     }
 }
 

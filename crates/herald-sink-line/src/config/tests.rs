@@ -19,7 +19,7 @@ fn misspelt_key_is_located_with_the_right_key_as_hint() {
     check(
         "sinks:\n  s:\n    type: line\n    channel_access_token: ${LINE_TOKEN}\n    too: U1\n",
         expect![[
-            r#"herald.yaml:5:5: unknown key "too" (hint: did you mean "to"? (valid keys: type, channel_access_token, to, allowed, fallback, api_base, timeout_seconds, notification_disabled, template))"#
+            r#"herald.yaml:5:5: unknown key "too" (hint: did you mean "to"? (valid keys: channel_access_token, to, allowed, fallback, api_base, timeout_seconds, notification_disabled, template))"#
         ]],
     );
 }
@@ -85,7 +85,7 @@ fn debug_output_shows_no_token() {
         assert!(shown.contains("***"), "{shown}");
     }
     let config: crate::LineConfig = serde_json::from_value(serde_json::json!({
-        "type": "line", "channel_access_token": "line-sekrit", "to": "U1"
+        "channel_access_token": "line-sekrit", "to": "U1"
     }))
     .unwrap();
     let shown = format!("{config:?}");

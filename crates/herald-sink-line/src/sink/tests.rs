@@ -2,76 +2,28 @@
 //! service on 127.0.0.1: what the sinks send (method, path, headers, body, the retry key on
 //! every attempt) and how they read each of LINE's real answers.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::Method;
 use expect_test::expect;
 use herald_core::{Alert, Level, Notification, Sink, SinkError};
+use herald_http::testing::StandIn;
 
 use super::retry_key;
 use crate::tests::build;
 
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    path: String,
-    headers: HeaderMap,
-    body: String,
-}
-
 /// One scripted answer: status, extra headers, body.
 type Answer = (u16, Vec<(&'static str, &'static str)>, &'static str);
 
-struct StandIn {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-/// A local HTTP server that records each request and gives the next scripted answer (a 599
-/// when the script runs out, which no test expects).
+/// The shared stand-in for LINE, giving `answers` in order, each with a request id as LINE
+/// sends one.
 async fn stand_in(answers: Vec<Answer>) -> StandIn {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
-    let app = {
-        let seen = seen.clone();
-        axum::Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let seen = seen.clone();
-                let answers = answers.clone();
-                async move {
-                    seen.lock().unwrap().push(Seen {
-                        method,
-                        path: uri.path().to_owned(),
-                        headers,
-                        body: String::from_utf8_lossy(&body).into_owned(),
-                    });
-                    let (status, extra, body) =
-                        answers
-                            .lock()
-                            .unwrap()
-                            .pop_front()
-                            .unwrap_or((599, vec![], ""));
-                    let mut headers = HeaderMap::new();
-                    headers.insert("content-type", "application/json".parse().unwrap());
-                    headers.insert(
-                        "x-line-request-id",
-                        "5ac0b2d8-0a4b-4c6e-9e1c-8d2f3a7b6c10".parse().unwrap(),
-                    );
-                    for (k, v) in extra {
-                        headers.insert(k, v.parse().unwrap());
-                    }
-                    (StatusCode::from_u16(status).unwrap(), headers, body)
-                }
-            },
-        )
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    StandIn { addr, seen }
+    StandIn::start_with(
+        answers,
+        vec![("x-line-request-id", "5ac0b2d8-0a4b-4c6e-9e1c-8d2f3a7b6c10")],
+    )
+    .await
 }
 
 fn notification(attempt: u32) -> Notification {
@@ -128,9 +80,7 @@ async fn a_hostile_group_tag_lands_in_the_fallback_and_allowed_ones_where_they_s
         receipts.push(sink.deliver(&from_group(group)).await.unwrap());
     }
     let to: Vec<String> = server
-        .seen
-        .lock()
-        .unwrap()
+        .seen()
         .iter()
         .map(|s| serde_json::from_str::<serde_json::Value>(&s.body).unwrap()["to"].to_string())
         .collect();
@@ -158,8 +108,8 @@ async fn without_a_fallback_a_recipient_not_allowed_is_refused_with_the_reason()
     let result = sink
         .deliver(&from_group("U0000000000000000000000000000beef"))
         .await;
-    expect![[r#"rejected 0: alert data chose the recipient "U0000000000000000000000000000beef", which is not in "allowed" and the sink has no "fallback"; add it to "allowed" if it is a real destination, or set "fallback""#]].assert_eq(&verdict(result));
-    assert!(server.seen.lock().unwrap().is_empty(), "nothing was pushed");
+    expect![[r#"rejected -: alert data chose the recipient "U0000000000000000000000000000beef", which is not in "allowed" and the sink has no "fallback"; add it to "allowed" if it is a real destination, or set "fallback""#]].assert_eq(&verdict(result));
+    assert!(server.seen().is_empty(), "nothing was pushed");
 }
 
 fn notify_sink(addr: SocketAddr) -> Arc<dyn Sink> {
@@ -168,6 +118,11 @@ fn notify_sink(addr: SocketAddr) -> Arc<dyn Sink> {
     );
     let (sink, errors) = build(&yaml);
     sink.unwrap_or_else(|| panic!("{errors:?}"))
+}
+
+/// A status as the verdicts show it: the number, or `-` when no provider answered.
+fn shown(status: Option<u16>) -> String {
+    status.map_or("-".into(), |s| s.to_string())
 }
 
 fn verdict(result: Result<herald_core::Receipt, SinkError>) -> String {
@@ -180,8 +135,13 @@ fn verdict(result: Result<herald_core::Receipt, SinkError>) -> String {
             status,
             retry_after,
             detail,
-        }) => format!("unavailable {status} retry_after={retry_after:?}: {detail}"),
-        Err(SinkError::Rejected { status, detail }) => format!("rejected {status}: {detail}"),
+        }) => format!(
+            "unavailable {} retry_after={retry_after:?}: {detail}",
+            shown(status)
+        ),
+        Err(SinkError::Rejected { status, detail }) => {
+            format!("rejected {}: {detail}", shown(status))
+        }
         Err(SinkError::Unreachable { detail, .. }) => format!("unreachable: {detail}"),
     }
 }
@@ -207,7 +167,7 @@ async fn push_sends_text_with_token_and_a_stable_retry_key() {
     expect!["unavailable 500 retry_after=None: An error occurred in the server"].assert_eq(&first);
     expect![[r#"receipt Some(200) id=Some("461230966842064897") detail=Some("ok (request id 5ac0b2d8-0a4b-4c6e-9e1c-8d2f3a7b6c10)")"#]]
         .assert_eq(&second);
-    let seen = server.seen.lock().unwrap().clone();
+    let seen = server.seen();
     assert_eq!(seen.len(), 2);
     for s in &seen {
         assert_eq!(s.method, Method::POST);
@@ -313,7 +273,7 @@ async fn notify_posts_a_form_and_reads_its_answers() {
         unavailable 429 retry_after=Some(60s): Rate limit exceeded; LINE's rate limit or this month's message quota was reached; herald retries later
         unavailable 500 retry_after=None: Internal error"#]]
     .assert_eq(&out.join("\n"));
-    let seen = server.seen.lock().unwrap()[0].clone();
+    let seen = server.seen()[0].clone();
     assert_eq!(seen.method, Method::POST);
     assert_eq!(seen.path, "/api/notify");
     assert_eq!(seen.headers["authorization"], "Bearer line-sekrit-token");

@@ -19,7 +19,7 @@ fn misspelt_key_is_located_with_the_right_key_as_hint() {
     check(
         "sinks:\n  s:\n    type: slack\n    webhok_url: https://hooks.slack.com/services/T/B/x\n",
         expect![[
-            r#"herald.yaml:4:5: unknown key "webhok_url" (hint: did you mean "webhook_url"? (valid keys: type, webhook_url, token, channel, allowed, fallback, api_base, timeout_seconds, template, threads, reply_broadcast))"#
+            r#"herald.yaml:4:5: unknown key "webhok_url" (hint: did you mean "webhook_url"? (valid keys: webhook_url, token, channel, allowed, fallback, api_base, timeout_seconds, template, threads, reply_broadcast))"#
         ]],
     );
 }
@@ -118,7 +118,7 @@ fn debug_output_shows_no_secret() {
     let shown = format!("{:?}", sink.unwrap());
     assert!(!shown.contains("sekrit"), "{shown}");
     let config: crate::SlackConfig = serde_json::from_value(serde_json::json!({
-        "type": "slack", "token": "xoxb-sekrit", "channel": "C1"
+        "token": "xoxb-sekrit", "channel": "C1"
     }))
     .unwrap();
     let shown = format!("{config:?}");

@@ -2,79 +2,24 @@
 //! (method, path, headers, body) and how it reads each of Slack's real answers, plus the pure
 //! classification of every documented error code.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::Method;
 use expect_test::{Expect, expect};
 use herald_core::{Alert, Level, Notification, Sink, SinkError, Tags};
+use herald_http::testing::StandIn;
 
 use super::{Api, classify};
 use crate::tests::build;
 
-/// One request as the stand-in saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    path: String,
-    headers: HeaderMap,
-    body: String,
-}
-
 /// One scripted answer: status, extra headers, body.
 type Answer = (u16, Vec<(&'static str, &'static str)>, &'static str);
 
-struct StandIn {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-/// A local HTTP server that records each request and gives the next scripted answer (a 599
-/// when the script runs out, which no test expects).
+/// The shared stand-in for Slack, giving `answers` in order.
 async fn stand_in(answers: Vec<Answer>) -> StandIn {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
-    let app = {
-        let seen = seen.clone();
-        axum::Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let seen = seen.clone();
-                let answers = answers.clone();
-                async move {
-                    seen.lock().unwrap().push(Seen {
-                        method,
-                        path: uri.path().to_owned(),
-                        headers,
-                        body: String::from_utf8_lossy(&body).into_owned(),
-                    });
-                    let (status, extra, body) =
-                        answers
-                            .lock()
-                            .unwrap()
-                            .pop_front()
-                            .unwrap_or((599, vec![], ""));
-                    let mut headers = HeaderMap::new();
-                    let kind = if body.starts_with('{') {
-                        "application/json; charset=utf-8"
-                    } else {
-                        "text/html"
-                    };
-                    headers.insert("content-type", kind.parse().unwrap());
-                    for (k, v) in extra {
-                        headers.insert(k, v.parse().unwrap());
-                    }
-                    (StatusCode::from_u16(status).unwrap(), headers, body)
-                }
-            },
-        )
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    StandIn { addr, seen }
+    StandIn::start(answers).await
 }
 
 fn notification() -> Notification {
@@ -125,10 +70,20 @@ fn verdict(result: Result<herald_core::Receipt, SinkError>) -> String {
             status,
             retry_after,
             detail,
-        }) => format!("unavailable {status} retry_after={retry_after:?}: {detail}"),
-        Err(SinkError::Rejected { status, detail }) => format!("rejected {status}: {detail}"),
+        }) => format!(
+            "unavailable {} retry_after={retry_after:?}: {detail}",
+            shown(status)
+        ),
+        Err(SinkError::Rejected { status, detail }) => {
+            format!("rejected {}: {detail}", shown(status))
+        }
         Err(SinkError::Unreachable { detail, .. }) => format!("unreachable: {detail}"),
     }
+}
+
+/// A status as the verdicts show it: the number, or `-` when no provider answered.
+fn shown(status: Option<u16>) -> String {
+    status.map_or("-".into(), |s| s.to_string())
 }
 
 async fn run(sink: &dyn Sink, n: usize) -> String {
@@ -144,7 +99,7 @@ async fn webhook_posts_blocks_to_the_url_and_reads_ok() {
     let server = stand_in(vec![(200, vec![], "ok")]).await;
     let sink = webhook_sink(server.addr);
     expect!["receipt Some(200) id=None channel=None"].assert_eq(&run(sink.as_ref(), 1).await);
-    let seen = server.seen.lock().unwrap()[0].clone();
+    let seen = server.seen()[0].clone();
     assert_eq!(seen.method, Method::POST);
     assert_eq!(seen.path, "/services/T000/B000/sekritpath");
     assert_eq!(
@@ -173,7 +128,7 @@ async fn bot_posts_to_chat_post_message_with_the_token_and_reads_ts() {
     let sink = bot_sink(server.addr);
     expect![[r##"receipt Some(200) id=Some("1700000000.000100") channel=Some("C123")"##]]
         .assert_eq(&run(sink.as_ref(), 1).await);
-    let seen = server.seen.lock().unwrap()[0].clone();
+    let seen = server.seen()[0].clone();
     assert_eq!(seen.method, Method::POST);
     assert_eq!(seen.path, "/api/chat.postMessage");
     assert_eq!(seen.headers["authorization"], "Bearer xoxb-sekrit-token");
@@ -375,9 +330,12 @@ fn resolved_in_thread() -> Notification {
     let mut alert = (*n.alerts[0]).clone();
     alert.action = "resolved".into();
     n.alerts[0] = Arc::new(alert);
-    n.thread = Some(herald_core::ThreadRef {
-        channel: "C0123".into(),
-        ts: "1700000000.000100".into(),
+    n.thread = Some(herald_core::Thread {
+        reference: crate::ThreadRef {
+            channel: "C0123".into(),
+            ts: "1700000000.000100".into(),
+        }
+        .encode(),
         destination: "#alerts".into(),
     });
     n
@@ -401,7 +359,7 @@ async fn a_later_event_replies_in_the_thread_and_updates_the_first_message() {
     let sink = threaded("    reply_broadcast: true\n", server.addr);
     let receipt = sink.deliver(&resolved_in_thread()).await.unwrap();
     assert_eq!(receipt.message_id.as_deref(), Some("1700000001.000200"));
-    let seen = server.seen.lock().unwrap().clone();
+    let seen = server.seen();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].path, "/api/chat.postMessage");
     let reply: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
@@ -438,8 +396,7 @@ async fn a_failed_update_keeps_the_reply_and_says_so() {
             .is_some_and(|d| d.contains("message_not_found")),
         "{receipt:?}"
     );
-    let reply: serde_json::Value =
-        serde_json::from_str(&server.seen.lock().unwrap()[0].body).unwrap();
+    let reply: serde_json::Value = serde_json::from_str(&server.seen()[0].body).unwrap();
     assert!(reply.get("reply_broadcast").is_none());
 }
 
@@ -453,7 +410,7 @@ async fn with_threads_off_a_later_event_is_a_new_message() {
     .await;
     let sink = threaded("    threads: false\n", server.addr);
     sink.deliver(&resolved_in_thread()).await.unwrap();
-    let seen = server.seen.lock().unwrap().clone();
+    let seen = server.seen();
     assert_eq!(seen.len(), 1);
     let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
     assert!(body.get("thread_ts").is_none());
@@ -486,9 +443,7 @@ async fn a_hostile_team_tag_lands_in_the_fallback_and_allowed_ones_in_their_chan
         receipts.push(sink.deliver(&from_team(team)).await.unwrap());
     }
     let channels: Vec<String> = server
-        .seen
-        .lock()
-        .unwrap()
+        .seen()
         .iter()
         .map(|s| serde_json::from_str::<serde_json::Value>(&s.body).unwrap()["channel"].to_string())
         .collect();
@@ -515,9 +470,9 @@ async fn without_a_fallback_a_channel_not_allowed_is_refused_with_the_reason() {
     let server = stand_in(vec![]).await;
     let sink = team_sink(server.addr, "");
     let result = sink.deliver(&from_team("ceo-private")).await;
-    expect![[r##"rejected 0: alert data chose the channel "#alerts-ceo-private", which is not in "allowed" and the sink has no "fallback"; add it to "allowed" if it is a real destination, or set "fallback""##]]
+    expect![[r##"rejected -: alert data chose the channel "#alerts-ceo-private", which is not in "allowed" and the sink has no "fallback"; add it to "allowed" if it is a real destination, or set "fallback""##]]
         .assert_eq(&verdict(result));
-    assert!(server.seen.lock().unwrap().is_empty(), "nothing was posted");
+    assert!(server.seen().is_empty(), "nothing was posted");
     // `herald route --render` says the same.
     let preview = sink.preview(&from_team("ceo-private")).unwrap_err();
     assert!(preview.contains("not in \"allowed\""), "{preview}");
@@ -529,13 +484,16 @@ async fn a_thread_started_in_another_channel_is_neither_replied_to_nor_updated()
     let sink = bot_sink(server.addr);
     // The issue's first event carried a hostile tag: its message is in the fallback channel.
     let mut n = from_team("payments");
-    n.thread = Some(herald_core::ThreadRef {
-        channel: "C0TRIAGE".into(),
-        ts: "1700000000.000100".into(),
+    n.thread = Some(herald_core::Thread {
+        reference: crate::ThreadRef {
+            channel: "C0TRIAGE".into(),
+            ts: "1700000000.000100".into(),
+        }
+        .encode(),
         destination: "#alerts-triage".into(),
     });
     let receipt = sink.deliver(&n).await.unwrap();
-    let seen = server.seen.lock().unwrap().clone();
+    let seen = server.seen();
     assert_eq!(seen.len(), 1, "one new message, no chat.update");
     assert_eq!(seen[0].path, "/api/chat.postMessage");
     let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
@@ -549,17 +507,96 @@ async fn a_thread_started_in_the_same_channel_is_replied_to() {
     let server = stand_in(vec![(200, vec![], POSTED), (200, vec![], POSTED)]).await;
     let sink = bot_sink(server.addr);
     let mut n = from_team("ceo-private");
-    n.thread = Some(herald_core::ThreadRef {
-        channel: "C0TRIAGE".into(),
-        ts: "1700000000.000100".into(),
+    n.thread = Some(herald_core::Thread {
+        reference: crate::ThreadRef {
+            channel: "C0TRIAGE".into(),
+            ts: "1700000000.000100".into(),
+        }
+        .encode(),
         destination: "#alerts-triage".into(),
     });
     let receipt = sink.deliver(&n).await.unwrap();
-    let seen = server.seen.lock().unwrap().clone();
+    let seen = server.seen();
     let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
     assert_eq!(paths, ["/api/chat.postMessage", "/api/chat.update"]);
     let reply: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
     assert_eq!(reply["channel"], "C0TRIAGE");
     assert_eq!(reply["thread_ts"], "1700000000.000100");
     assert_eq!(receipt.destination.as_deref(), Some("#alerts-triage"));
+}
+
+#[tokio::test]
+async fn a_new_bot_message_returns_its_thread_and_a_reply_returns_none() {
+    let server = stand_in(vec![
+        (200, vec![], POSTED),
+        (200, vec![], POSTED),
+        (200, vec![], POSTED),
+    ])
+    .await;
+    let sink = threaded("", server.addr);
+    assert!(sink.threads());
+    let first = sink.deliver(&notification()).await.unwrap();
+    let reference = first.thread.expect("a new message starts a thread");
+    assert_eq!(
+        crate::ThreadRef::decode(&reference),
+        Some(crate::ThreadRef {
+            channel: "C0999".into(),
+            ts: "1700000002.000300".into(),
+        })
+    );
+    let mut later = notification();
+    later.thread = Some(herald_core::Thread {
+        reference,
+        destination: "#alerts".into(),
+    });
+    let reply = sink.deliver(&later).await.unwrap();
+    assert_eq!(
+        reply.thread, None,
+        "a reply keeps the first message's thread"
+    );
+    let paths: Vec<String> = server.seen().iter().map(|s| s.path.clone()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/chat.postMessage",
+            "/api/chat.postMessage",
+            "/api/chat.update"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_or_threads_off_keeps_no_conversation() {
+    let server = stand_in(vec![(200, vec![], "ok"), (200, vec![], POSTED)]).await;
+    let hook = webhook_sink(server.addr);
+    assert!(!hook.threads());
+    assert_eq!(hook.deliver(&notification()).await.unwrap().thread, None);
+    let off = threaded("    threads: false\n", server.addr);
+    assert!(!off.threads());
+    assert_eq!(off.deliver(&notification()).await.unwrap().thread, None);
+}
+
+#[tokio::test]
+async fn the_pace_is_one_message_a_second_per_chosen_channel() {
+    let server = stand_in(vec![]).await;
+    let bot = bot_sink(server.addr);
+    let pace = |sink: &Arc<dyn Sink>, n: &Notification| sink.pace(n).map(|p| (p.key, p.every));
+    let second = Duration::from_secs(1);
+    assert_eq!(
+        pace(&bot, &from_team("payments")),
+        Some(("#alerts-payments".into(), second))
+    );
+    assert_eq!(
+        pace(&bot, &from_team("ceo-private")),
+        Some(("#alerts-triage".into(), second)),
+        "the fallback's pace, where it goes"
+    );
+    // A webhook's channel is fixed: one pace for the sink.
+    let hook = webhook_sink(server.addr);
+    assert_eq!(pace(&hook, &notification()), Some((String::new(), second)));
+    // A channel that cannot be chosen is refused without a post: no pace to keep.
+    assert_eq!(
+        pace(&team_sink(server.addr, ""), &from_team("ceo-private")),
+        None
+    );
 }

@@ -482,45 +482,39 @@ impl NoiseStore for PostgresStore {
         self.silence_by_id(id).await
     }
 
-    async fn slack_thread(
-        &self,
-        sink: &str,
-        issue_id: &str,
-    ) -> Result<Option<ThreadRecord>, StoreError> {
-        let row: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT channel, ts, destination FROM slack_threads WHERE sink = $1 AND issue_id = $2",
+    async fn thread(&self, sink: &str, key: &str) -> Result<Option<ThreadRecord>, StoreError> {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT reference, destination FROM sink_threads WHERE sink = $1 AND thread_key = $2",
         )
         .bind(sink)
-        .bind(issue_id)
+        .bind(key)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(channel, ts, destination)| ThreadRecord {
-            channel,
-            ts,
+        Ok(row.map(|(reference, destination)| ThreadRecord {
+            reference,
             destination,
         }))
     }
 
-    async fn save_slack_thread(
+    async fn save_thread(
         &self,
         sink: &str,
-        issue_id: &str,
+        key: &str,
         thread: &ThreadRecord,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         in_transaction!(self, |tx| async {
             sqlx::query(
-                "INSERT INTO slack_threads (sink, issue_id, channel, ts, destination, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (sink, issue_id) DO UPDATE
-                     SET channel = excluded.channel, ts = excluded.ts,
-                         destination = excluded.destination, updated_at = excluded.updated_at
-                     WHERE slack_threads.destination <> excluded.destination",
+                "INSERT INTO sink_threads (sink, thread_key, reference, destination, updated_at)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (sink, thread_key) DO UPDATE
+                     SET reference = excluded.reference, destination = excluded.destination,
+                         updated_at = excluded.updated_at
+                     WHERE sink_threads.destination <> excluded.destination",
             )
             .bind(sink)
-            .bind(issue_id)
-            .bind(&thread.channel)
-            .bind(&thread.ts)
+            .bind(key)
+            .bind(&thread.reference)
             .bind(&thread.destination)
             .bind(to_millis(now))
             .execute(&mut *tx)

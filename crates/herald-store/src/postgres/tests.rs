@@ -1,5 +1,6 @@
 //! Tests of what only the PostgreSQL store does: a url's password kept out of its errors and
-//! `Debug`, and concurrent accepts sharing one commit. Its behaviour is the conformance suite's (`tests/conformance`).
+//! `Debug`, concurrent accepts sharing one commit, and the Slack threads of an older schema
+//! moving to `sink_threads`. Its behaviour is the conformance suite's (`tests/conformance`).
 
 use std::sync::Arc;
 
@@ -248,4 +249,69 @@ async fn concurrent_outcomes_share_commits_and_number_their_attempts() {
     assert_eq!(numbers, [1, 2]);
     assert_eq!(store.attempts(&ids[1]).await.unwrap().len(), 1);
     drop_database(store, admin, name).await;
+}
+
+#[tokio::test]
+async fn slack_threads_kept_before_the_move_to_sink_threads_are_kept() {
+    use sqlx::{ConnectOptions, Connection};
+    let admin_url = "postgres://postgres@127.0.0.1:5432/postgres";
+    let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = admin_url
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    // A database as the release before `sink_threads` left it, with one Slack thread kept.
+    {
+        let mut conn = url
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let all = &super::MIGRATOR;
+        let before = sqlx::migrate::Migrator {
+            migrations: all
+                .migrations
+                .iter()
+                .filter(|m| m.version < 20)
+                .cloned()
+                .collect(),
+            ignore_missing: all.ignore_missing,
+            locking: all.locking,
+            no_tx: all.no_tx,
+        };
+        before.run(&mut conn).await.unwrap();
+        sqlx::query(
+            "INSERT INTO slack_threads (sink, issue_id, channel, ts, destination, updated_at)
+             VALUES ('slack', '42', 'C1', '1.0001', '#alerts', 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let _ = conn.close().await;
+    }
+    let store = PostgresStore::open(&url).await.unwrap();
+    let kept = crate::NoiseStore::thread(&store, "slack", "42").await;
+    let missing = crate::NoiseStore::thread(&store, "slack", "43").await;
+    store.close().await;
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let _ = admin.close().await;
+    let kept = kept.unwrap().unwrap();
+    assert_eq!(kept.destination, "#alerts");
+    let reference: serde_json::Value = serde_json::from_str(&kept.reference).unwrap();
+    assert_eq!(
+        reference,
+        serde_json::json!({"channel": "C1", "ts": "1.0001"})
+    );
+    assert_eq!(missing.unwrap(), None);
 }

@@ -439,6 +439,7 @@ async fn outcomes_that_end_together_are_written_in_one_commit() {
         channel: None,
         destination: None,
         detail: Some("ok".into()),
+        thread: None,
     };
     // Queued while the writer is held at its gate, so all four share a batch.
     let mark = |mark, id: String| {

@@ -253,70 +253,72 @@ pub async fn silences_are_stored_listed_expired_and_survive_a_restart(b: Backend
     assert!(store.expire_silence("nope", t(21)).await.unwrap().is_none());
 }
 
-pub async fn slack_threads_keep_the_first_message_across_a_restart(b: Backend) {
+fn thread(reference: &str, destination: &str) -> ThreadRecord {
+    ThreadRecord {
+        reference: reference.into(),
+        destination: destination.into(),
+    }
+}
+
+pub async fn threads_keep_the_first_conversation_across_a_restart(b: Backend) {
     let store = b.open().await;
-    let first = ThreadRecord {
-        channel: "C1".into(),
-        ts: "1.0001".into(),
-        destination: "#alerts".into(),
-    };
+    let first = thread(r#"{"channel":"C1","ts":"1.0001"}"#, "#alerts");
     store
-        .save_slack_thread("slack", "42", &first, t(0))
+        .save_thread("slack", "42", &first, t(0))
         .await
         .unwrap();
-    let later = ThreadRecord {
-        channel: "C1".into(),
-        ts: "2.0002".into(),
-        destination: "#alerts".into(),
-    };
+    let later = thread(r#"{"channel":"C1","ts":"2.0002"}"#, "#alerts");
     store
-        .save_slack_thread("slack", "42", &later, t(1))
+        .save_thread("slack", "42", &later, t(1))
         .await
         .unwrap();
     store.close().await;
     let store = b.open().await;
-    assert_eq!(
-        store.slack_thread("slack", "42").await.unwrap(),
-        Some(first)
-    );
-    assert_eq!(store.slack_thread("slack", "43").await.unwrap(), None);
+    assert_eq!(store.thread("slack", "42").await.unwrap(), Some(first));
+    assert_eq!(store.thread("slack", "43").await.unwrap(), None);
 }
 
-pub async fn a_slack_thread_sent_to_another_channel_replaces_the_kept_one(b: Backend) {
+pub async fn threads_are_kept_per_sink(b: Backend) {
     let store = b.open().await;
-    let thread = |channel: &str, ts: &str, destination: &str| ThreadRecord {
-        channel: channel.into(),
-        ts: ts.into(),
-        destination: destination.into(),
-    };
-    let triage = thread("C9", "1.0001", "#alerts-triage");
+    let slack = thread("ts-1", "#alerts");
+    let teams = thread("conversation-9", "ops");
     store
-        .save_slack_thread("slack", "42", &triage, t(0))
+        .save_thread("slack", "42", &slack, t(0))
         .await
         .unwrap();
-    assert_eq!(
-        store.slack_thread("slack", "42").await.unwrap(),
-        Some(triage)
-    );
-    let payments = thread("C1", "2.0002", "#alerts-payments");
     store
-        .save_slack_thread("slack", "42", &payments, t(1))
+        .save_thread("teams", "42", &teams, t(0))
         .await
         .unwrap();
-    // A second first message in the same channel (two deliveries racing) keeps the first.
+    assert_eq!(store.thread("slack", "42").await.unwrap(), Some(slack));
+    assert_eq!(store.thread("teams", "42").await.unwrap(), Some(teams));
+    assert_eq!(store.thread("email", "42").await.unwrap(), None);
+}
+
+pub async fn a_thread_started_in_another_destination_replaces_the_kept_one(b: Backend) {
+    let store = b.open().await;
+    let triage = thread("C9/1.0001", "#alerts-triage");
     store
-        .save_slack_thread(
+        .save_thread("slack", "42", &triage, t(0))
+        .await
+        .unwrap();
+    assert_eq!(store.thread("slack", "42").await.unwrap(), Some(triage));
+    let payments = thread("C1/2.0002", "#alerts-payments");
+    store
+        .save_thread("slack", "42", &payments, t(1))
+        .await
+        .unwrap();
+    // A second first message in the same destination (two deliveries racing) keeps the first.
+    store
+        .save_thread(
             "slack",
             "42",
-            &thread("C1", "3.0003", "#alerts-payments"),
+            &thread("C1/3.0003", "#alerts-payments"),
             t(2),
         )
         .await
         .unwrap();
-    assert_eq!(
-        store.slack_thread("slack", "42").await.unwrap(),
-        Some(payments)
-    );
+    assert_eq!(store.thread("slack", "42").await.unwrap(), Some(payments));
 }
 
 pub async fn silences_can_be_read_without_opening_the_store(b: Backend) {
@@ -373,8 +375,9 @@ crate::for_each_backend!(
     a_digest_is_gathered_survives_a_restart_and_is_sent_with_its_members,
     throttled_deliveries_fold_into_the_carrier,
     silences_are_stored_listed_expired_and_survive_a_restart,
-    slack_threads_keep_the_first_message_across_a_restart,
-    a_slack_thread_sent_to_another_channel_replaces_the_kept_one,
+    threads_keep_the_first_conversation_across_a_restart,
+    threads_are_kept_per_sink,
+    a_thread_started_in_another_destination_replaces_the_kept_one,
     silences_can_be_read_without_opening_the_store,
     pruning_keeps_a_waiting_digest_and_its_members_until_it_is_sent,
 );

@@ -35,6 +35,7 @@ pub async fn a_leased_delivery_can_be_marked_delivered(b: Backend) {
         channel: Some("C123".into()),
         destination: Some("#alerts".into()),
         detail: None,
+        thread: None,
     };
     assert!(
         store

@@ -1,6 +1,7 @@
 //! The noise gate on a real SQLite file with explicit times: a digest gathered and sent with
 //! its members, throttle folding, suppression recorded in `held_back`, a retry not decided
-//! twice, and digests, silences and Slack threads surviving a reopen.
+//! twice, and digests and silences surviving a reopen, and the Slack threads kept before `sink_threads`
+//! moving there.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use jiff::Timestamp;
 use tempfile::TempDir;
 
 use super::super::SqliteStore;
-use crate::noise::{GateRequest, HeldFilter, NewSilence, NoiseStore, ThreadRecord};
+use crate::noise::{GateRequest, HeldFilter, NewSilence, NoiseStore};
 use crate::{LeasedDelivery, NewAlert, PageRequest, Status, Store};
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -227,34 +228,43 @@ async fn silences_are_stored_listed_expired_and_survive_a_restart() {
 }
 
 #[tokio::test]
-async fn slack_threads_keep_the_first_message_across_a_restart() {
+async fn slack_threads_kept_before_the_move_to_sink_threads_are_kept() {
     let dir = TempDir::new().unwrap();
-    let store = open(&dir).await;
-    let first = ThreadRecord {
-        channel: "C1".into(),
-        ts: "1.0001".into(),
-        destination: "#alerts".into(),
-    };
-    store
-        .save_slack_thread("slack", "42", &first, t(0))
+    let url = format!("sqlite://{}/herald.db?mode=rwc", dir.path().display());
+    // A database as the release before `sink_threads` left it, with one Slack thread kept.
+    {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let all = &super::super::MIGRATOR;
+        let before = sqlx::migrate::Migrator {
+            migrations: all
+                .migrations
+                .iter()
+                .filter(|m| m.version < 700)
+                .cloned()
+                .collect(),
+            ignore_missing: all.ignore_missing,
+            locking: all.locking,
+            no_tx: all.no_tx,
+        };
+        before.run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO slack_threads (sink, issue_id, channel, ts, destination, updated_at)
+             VALUES ('slack', '42', 'C1', '1.0001', '#alerts', 0)",
+        )
+        .execute(&pool)
         .await
         .unwrap();
-    let later = ThreadRecord {
-        channel: "C1".into(),
-        ts: "2.0002".into(),
-        destination: "#alerts".into(),
-    };
-    store
-        .save_slack_thread("slack", "42", &later, t(1))
-        .await
-        .unwrap();
-    store.close().await;
+        pool.close().await;
+    }
     let store = open(&dir).await;
+    let kept = store.thread("slack", "42").await.unwrap().unwrap();
+    assert_eq!(kept.destination, "#alerts");
+    let reference: serde_json::Value = serde_json::from_str(&kept.reference).unwrap();
     assert_eq!(
-        store.slack_thread("slack", "42").await.unwrap(),
-        Some(first)
+        reference,
+        serde_json::json!({"channel": "C1", "ts": "1.0001"})
     );
-    assert_eq!(store.slack_thread("slack", "43").await.unwrap(), None);
+    assert_eq!(store.thread("slack", "43").await.unwrap(), None);
 }
 
 #[tokio::test]
