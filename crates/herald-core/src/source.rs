@@ -166,9 +166,18 @@ pub struct Incoming {
     /// The sender's id for the request: a second one with the same id, source, endpoint and
     /// `raw` is a redelivery and stored once.
     pub request_id: Option<String>,
-    /// The store's endpoint word (`platform`, `legacy`), part of the deduplication key.
+    /// The store's endpoint word (`platform`, `legacy`, `sdk`), part of the deduplication key.
     pub endpoint: &'static str,
+    /// The issue the alert belongs to, for a source that groups events into issues itself
+    /// (the SDK source): the server records it in the store before routing (first seen, last
+    /// seen, event count) and, for the issue's first event, sets the alert's `action` to
+    /// [`ISSUE_CREATED`]. `None` for a source whose sender says that itself (webhooks).
+    pub issue: Option<String>,
 }
+
+/// The `action` of an issue's first event, for sources that group events themselves
+/// ([`Incoming::issue`]); a later event keeps the action its source gave it (`event`).
+pub const ISSUE_CREATED: &str = "created";
 
 /// A payload taken but not turned into an alert (an installation webhook), with why.
 #[derive(Debug)]

@@ -1,7 +1,8 @@
 //! herald's Sentry SDK source (`type: sentry_sdk`): Sentry SDKs send their events straight to
 //! herald through a DSN (`http(s)://PUBLIC_KEY@HERALD_HOST[:PORT]/PROJECT_ID`), and this crate
 //! reads what they send and turns each event into an [`Alert`](herald_core::Alert) grouped
-//! into an issue. It knows no HTTP framework: the server calls, per request,
+//! into an issue. [`SdkFactory`] and [`SdkSource`] put it on herald's source contract (see
+//! [`source`]); they know no HTTP framework, and call, per request,
 //!
 //! 1. [`SdkSourceConfig::authenticate`] with the project id of the path
 //!    (`/api/{id}/envelope/` or `/api/{id}/store/`) and the key the request [`Presented`]:
@@ -71,6 +72,7 @@ mod event;
 pub mod grouping;
 mod ratelimit;
 pub mod scrub;
+pub mod source;
 
 pub use auth::{AuthError, Presented, key_from_header, key_from_query, parse_dsn};
 pub use config::{DsnError, Project, SdkSourceConfig, unique_project_ids};
@@ -82,3 +84,4 @@ pub use envelope::{
 pub use event::{ACTION_CREATED, ACTION_EVENT, RESOURCE, SdkEvent, to_alert};
 pub use grouping::Grouping;
 pub use ratelimit::{RateLimited, RateLimiter};
+pub use source::{SdkFactory, SdkSource};

@@ -482,3 +482,19 @@ fn check_prints_each_route_noise_settings() {
     "#]]
     .assert_eq(&config.routes.render());
 }
+
+#[test]
+fn an_issues_later_events_share_the_dedup_entry_of_its_first_but_other_actions_do_not() {
+    let p = policy_of(
+        &format!("{BASE}routes:\n  - name: r\n    sinks: [s]\n    dedup_seconds: 600\n"),
+        "r",
+    );
+    let with = |action: &str| {
+        let mut a = alert("api", "42", Level::Error);
+        a.action = action.into();
+        GateKeys::of(Some(&p), &a).dedup
+    };
+    assert_eq!(with("created"), Some("42:created".into()));
+    assert_eq!(with("event"), with("created"));
+    assert_eq!(with("resolved"), Some("42:resolved".into()));
+}

@@ -38,7 +38,7 @@ async fn accept(store: &dyn Store, a: Arc<Alert>, at: Timestamp) -> String {
         .accept(NewAlert {
             source: "sentry".into(),
             request_id: None,
-            endpoint: herald_store::Endpoint::Platform,
+            endpoint: herald_store::Endpoint::PLATFORM,
             received_at: at,
             alert: a,
             raw: "{}".into(),
