@@ -449,3 +449,62 @@ async fn a_silence_without_user_is_signed_with_the_hostname() {
     let old = run(vec!["list", "--json"]).await.unwrap();
     assert_eq!(stdout(&old), stdout(&listed));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_distinct_issues_to_slack_is_cut_to_the_flood_guard_and_one_summary() {
+    let (api, seen) = slack_standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    // No noise settings on the route: only the sink's flood guard stands between a crash loop
+    // and the channel. Its window is 4 s here so that the test sees the summary go out.
+    let config = format!(
+        "server:\n  shutdown_grace_seconds: 5\n  admin_token: \"{TOKEN}\"\nstorage:\n  url: \"sqlite://data/herald.db\"\nsources:\n  sentry: {{ type: sentry, client_secret: \"{SECRET}\", max_skew_seconds: 300 }}\nsinks:\n  slack: {{ type: slack, token: xoxb-test, api_base: \"{api}\", channel: \"#alerts\", flood_guard: {{ max: 3, per_seconds: 4 }} }}\nroutes:\n  - name: all\n    sinks: [slack]\n"
+    );
+    let h = Herald::start(dir.path(), &config).await;
+    let client = reqwest::Client::new();
+    for i in 0..40 {
+        let body = alert_of_issue(&format!("storm-{i}"), &format!("{}", 9000 + i));
+        let r = post_signed(&client, &h, Some("event_alert"), &body)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    // Every alert is accounted for: 3 sent, one summary, the rest folded into it.
+    let folded = poll_until(Duration::from_secs(20), || async {
+        held_count(&client, &h, "flooded").await == 36
+    })
+    .await;
+    assert!(
+        folded,
+        "held back as flooded: {}; log:\n{}",
+        held_count(&client, &h, "flooded").await,
+        h.log()
+    );
+    let posts = || seen.lock().unwrap().len();
+    assert!(
+        wait_until(Duration::from_secs(20), || posts() == 4).await,
+        "3 messages and one summary; got {}; log:\n{}",
+        posts(),
+        h.log()
+    );
+    let summary = seen.lock().unwrap()[3].1.to_string();
+    assert!(
+        summary.contains("37 alerts"),
+        "the summary names itself and the 36 it folded: {summary}"
+    );
+    // Nothing more comes: the storm is over and everything it held was in the summary.
+    let page = admin(&client, &h, "/api/v1/held-back?outcome=flooded&limit=500").await;
+    let into: std::collections::BTreeSet<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["folded_into"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(into.len(), 1, "one summary holds them all: {into:?}");
+    let status = admin(&client, &h, "/api/v1/deliveries?status=pending&limit=10").await;
+    assert_eq!(
+        status["items"].as_array().map_or(0, Vec::len),
+        0,
+        "nothing waits: {status}"
+    );
+    assert_eq!(posts(), 4);
+}

@@ -8,6 +8,7 @@
 pub mod alert;
 pub mod config;
 pub mod destination;
+pub mod flood;
 pub mod matcher;
 pub mod network;
 pub mod noise;

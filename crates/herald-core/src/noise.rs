@@ -34,6 +34,7 @@ pub const NOISE_KEYS: &[&str] = &[
     "active_during",
     "muted_during",
     "let_through_at",
+    "flood_guard",
 ];
 
 /// A named time window from the top-level `time_intervals:`: some weekdays, some times of day,
@@ -303,6 +304,8 @@ pub struct NoisePolicy {
     pub muted_during: Vec<Arc<TimeInterval>>,
     /// Levels that pass quiet hours anyway (`let_through_at: ">=fatal"`).
     pub let_through: Option<ValueMatcher>,
+    /// The route's `flood_guard:` for its sinks, over theirs (`max` 0: off; `crate::flood`).
+    pub flood_guard: Option<crate::flood::Guard>,
 }
 
 impl NoisePolicy {
@@ -340,6 +343,15 @@ impl NoisePolicy {
         if let Some(m) = &self.let_through {
             parts.push(format!("let through {m}"));
         }
+        match self.flood_guard {
+            Some(g) if g.max == 0 => parts.push("no flood guard".to_owned()),
+            Some(g) => parts.push(format!(
+                "flood guard {} per {}s per sink",
+                g.max,
+                g.per.as_secs()
+            )),
+            None => {}
+        }
         parts.join(", ")
     }
 }
@@ -355,6 +367,7 @@ pub struct NoiseSpec {
     active_during: Option<Vec<Arc<TimeInterval>>>,
     muted_during: Option<Vec<Arc<TimeInterval>>>,
     let_through: Option<ValueMatcher>,
+    flood_guard: Option<crate::flood::Guard>,
 }
 
 impl NoiseSpec {
@@ -402,6 +415,10 @@ impl NoiseSpec {
         if let Some(n) = node.get("muted_during") {
             spec.muted_during = Some(interval_refs(n, route, intervals, diag));
         }
+        if let Some(n) = node.get("flood_guard") {
+            spec.flood_guard =
+                crate::config::flood_guard_setting(&format!("route \"{route}\""), n, diag);
+        }
         if let Some(n) = node.get("let_through_at") {
             let text = n.scalar_text().unwrap_or_default();
             match ValueMatcher::parse(std::slice::from_ref(&text), true) {
@@ -429,8 +446,10 @@ impl NoiseSpec {
             active_during: self.active_during.clone().unwrap_or_default(),
             muted_during: self.muted_during.clone().unwrap_or_default(),
             let_through: self.let_through.clone(),
+            flood_guard: self.flood_guard,
         };
-        let empty = policy.dedup.is_none()
+        let empty = policy.flood_guard.is_none()
+            && policy.dedup.is_none()
             && policy.throttle.is_none()
             && policy.group.is_none()
             && policy.active_during.is_empty()
@@ -583,6 +602,8 @@ pub enum Outcome {
     Digest,
     /// Over the throttle, to be counted in the carrier's message.
     Throttled,
+    /// Over the sink's flood guard, to be named or counted in the summary (`crate::flood`).
+    Flooded,
 }
 
 impl Outcome {
@@ -594,6 +615,7 @@ impl Outcome {
             Outcome::Duplicate => "duplicate",
             Outcome::Digest => "digest",
             Outcome::Throttled => "throttled",
+            Outcome::Flooded => "flooded",
         }
     }
 }
@@ -649,6 +671,8 @@ pub struct GateState {
     pub dedup: DedupEntry,
     pub window: Window,
     pub group: Group,
+    /// The sink's flood-guard window, shared by all its routes (`crate::flood`).
+    pub flood: Window,
 }
 
 /// The action an alert's dedup entry is kept under: a later event of an issue (`event`, from

@@ -29,6 +29,7 @@ const ROUTE_KEYS: &[&str] = &[
     "active_during",
     "muted_during",
     "let_through_at",
+    "flood_guard",
 ];
 const MATCH_KEYS: &[&str] = &[
     "project",

@@ -249,6 +249,14 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
         let _ = notification;
         Err("this sink cannot show a preview".into())
     }
+
+    /// The flood guard this kind of sink has when its config does not set `flood_guard`,
+    /// `None` for none. A sink that reaches people keeps the default
+    /// ([`crate::flood::DEFAULT_MAX`]); one that feeds a program, which wants every alert
+    /// and groups them itself, says `None`.
+    fn flood_guard_default(&self) -> Option<crate::flood::Guard> {
+        Some(crate::flood::Guard::per_minute(crate::flood::DEFAULT_MAX))
+    }
 }
 
 /// What a factory gets besides the settings: the sink's name and where to report problems.

@@ -1,11 +1,12 @@
 //! The dispatcher's noise stage: before an attempt, a leased delivery whose route has noise
-//! settings (or that an active silence may cover) goes through [`herald_core::noise::decide`]
-//! inside the store's gate transaction. What comes back is either the notification to send,
+//! settings, whose sink has a flood guard, or that an active silence may cover goes through
+//! [`herald_core::flood::decide_guarded`] (the route's [`herald_core::noise::decide`] under
+//! the sink's guard) inside the store's gate transaction. What comes back is either the notification to send,
 //! a digest with its members and a count of what was folded in, or nothing, because the
 //! delivery now waits (digest lead, throttle carrier) or was recorded as held back.
 //!
-//! A route without noise settings, while no silence exists, costs one map lookup: the policy
-//! map is rebuilt only when the running config changes, and silences are cached here (loaded
+//! A route without noise settings to a sink without a guard, while no silence exists, costs
+//! two map lookups: the policy map is rebuilt only when the running config changes, and silences are cached here (loaded
 //! from the store once, then kept in step by the silences API). On a store shared by several
 //! instances the silences are read again before each delivery, since another instance's
 //! silences API may have changed them.
@@ -16,18 +17,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use herald_core::config::Config;
-use herald_core::noise::{Gate, GateKeys, GateState, NoisePolicy, Silence, Verdict, decide};
+use herald_core::flood::{Guard, decide_guarded};
+use herald_core::noise::{Gate, GateKeys, GateState, NoisePolicy, Silence, Verdict};
 use herald_core::{Alert, Notification};
 use herald_store::{GateRequest, LeasedDelivery, SilenceRecord, Store, StoreError};
 use jiff::Timestamp;
 
 use crate::Live;
 
-/// The route policies of one config.
+/// The route policies and sinks' flood guards of one config.
 #[derive(Debug)]
 struct Policies {
     config: Arc<Config>,
     by_route: HashMap<String, Arc<NoisePolicy>>,
+    /// Each sink's own guard: its `flood_guard:`, else its kind's default (`max` 0: off).
+    guards: HashMap<String, Option<Guard>>,
 }
 
 /// Route policies and silences, shared by the dispatcher and the silences API.
@@ -55,13 +59,25 @@ impl NoiseStage {
 
     /// The policy of a route of the running config.
     pub fn policy(&self, route: &str) -> Option<Arc<NoisePolicy>> {
+        self.policies().by_route.get(route).cloned()
+    }
+
+    /// The flood guard of a delivery of `route` to `sink` under the running config, `None`
+    /// for none (`herald_core::flood::effective`).
+    pub fn flood_guard(&self, route: Option<&NoisePolicy>, sink: &str) -> Option<Guard> {
+        let policies = self.policies();
+        let own = policies.guards.get(sink).copied().flatten();
+        herald_core::flood::effective(route.and_then(|p| p.flood_guard), own, None)
+    }
+
+    fn policies(&self) -> Arc<Policies> {
         let live = self.live.load();
-        let cached = self.policies.load();
-        if let Some(p) = cached
-            .as_ref()
+        if let Some(p) = self
+            .policies
+            .load_full()
             .filter(|p| Arc::ptr_eq(&p.config, &live.config))
         {
-            return p.by_route.get(route).cloned();
+            return p;
         }
         let by_route: HashMap<_, _> = live
             .config
@@ -70,12 +86,25 @@ impl NoiseStage {
             .into_iter()
             .filter_map(|(_, r)| r.noise.clone().map(|p| (r.name.clone(), p)))
             .collect();
-        let found = by_route.get(route).cloned();
-        self.policies.store(Some(Arc::new(Policies {
+        let guards = live
+            .config
+            .sinks
+            .iter()
+            .map(|spec| {
+                let default = live
+                    .sinks
+                    .get(&spec.name)
+                    .and_then(|s| s.flood_guard_default());
+                (spec.name.clone(), spec.flood_guard.or(default))
+            })
+            .collect();
+        let built = Arc::new(Policies {
             config: live.config.clone(),
             by_route,
-        })));
-        found
+            guards,
+        });
+        self.policies.store(Some(built.clone()));
+        built
     }
 
     /// Replaces the cached silences with `records` (the ones not yet ended).
@@ -125,7 +154,8 @@ impl NoiseStage {
         }
         let delivery = &leased.delivery;
         let policy = self.policy(&delivery.route);
-        if policy.is_none() && self.silences.load().is_empty() {
+        let guard = self.flood_guard(policy.as_deref(), &delivery.sink);
+        if policy.is_none() && guard.is_none() && self.silences.load().is_empty() {
             return Ok(Some(leased.notification()));
         }
         let silences = self.silences();
@@ -135,9 +165,10 @@ impl NoiseStage {
             sink: delivery.sink.clone(),
             keys: GateKeys::of(policy.as_deref(), &leased.alert),
             now,
+            flood: guard.is_some(),
         };
         let decide_one = |state: &GateState| {
-            decide(
+            decide_guarded(
                 &Gate {
                     delivery: &delivery.id,
                     alert: &leased.alert,
@@ -146,6 +177,7 @@ impl NoiseStage {
                     silences: &silences,
                 },
                 state,
+                guard,
             )
         };
         let result = self.store.noise_gate(&request, &decide_one).await?;
@@ -179,7 +211,8 @@ impl NoiseStage {
 }
 
 /// Adds a digest's members to the message: one line per distinct issue, and a count of the
-/// rest (repeats of a listed issue, throttled alerts) as `folded`.
+/// rest (repeats of a listed issue, throttled alerts) as `folded`. A flood guard's summary
+/// lists its members like a digest: each folded issue is named once.
 pub(crate) fn fold_members(
     notification: &mut Notification,
     folded: u64,
@@ -189,7 +222,7 @@ pub(crate) fn fold_members(
     let key = |a: &Alert| a.issue_id.clone().unwrap_or_else(|| a.title.clone());
     let mut seen: Vec<String> = notification.alerts.iter().map(|a| key(a)).collect();
     for member in members {
-        if member.outcome != "digest" {
+        if member.outcome != "digest" && member.outcome != "flooded" {
             extra += 1;
             continue;
         }

@@ -125,6 +125,12 @@ impl Sink for LogSink {
         "log"
     }
 
+    /// A log line is read by log tooling, not paged to a person, and every alert's line is
+    /// what an operator greps for: no flood guard unless the config sets `flood_guard:`.
+    fn flood_guard_default(&self) -> Option<herald_core::flood::Guard> {
+        None
+    }
+
     async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
         let text = line(n);
         match self.level {

@@ -107,6 +107,13 @@ impl Sink for WebhookSink {
         "webhook"
     }
 
+    /// A webhook feeds a program (an incident tool, a ticket queue, a chat bridge of its own),
+    /// which wants every alert and groups them itself: no flood guard unless the config sets
+    /// `flood_guard:`.
+    fn flood_guard_default(&self) -> Option<herald_core::flood::Guard> {
+        None
+    }
+
     async fn deliver(&self, n: &Notification) -> Result<Receipt, SinkError> {
         let body = self.body(n).map_err(SinkError::refused)?;
         let key = HeaderValue::from_str(&n.idempotency_key).map_err(|_| {

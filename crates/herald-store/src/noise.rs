@@ -31,7 +31,14 @@ pub struct GateRequest {
     pub sink: String,
     pub keys: GateKeys,
     pub now: Timestamp,
+    /// Whether the sink has a flood guard: the gate then reads and writes the sink's guard
+    /// window (`GateState::flood`) too.
+    pub flood: bool,
 }
+
+/// The `route` under which a sink's flood-guard window is kept beside the routes' throttle
+/// windows; no route has an empty name.
+pub(crate) const FLOOD_WINDOW: &str = "";
 
 /// What the gate did.
 #[derive(Clone, Debug)]

@@ -56,6 +56,9 @@ pub struct SectionSpec {
     pub node: Node,
     /// A sink's own `retry:` settings; `None` uses the defaults.
     pub retry: Option<SinkRetry>,
+    /// A sink's `flood_guard:` (`max` 0 for off); `None` keeps the sink kind's default
+    /// (`crate::flood`). Read here, like `retry`, for every sink type.
+    pub flood_guard: Option<crate::flood::Guard>,
 }
 
 /// A sink's `retry:` settings: how often and how long its failed deliveries are tried again.
@@ -694,23 +697,93 @@ fn named_sections(node: Option<&Node>, what: &str, diag: &mut Diagnostics) -> Ve
         };
         let mut node = value.clone();
         let mut retry = None;
+        let mut flood_guard = None;
         if what == "sink"
             && let Value::Map(entries) = &mut node.value
-            && let Some(i) = entries
+        {
+            if let Some(i) = entries
                 .iter()
                 .position(|(k, _)| k.as_str() == Some("retry"))
-        {
-            let (_, settings) = entries.remove(i);
-            retry = sink_retry(&name, &settings, diag);
+            {
+                let (_, settings) = entries.remove(i);
+                retry = sink_retry(&name, &settings, diag);
+            }
+            if let Some(i) = entries
+                .iter()
+                .position(|(k, _)| k.as_str() == Some("flood_guard"))
+            {
+                let (_, setting) = entries.remove(i);
+                flood_guard = flood_guard_setting(&format!("sink \"{name}\""), &setting, diag);
+            }
         }
         out.push(SectionSpec {
             name,
             kind,
             node,
             retry,
+            flood_guard,
         });
     }
     out
+}
+
+/// A `flood_guard:` value (of a sink or a route): a whole number of messages a minute, or
+/// `{max: N, per_seconds: S}`; a `max` of 0 turns it off.
+pub(crate) fn flood_guard_setting(
+    owner: &str,
+    node: &Node,
+    diag: &mut Diagnostics,
+) -> Option<crate::flood::Guard> {
+    let hint = || {
+        Some(format!(
+            "for example `flood_guard: {}` (a minute), `flood_guard: {{max: 50, per_seconds: 300}}`, or `flood_guard: 0` to turn it off",
+            crate::flood::DEFAULT_MAX
+        ))
+    };
+    let number = |node: &Node, key: &str, diag: &mut Diagnostics| -> Option<u32> {
+        let text = node.scalar_text().unwrap_or_default();
+        match text.trim().parse::<u32>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                diag.error(
+                    node,
+                    format!(
+                        "{owner}: {key} must be a whole number, found \"{}\"",
+                        node.shown()
+                    ),
+                    hint(),
+                );
+                None
+            }
+        }
+    };
+    if node.as_map().is_none() {
+        return number(node, "flood_guard", diag).map(crate::flood::Guard::per_minute);
+    }
+    diag.unknown_keys(node, &["max", "per_seconds"], "flood_guard key");
+    let max = match node.get("max") {
+        Some(n) => number(n, "flood_guard.max", diag)?,
+        None => {
+            diag.error(node, format!("{owner}: flood_guard needs max"), hint());
+            return None;
+        }
+    };
+    let per = match node.get("per_seconds") {
+        Some(n) => number(n, "flood_guard.per_seconds", diag)?,
+        None => 60,
+    };
+    if per == 0 {
+        diag.error(
+            node.get("per_seconds").unwrap_or(node),
+            format!("{owner}: flood_guard.per_seconds must be above 0"),
+            hint(),
+        );
+        return None;
+    }
+    Some(crate::flood::Guard {
+        max,
+        per: std::time::Duration::from_secs(u64::from(per)),
+    })
 }
 
 fn yaml_error(file: &str, source: &str, e: &serde_saphyr::Error) -> ConfigError {

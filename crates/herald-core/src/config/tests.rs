@@ -52,7 +52,7 @@ routes:
             "h.yaml:6:52: route \"one\": bad regex \"(\": unclosed group (hint: regexes use Rust's regex syntax and must match the whole value)",
             "h.yaml:7:13: route \"one\": unknown sink \"slak-a\" (hint: did you mean \"slack-a\"? (defined sinks: slack-a))",
             "h.yaml:7:21: route \"one\": unknown sink \"nowhere\" (hint: defined sinks: slack-a)",
-            "h.yaml:10:5: unknown route key \"contnue\" (hint: did you mean \"continue\"? (valid keys: name, match, sinks, continue, routes, dedup_seconds, throttle, group_by, group_wait_seconds, group_interval_seconds, active_during, muted_during, let_through_at))",
+            "h.yaml:10:5: unknown route key \"contnue\" (hint: did you mean \"continue\"? (valid keys: name, match, sinks, continue, routes, dedup_seconds, throttle, group_by, group_wait_seconds, group_interval_seconds, active_during, muted_during, let_through_at, flood_guard))",
         ]
     );
 }

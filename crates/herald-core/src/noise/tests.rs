@@ -83,6 +83,7 @@ fn run(
                 .get(&(None, keys.group.clone()))
                 .map(|s| s.group.clone())
                 .unwrap_or_default(),
+            flood: Window::default(),
         };
         let id = format!("d{i}");
         let gate = Gate {

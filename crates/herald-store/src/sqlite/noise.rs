@@ -16,8 +16,8 @@ use tokio::sync::{Mutex, MutexGuard};
 use super::{BUSY_TIMEOUT, SqliteStore, alert_from_json};
 use crate::admin::{Page, PageRequest};
 use crate::noise::{
-    Decide, GateRequest, GateResult, HeldBack, HeldFilter, IssueRecord, Member, NewSilence,
-    NoiseStore, SilenceRecord, ThreadRecord, issue_record,
+    Decide, FLOOD_WINDOW, GateRequest, GateResult, HeldBack, HeldFilter, IssueRecord, Member,
+    NewSilence, NoiseStore, SilenceRecord, ThreadRecord, issue_record,
 };
 use crate::{StoreError, from_millis, to_millis};
 
@@ -75,19 +75,9 @@ async fn load_state(
             };
         }
     }
-    let row: Option<(Option<i64>, i64, Option<String>)> = sqlx::query_as(
-        "SELECT window_start, sent, carrier FROM noise_windows WHERE route = ?1 AND sink = ?2",
-    )
-    .bind(route)
-    .bind(sink)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some((start, sent, carrier)) = row {
-        state.window = Window {
-            start: opt_ms(start, "throttle window", route)?,
-            sent: u32::try_from(sent).unwrap_or(u32::MAX),
-            carrier,
-        };
+    state.window = load_window(tx, route, sink).await?;
+    if request.flood {
+        state.flood = load_window(tx, FLOOD_WINDOW, sink).await?;
     }
     if let Some(key) = &request.keys.group {
         let row: Option<(Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
@@ -138,19 +128,10 @@ async fn save_state(
         .await?;
     }
     if before.window != after.window {
-        sqlx::query(
-            "INSERT INTO noise_windows (route, sink, window_start, sent, carrier)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (route, sink) DO UPDATE SET window_start = excluded.window_start,
-                 sent = excluded.sent, carrier = excluded.carrier",
-        )
-        .bind(route)
-        .bind(sink)
-        .bind(after.window.start.map(to_millis))
-        .bind(i64::from(after.window.sent))
-        .bind(&after.window.carrier)
-        .execute(&mut *tx)
-        .await?;
+        save_window(tx, route, sink, &after.window).await?;
+    }
+    if request.flood && before.flood != after.flood {
+        save_window(tx, FLOOD_WINDOW, sink, &after.flood).await?;
     }
     if let Some(key) = request
         .keys
@@ -173,6 +154,52 @@ async fn save_state(
         .execute(&mut *tx)
         .await?;
     }
+    Ok(())
+}
+
+/// A throttle window: a (route, sink)'s, or with [`FLOOD_WINDOW`] for the route, the sink's
+/// flood guard's.
+async fn load_window(
+    tx: &mut SqliteConnection,
+    route: &str,
+    sink: &str,
+) -> Result<Window, StoreError> {
+    let row: Option<(Option<i64>, i64, Option<String>)> = sqlx::query_as(
+        "SELECT window_start, sent, carrier FROM noise_windows WHERE route = ?1 AND sink = ?2",
+    )
+    .bind(route)
+    .bind(sink)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((start, sent, carrier)) = row else {
+        return Ok(Window::default());
+    };
+    Ok(Window {
+        start: opt_ms(start, "throttle window", route)?,
+        sent: u32::try_from(sent).unwrap_or(u32::MAX),
+        carrier,
+    })
+}
+
+async fn save_window(
+    tx: &mut SqliteConnection,
+    route: &str,
+    sink: &str,
+    window: &Window,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO noise_windows (route, sink, window_start, sent, carrier)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (route, sink) DO UPDATE SET window_start = excluded.window_start,
+             sent = excluded.sent, carrier = excluded.carrier",
+    )
+    .bind(route)
+    .bind(sink)
+    .bind(window.start.map(to_millis))
+    .bind(i64::from(window.sent))
+    .bind(&window.carrier)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 

@@ -1,11 +1,12 @@
 //! The noise gate with explicit times: a digest gathered and sent with
-//! its members, throttle folding, suppression recorded in `held_back`, a retry not decided
+//! its members, throttle folding, a sink's flood guard shared by its routes, suppression recorded in `held_back`, a retry not decided
 //! twice, and digests, silences and Slack threads surviving a reopen.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_core::noise::{Gate, GateKeys, NoisePolicy, Silence, decide, parse_matchers};
+use herald_core::flood::decide_guarded;
+use herald_core::noise::{Gate, GateKeys, NoisePolicy, Silence, parse_matchers};
 use herald_core::{Alert, Level};
 use jiff::Timestamp;
 
@@ -34,6 +35,10 @@ fn alert(project: &str, issue: &str) -> Arc<Alert> {
 }
 
 async fn accept(store: &dyn Store, a: Arc<Alert>, at: Timestamp) -> String {
+    accept_to(store, a, at, "r").await
+}
+
+async fn accept_to(store: &dyn Store, a: Arc<Alert>, at: Timestamp, route: &str) -> String {
     let accepted = store
         .accept(NewAlert {
             source: "sentry".into(),
@@ -42,7 +47,7 @@ async fn accept(store: &dyn Store, a: Arc<Alert>, at: Timestamp) -> String {
             received_at: at,
             alert: a,
             raw: "{}".into(),
-            deliveries: vec![("r".into(), "s".into())],
+            deliveries: vec![(route.into(), "s".into())],
         })
         .await
         .unwrap();
@@ -56,6 +61,17 @@ async fn gate_due(
     silences: &[Silence],
     now: Timestamp,
 ) -> Vec<(LeasedDelivery, herald_store::GateResult)> {
+    gate_due_guarded(store, policy, silences, now, None).await
+}
+
+/// [`gate_due`] under a flood guard of `guard` messages a minute to the sink.
+async fn gate_due_guarded(
+    store: &dyn Store,
+    policy: &NoisePolicy,
+    silences: &[Silence],
+    now: Timestamp,
+    guard: Option<herald_core::flood::Guard>,
+) -> Vec<(LeasedDelivery, herald_store::GateResult)> {
     let leased = store.lease_due(now, 1000, LEASE, None).await.unwrap();
     let mut out = Vec::new();
     for l in leased {
@@ -65,11 +81,12 @@ async fn gate_due(
             sink: l.delivery.sink.clone(),
             keys: GateKeys::of(Some(policy), &l.alert),
             now,
+            flood: guard.is_some(),
         };
         let alert = l.alert.clone();
         let id = l.delivery.id.clone();
         let decide_one = move |state: &herald_core::noise::GateState| {
-            decide(
+            decide_guarded(
                 &Gate {
                     delivery: &id,
                     alert: &alert,
@@ -78,6 +95,7 @@ async fn gate_due(
                     silences,
                 },
                 state,
+                guard,
             )
         };
         let result = store.noise_gate(&request, &decide_one).await.unwrap();
@@ -193,6 +211,85 @@ pub async fn throttled_deliveries_fold_into_the_carrier(b: Backend) {
             .iter()
             .all(|m| m.outcome == "throttled")
     );
+}
+
+pub async fn a_sinks_flood_guard_is_one_window_for_all_its_routes_and_folds_the_rest(b: Backend) {
+    let store = b.open().await;
+    let policy = NoisePolicy::default();
+    let mut sent = Vec::new();
+    // Ten alerts a second apart, alternating between two routes to the one sink "s".
+    for i in 0..10 {
+        let route = if i % 2 == 0 { "r" } else { "other" };
+        accept_to(&*store, alert("api", &i.to_string()), t(i), route).await;
+        for (l, r) in gate_due_guarded(
+            &*store,
+            &policy,
+            &[],
+            t(i),
+            Some(herald_core::flood::Guard::per_minute(3)),
+        )
+        .await
+        {
+            if is_send(&r.verdict) {
+                sent.push(l.delivery.route.clone());
+                store
+                    .mark_delivered(&l.delivery.id, &herald_core::Receipt::default(), t(i), None)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    assert_eq!(
+        sent,
+        ["r", "other", "r"],
+        "three messages a minute to the sink, whatever the route"
+    );
+    let held = store
+        .held_back(&HeldFilter::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(held.items.len(), 6, "10 - 3 sent - the summary");
+    assert!(held.items.iter().all(|h| h.outcome == "flooded"));
+    let routes: std::collections::BTreeSet<_> =
+        held.items.iter().map(|h| h.route.as_str()).collect();
+    assert_eq!(
+        routes.len(),
+        2,
+        "both routes' excess folds into one summary"
+    );
+    // The summary is held until the minute ends, then sent with everything it folded.
+    assert!(
+        gate_due_guarded(
+            &*store,
+            &policy,
+            &[],
+            t(59),
+            Some(herald_core::flood::Guard::per_minute(3))
+        )
+        .await
+        .is_empty()
+    );
+    let summary = gate_due_guarded(
+        &*store,
+        &policy,
+        &[],
+        t(60),
+        Some(herald_core::flood::Guard::per_minute(3)),
+    )
+    .await;
+    assert_eq!(summary.len(), 1);
+    assert!(is_send(&summary[0].1.verdict));
+    assert_eq!(summary[0].1.members.len(), 6);
+    assert!(summary[0].1.members.iter().all(|m| m.outcome == "flooded"));
+    assert!(
+        held.items
+            .iter()
+            .all(|h| h.folded_into.as_deref() == Some(summary[0].0.delivery.id.as_str()))
+    );
+    // A sink without a guard is not counted: a gate without `flood` leaves its window alone.
+    accept(&*store, alert("api", "late"), t(61)).await;
+    let unguarded = gate_due(&*store, &policy, &[], t(61)).await;
+    assert!(is_send(&unguarded[0].1.verdict));
 }
 
 pub async fn silences_are_stored_listed_expired_and_survive_a_restart(b: Backend) {
@@ -374,6 +471,7 @@ pub async fn pruning_keeps_a_waiting_digest_and_its_members_until_it_is_sent(b: 
 crate::for_each_backend!(
     a_digest_is_gathered_survives_a_restart_and_is_sent_with_its_members,
     throttled_deliveries_fold_into_the_carrier,
+    a_sinks_flood_guard_is_one_window_for_all_its_routes_and_folds_the_rest,
     silences_are_stored_listed_expired_and_survive_a_restart,
     threads_keep_the_first_conversation_across_a_restart,
     threads_are_kept_per_sink,

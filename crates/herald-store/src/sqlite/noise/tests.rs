@@ -72,6 +72,7 @@ async fn gate_due(
             sink: l.delivery.sink.clone(),
             keys: GateKeys::of(Some(policy), &l.alert),
             now,
+            flood: false,
         };
         let alert = l.alert.clone();
         let id = l.delivery.id.clone();
