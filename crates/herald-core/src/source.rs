@@ -207,9 +207,9 @@ pub struct Stored {
 /// 4. the server reads the body (at most [`Source::body_limit`], within
 ///    `server.body_timeout_seconds`, held against the front door's budget);
 /// 5. [`Source::take`], which authenticates over the body and parses it;
-/// 6. for each [`Incoming`]: the server routes and stores it (this is where a source that
-///    groups events into issues will have the store asked about the issue first, see the
-///    server's `ingest`);
+/// 6. for each [`Incoming`]: the server records its [`Incoming::issue`] in the store when it
+///    has one (setting `action` to [`ISSUE_CREATED`] for the issue's first event), then
+///    routes and stores it;
 /// 7. [`Source::accepted`] shapes the answer, sent only after the commit.
 #[async_trait]
 pub trait Source: Send + Sync + std::fmt::Debug {
