@@ -253,6 +253,12 @@ pub trait Source: Send + Sync + std::fmt::Debug {
         &[]
     }
 
+    /// Makes the series of the metrics this source records itself (through the `metrics`
+    /// facade, such as the SDK source's dropped items) exist at 0, with their help text. The
+    /// server calls it when a metrics recorder is installed, at start and after each reload,
+    /// so an `increase(...) > 0` alert fires on the first occurrence.
+    fn register_metrics(&self) {}
+
     /// Every `resource` its alerts can have, for the same reason.
     fn resources(&self) -> &'static [&'static str] {
         &[]

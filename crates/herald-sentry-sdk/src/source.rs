@@ -315,6 +315,17 @@ impl Source for SdkSource {
         REFUSAL_CODES
     }
 
+    fn register_metrics(&self) {
+        metrics::describe_counter!(
+            ITEMS_DROPPED,
+            "Envelope items of a sentry_sdk source taken but not kept (not events), by type."
+        );
+        for label in crate::ITEM_LABELS.iter().filter(|l| **l != "event") {
+            metrics::counter!(ITEMS_DROPPED, "source" => self.config.name.clone(), "type" => *label)
+                .increment(0);
+        }
+    }
+
     fn resources(&self) -> &'static [&'static str] {
         RESOURCES
     }
