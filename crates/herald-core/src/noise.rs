@@ -687,7 +687,7 @@ fn dedup_action(action: &str) -> &str {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GateKeys {
     /// `issue_id:action`, when dedup is on and the alert has an issue (`event` counted as
-    /// `created`, see [`dedup_action`]).
+    /// `created`: an issue's later events share the entry of its first).
     pub dedup: Option<String>,
     /// `project=api|tags.team=web`, when grouping is on.
     pub group: Option<String>,
