@@ -5,6 +5,7 @@
 mod auth;
 mod check;
 mod cluster;
+mod console;
 mod deploy;
 mod destinations;
 mod frontdoor;

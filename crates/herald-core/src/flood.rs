@@ -3,7 +3,7 @@
 //!
 //! Routes' own noise settings (dedup, throttles, digests) are opt-in, and a crash loop behind
 //! a route without them posts one message per event: the complaint users have made of
-//! Sentry's Slack alerts for years. The guard is the safety net under them. It counts the
+//! Sentry's chat alerts for years. The guard is the safety net under them. It counts the
 //! messages a sink sent in a fixed window of [`PER`]; past `max`, the first delivery over the
 //! limit is held until the window ends (the summary's carrier) and every later one joins it
 //! (recorded in `held_back` with the carrier's id), so the summary names each folded issue
@@ -18,26 +18,7 @@ use jiff::Timestamp;
 
 use crate::noise::{Gate, GateState, Outcome, STALE_AFTER, Verdict, Window, decide};
 
-/// The guard's window unless the config says `per_seconds`.
-pub const PER: Duration = Duration::from_secs(60);
-
-/// Messages per destination per minute when neither the sink nor the route says otherwise.
-pub const DEFAULT_MAX: u32 = 20;
-
-/// A flood guard: at most `max` messages per `per` to one sink. Written `flood_guard: 20`
-/// (a minute) or `flood_guard: {max: 20, per_seconds: 60}`; `max` 0 turns it off.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Guard {
-    pub max: u32,
-    pub per: Duration,
-}
-
-impl Guard {
-    /// `max` messages a minute.
-    pub fn per_minute(max: u32) -> Guard {
-        Guard { max, per: PER }
-    }
-}
+pub use crate::noise::policy::{DEFAULT_MAX, Guard, PER};
 
 /// The guard of one delivery: the route's `flood_guard`, else the sink's, else the sink
 /// kind's default ([`DEFAULT_MAX`] a minute for sinks that reach people). `None`: off.

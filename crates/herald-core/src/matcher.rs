@@ -29,7 +29,9 @@ use std::fmt;
 
 use regex::Regex;
 
-use crate::alert::Level;
+use crate::alert::{Alert, Field, Level};
+use crate::config::diag::{Diagnostics, closest};
+use crate::config::node::{Node, Value};
 
 #[derive(Clone, Debug)]
 enum Pattern {
@@ -257,7 +259,7 @@ fn bad_level(item: &str, negated: bool, rest: &str) -> MatcherError {
         }
     } else {
         let names = ["debug", "info", "warning", "warn", "error", "fatal"];
-        match crate::config::closest(&lower, &names) {
+        match closest(&lower, &names) {
             Some(c) => format!("did you mean \"{not}{op}{c}\"? ({tail})"),
             None => tail,
         }
@@ -305,6 +307,183 @@ fn first_line(s: &str) -> String {
         .unwrap_or(s)
         .trim_start_matches("error: ")
         .to_owned()
+}
+
+const MATCH_KEYS: &[&str] = &[
+    "project",
+    "level",
+    "environment",
+    "release",
+    "resource",
+    "action",
+    "tags",
+];
+
+/// What a condition looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MatchKey {
+    Field(Field),
+    Tag(String),
+}
+
+impl MatchKey {
+    pub(crate) fn label(&self) -> String {
+        match self {
+            MatchKey::Field(f) => f.name().to_owned(),
+            MatchKey::Tag(t) => format!("tag {t}"),
+        }
+    }
+
+    pub(crate) fn value<'a>(&self, alert: &'a Alert) -> Option<&'a str> {
+        match self {
+            MatchKey::Field(f) => alert.field(*f),
+            MatchKey::Tag(t) => alert.tags.get(t),
+        }
+    }
+}
+
+pub(crate) fn parse_match(
+    node: &Node,
+    route: &str,
+    diag: &mut Diagnostics,
+) -> Vec<(MatchKey, ValueMatcher)> {
+    let Some(entries) = node.as_map() else {
+        if node.value != Value::Null {
+            diag.error(
+                node,
+                format!("match of route \"{route}\" must be a mapping"),
+                Some(format!("match keys: {}", MATCH_KEYS.join(", "))),
+            );
+        }
+        return vec![];
+    };
+    diag.unknown_keys(node, MATCH_KEYS, "match key");
+    let mut out = Vec::new();
+    for (key, value) in entries {
+        let key_name = key.scalar_text().unwrap_or_default();
+        let field = match key_name.as_str() {
+            "project" => Field::Project,
+            "level" => Field::Level,
+            "environment" => Field::Environment,
+            "release" => Field::Release,
+            "resource" => Field::Resource,
+            "action" => Field::Action,
+            "tags" => {
+                let Some(tags) = value.as_map() else {
+                    diag.error(
+                        value,
+                        format!("tags of route \"{route}\" must be a mapping of tag to value"),
+                        Some("for example `tags: { team: payments }`".into()),
+                    );
+                    continue;
+                };
+                for (tk, tv) in tags {
+                    let Some(tag) = tk.scalar_text() else {
+                        diag.error(tk, "a tag name must be text", None);
+                        continue;
+                    };
+                    if let Some(m) = parse_values(tv, false, route, diag) {
+                        out.push((MatchKey::Tag(tag), m));
+                    }
+                }
+                continue;
+            }
+            _ => continue, // already reported as unknown
+        };
+        if let Some(m) = parse_values(value, field == Field::Level, route, diag) {
+            out.push((MatchKey::Field(field), m));
+        }
+    }
+    out
+}
+
+fn parse_values(
+    node: &Node,
+    is_level: bool,
+    route: &str,
+    diag: &mut Diagnostics,
+) -> Option<ValueMatcher> {
+    let items: Vec<&Node> = match &node.value {
+        Value::Seq(items) if !items.is_empty() => items.iter().collect(),
+        Value::Seq(_) => {
+            diag.error(
+                node,
+                format!("route \"{route}\": an empty list matches nothing"),
+                Some("remove the key to match everything".into()),
+            );
+            return None;
+        }
+        Value::Map(_) | Value::Null => {
+            diag.error(
+                node,
+                format!(
+                    "route \"{route}\": a match value must be text or a list, found {}",
+                    node.value.kind()
+                ),
+                Some(
+                    "for example `project: api`, `level: \">=error\"` or `project: [api, web]`"
+                        .into(),
+                ),
+            );
+            return None;
+        }
+        _ => vec![node],
+    };
+    let mut texts = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for item in &items {
+        match item.scalar_text() {
+            Some(t) => {
+                if let Err(e) = ValueMatcher::parse(std::slice::from_ref(&t), is_level) {
+                    diag.error(item, format!("route \"{route}\": {}", e.message), e.hint);
+                    ok = false;
+                } else if let Some(regex) = glob_lookalike(&t) {
+                    // Meant literally, it works; meant as a glob, it never matches. Only
+                    // the author knows, so warn and name both spellings.
+                    diag.warning(
+                        item,
+                        format!(
+                            "route \"{route}\": \"{t}\" is matched literally: * and ? are not wildcards here"
+                        ),
+                        Some(format!(
+                            "for a pattern write {}; write \"{}\" to mean it literally",
+                            yaml_quoted(&regex),
+                            match t.strip_prefix('!') {
+                                Some(rest) => format!("!={rest}"),
+                                None => format!("={t}"),
+                            }
+                        )),
+                    );
+                }
+                texts.push(t);
+            }
+            None => {
+                diag.error(
+                    item,
+                    format!(
+                        "route \"{route}\": a match value must be text, found {}",
+                        item.value.kind()
+                    ),
+                    None,
+                );
+                ok = false;
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    ValueMatcher::parse(&texts, is_level).ok()
+}
+
+/// A value as it must be written in YAML: in double quotes, or in single quotes when it has
+/// a backslash, which double quotes would take for an escape.
+fn yaml_quoted(value: &str) -> String {
+    if value.contains('\\') {
+        format!("'{value}'")
+    } else {
+        format!("\"{value}\"")
+    }
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ pub struct Notification {
 /// notifications of one issue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Thread {
-    /// What the sink needs to continue it, in the sink's own encoding (Slack: the channel id
+    /// What the sink needs to continue it, in the sink's own encoding (a chat sink: the channel id
     /// and `ts` of the first message); nothing but the sink reads it.
     pub reference: String,
     /// The destination the conversation was started in ([`Receipt::destination`]). A sink
@@ -100,11 +100,11 @@ impl Notification {
 pub struct Receipt {
     /// HTTP status (or SMTP reply code) of the accepted request.
     pub status: Option<u16>,
-    /// The provider's id for the message (Slack's `ts`, an SMTP queue id), for later updates.
+    /// The provider's id for the message (a chat message's timestamp id, an SMTP queue id), for later updates.
     pub message_id: Option<String>,
-    /// Where the message went when the provider says (a Slack channel id).
+    /// Where the message went when the provider says (a channel id).
     pub channel: Option<String>,
-    /// The destination herald asked for, when the sink chooses it per message (a Slack channel
+    /// The destination herald asked for, when the sink chooses it per message (a chat channel
     /// as configured or rendered, `#alerts-payments`, or its fallback): what a later message
     /// compares with before it replies in this one's thread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,7 +131,7 @@ pub enum SinkError {
         #[source]
         source: Option<BoxError>,
     },
-    /// The provider is there but cannot take it now (429, 5xx, Slack `ratelimited`): retry,
+    /// The provider is there but cannot take it now (429, 5xx, a `ratelimited` error in a 200): retry,
     /// not before `retry_after` when it says.
     #[error("unavailable{}: {detail}", shown_status(*status))]
     Unavailable {
@@ -140,7 +140,7 @@ pub enum SinkError {
         retry_after: Option<Duration>,
         detail: String,
     },
-    /// The notification cannot be sent as it is (most 4xx, Slack `channel_not_found`, a
+    /// The notification cannot be sent as it is (most 4xx, a `channel_not_found` error, a
     /// template that fails to render): do not retry.
     #[error("{}{detail}", rejected_prefix(*status))]
     Rejected {
@@ -221,7 +221,7 @@ impl SinkError {
 /// A destination for alerts. Each sink crate provides one.
 #[async_trait]
 pub trait Sink: Send + Sync + std::fmt::Debug {
-    /// Name of this sink type in config, e.g. "slack".
+    /// Name of this sink type in config, e.g. "webhook".
     fn kind(&self) -> &'static str;
 
     /// One attempt. Says *whether* a retry makes sense; the dispatcher alone decides *when*.
@@ -230,14 +230,14 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
 
     /// Whether this sink keeps conversations: when `true`, the dispatcher hands each
     /// notification of an issue the [`Thread`] an earlier one started on this sink, and keeps
-    /// the reference a [`Receipt::thread`] returns. A sink that cannot thread (Slack through an
+    /// the reference a [`Receipt::thread`] returns. A sink that cannot thread (a chat sink through an
     /// incoming webhook) says `false`, and its deliveries never touch the thread table.
     fn threads(&self) -> bool {
         false
     }
 
     /// The provider's pace for this notification, when it limits how often one key may be
-    /// sent to (Slack: about one message per second per channel); the dispatcher spaces the
+    /// sent to (a chat API: about one message per second per channel); the dispatcher spaces the
     /// attempts, so `deliver` never waits for it.
     fn pace(&self, notification: &Notification) -> Option<Pace> {
         let _ = notification;

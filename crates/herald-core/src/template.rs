@@ -14,7 +14,7 @@ use minijinja::{Environment, UndefinedBehavior, Value as J};
 use crate::config::{Diagnostics, Node};
 use crate::sink::Notification;
 
-/// Turns untrusted text into text safe for one destination (Slack mrkdwn, HTML, ...).
+/// Turns untrusted text into text safe for one destination (a chat markup, HTML, ...).
 pub type Escaper = fn(&str) -> String;
 
 /// The variables a template may use. The alert's fields stand at the top level for brevity
@@ -180,7 +180,7 @@ pub fn context(n: &Notification) -> J {
     J::from_iter(map)
 }
 
-/// Escaping for HTML (email bodies).
+/// Escaping for HTML (message bodies in HTML).
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -196,7 +196,7 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
-/// No escaping: for plain-text targets (an email's text part, a LINE message).
+/// No escaping: for plain-text targets (a message's plain-text part).
 pub fn escape_none(s: &str) -> String {
     s.to_owned()
 }

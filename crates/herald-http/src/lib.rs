@@ -1,4 +1,4 @@
-//! What every HTTP sink (Slack, LINE, webhook) needs and should do the same way: one shared,
+//! What every HTTP sink (chat APIs, webhooks) needs and should do the same way: one shared,
 //! pooled HTTP client that never follows redirects, [`send`], which makes one request and
 //! returns the provider's [`Answer`] (status, headers, body text up to [`MAX_ANSWER_BYTES`])
 //! or a classified network failure described without the URL (a webhook URL or a query string

@@ -8,7 +8,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `GET /api/v1/deliveries?status=&sink=&route=&project=&since=&until=&limit=&cursor=` | `{"items": [delivery...], "next_cursor": id or null}`, newest first |
-//! | `GET /api/v1/alerts?source=&project=&since=&until=&limit=&cursor=` | `{"items": [alert...], "next_cursor": ...}` |
+//! | `GET /api/v1/alerts?source=&project=&level=&route=&since=&until=&limit=&cursor=` | `{"items": [alert...], "next_cursor": ...}` |
 //! | `GET /api/v1/alerts/{id}/explain` | where that alert went (`explain.rs`); `{id}` is herald's alert id, a Sentry `Request-ID`, event id or issue id; `404` when none matches |
 //! | `GET /api/v1/deliveries/{id}/attempts` | `{"delivery_id", "attempts": [attempt...]}`, first to last: `number`, `started_at`, `finished_at`, `outcome` (`delivered`, `retried`, `dead`), `status` (the provider's, `null` for a network cause), `error`, `latency_ms`; `404` when no delivery or attempt has that id |
 //! | `POST /api/v1/deliveries/{id}/retry` | `200 {"id", "status": "pending"}`; `404` unknown; `409` when not dead |
@@ -132,6 +132,8 @@ pub struct DeliveryQuery {
 pub struct AlertQuery {
     pub source: Option<String>,
     pub project: Option<String>,
+    pub level: Option<String>,
+    pub route: Option<String>,
     pub since: Option<String>,
     pub until: Option<String>,
     pub limit: Option<usize>,
@@ -292,6 +294,8 @@ async fn list_alerts(
         let filter = AlertFilter {
             source: empty_none(q.source),
             project: empty_none(q.project),
+            level: empty_none(q.level).map(|l| l.to_ascii_lowercase()),
+            route: empty_none(q.route),
             since: time("since", q.since.as_deref(), now)?,
             until: time("until", q.until.as_deref(), now)?,
         };

@@ -130,10 +130,14 @@ impl Running {
     /// Forgets every attempt that has ended, without waiting. A `JoinSet` keeps a finished
     /// task until it is joined, so without this a busy loop that rarely reaches its `select!`
     /// would hold every attempt it ever started (about 2 KB each) until shutdown.
-    fn reap(&mut self) {
+    /// Forgets the attempts that ended; returns how many did.
+    fn reap(&mut self) -> usize {
+        let mut ended_now = 0;
         while let Some(ended) = self.tasks.try_join_next_with_id() {
             self.forget(ended);
+            ended_now += 1;
         }
+        ended_now
     }
 }
 
@@ -221,9 +225,13 @@ impl Dispatcher {
         }
         let mut ask_store = true;
         let mut next_look: Option<tokio::time::Instant> = None;
+        // The last look found due work that no free slot could take (see `PAUSE`).
+        let mut starved = false;
         let mut renewals = self.renewals();
         loop {
-            running.reap();
+            if running.reap() > 0 && std::mem::take(&mut starved) {
+                ask_store = true;
+            }
             if let Some(handoff) = &handoff {
                 handed.extend(handoff.take());
                 let foreign = self.start_handed(handoff, &mut handed, &mut running);
@@ -250,6 +258,9 @@ impl Dispatcher {
                     Ok(_) => {
                         ask_store = false;
                         let wait = self.until_next_due(now).await;
+                        // Work is due but its sinks' slots are all taken: look again as
+                        // soon as an attempt ends, not a whole pause later.
+                        starved = wait == PAUSE;
                         next_look = Some(tokio::time::Instant::now() + wait);
                     }
                     Err(e) => {
@@ -282,7 +293,11 @@ impl Dispatcher {
                 () = &mut stop => break,
                 () = self.shared.wake.notified() => ask_store = true,
                 () = handed_off => {}
-                Some(()) = running.next(), if !running.tasks.is_empty() => {}
+                Some(()) = running.next(), if !running.tasks.is_empty() => {
+                    if std::mem::take(&mut starved) {
+                        ask_store = true;
+                    }
+                }
                 () = sleep => {}
                 () = tick(&mut renewals) => self.renew(&running, &handed),
             }

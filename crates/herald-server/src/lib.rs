@@ -1,7 +1,7 @@
 //! herald's HTTP server: it takes alerts from its sources (Sentry's webhooks), stores each one
 //! durably, answers, and leaves the sending to delivery workers that read the store. The one
 //! invariant everything here serves: **the ingest never waits on a sink.** Sentry gives a
-//! webhook about one second and, for internal integrations, does not retry; a slow Slack must
+//! webhook about one second and, for internal integrations, does not retry; a slow chat provider must
 //! not turn into a lost alert.
 //!
 //! # Homes
@@ -19,6 +19,7 @@
 //! |---|---|
 //! | each endpoint of each registered source kind ([`AppState::with_source_kinds`]; Sentry's: `POST /hooks/{source}` and `POST /hooks/{source}/legacy`) | the source's answer (see `herald_sentry`) |
 //! | `GET /healthz` | `200 {"status":"ok"}` while the process runs |
+//! | `GET /ui/` | the operator's console ([`console`]), only while the admin API is on |
 //! | `GET /readyz` | `200 {"status":"ready","unmatched_alerts":n}` when the store answers and can write, else `503 {"status":"unavailable","reason":"...","unmatched_alerts":n}`; `n` counts the alerts no route matched since start |
 //!
 //! The server names no source type: it mounts the endpoints the registry's kinds declare and
@@ -99,6 +100,7 @@
 
 pub mod admin;
 pub mod backoff;
+pub mod console;
 pub mod dispatcher;
 pub mod dry_run;
 mod errors;

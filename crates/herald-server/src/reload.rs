@@ -142,6 +142,7 @@ impl AppState {
             config: Arc::new(loaded.config),
             sources: loaded.sources,
             sinks: loaded.sinks,
+            loaded_at: self.clock().now(),
         };
         let mut report = ReloadReport {
             sinks_added: names_missing(&new.sinks, &old.sinks),

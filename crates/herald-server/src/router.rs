@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{MethodFilter, get};
 
-use crate::{AppState, admin_router, hooks, observe};
+use crate::{AppState, admin_router, console, hooks, observe};
 
 /// The HTTP routes (see the crate docs). Every endpoint of every source kind the state knows
 /// ([`AppState::with_source_kinds`]) is mounted, so a reload may add the first source of a
@@ -40,6 +40,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/readyz", get(hooks::readyz))
         .route("/metrics", get(observe::scrape))
         .merge(admin_router(state.clone()))
+        .merge(console::router(state.clone()))
         .fallback(hooks::not_found)
         // The ingest reads source bodies itself, within each source's limit; this bounds the
         // admin API's.

@@ -82,14 +82,35 @@ async fn create(
         }
     };
     let now = state.clock().now();
+    match create_checked(&state, body, now).await {
+        Ok(record) => (StatusCode::CREATED, Json(shown(&record, now))).into_response(),
+        Err(Refused::Bad(message)) => refuse(StatusCode::BAD_REQUEST, message),
+        Err(Refused::Store(e)) => internal(&e),
+    }
+}
+
+/// Why [`create_checked`] made no silence.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// The request is wrong; the message says how.
+    Bad(String),
+    Store(herald_store::StoreError),
+}
+
+/// Checks a silence, stores it and refreshes the dispatcher's cache: what the API and the
+/// console's form both do.
+pub(crate) async fn create_checked(
+    state: &AppState,
+    body: CreateSilence,
+    now: Timestamp,
+) -> Result<SilenceRecord, Refused> {
     if let Err(e) = herald_core::noise::parse_matchers(&body.matchers) {
-        return refuse(StatusCode::BAD_REQUEST, format!("bad matchers: {e}"));
+        return Err(Refused::Bad(format!("bad matchers: {e}")));
     }
     if body.author.trim().is_empty() {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "a silence needs an author; say who is muting what",
-        );
+        return Err(Refused::Bad(
+            "a silence needs an author; say who is muting what".into(),
+        ));
     }
     let starts_at = body.starts_at.unwrap_or(now);
     let ends_at = match (body.ends_at, body.duration_seconds) {
@@ -100,17 +121,15 @@ async fn create(
             ))
             .unwrap_or(Timestamp::MAX),
         _ => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "give exactly one of ends_at (RFC 3339) or duration_seconds",
-            );
+            return Err(Refused::Bad(
+                "give exactly one of ends_at (RFC 3339) or duration_seconds".into(),
+            ));
         }
     };
     if ends_at <= starts_at || ends_at <= now {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            format!("ends_at \"{ends_at}\" must be after starts_at and in the future"),
-        );
+        return Err(Refused::Bad(format!(
+            "ends_at \"{ends_at}\" must be after starts_at and in the future"
+        )));
     }
     let new = NewSilence {
         matchers: body.matchers,
@@ -119,14 +138,28 @@ async fn create(
         author: body.author,
         comment: body.comment,
     };
-    match state.store().create_silence(new, now).await {
-        Ok(record) => {
-            refresh(&state, now).await;
-            tracing::info!(silence = %record.id, author = %record.author, ends_at = %record.ends_at, "silence created");
-            (StatusCode::CREATED, Json(shown(&record, now))).into_response()
-        }
-        Err(e) => internal(&e),
+    let record = state
+        .store()
+        .create_silence(new, now)
+        .await
+        .map_err(Refused::Store)?;
+    refresh(state, now).await;
+    tracing::info!(silence = %record.id, author = %record.author, ends_at = %record.ends_at, "silence created");
+    Ok(record)
+}
+
+/// Ends a silence now and refreshes the dispatcher's cache; `None` when none has that id.
+pub(crate) async fn expire_checked(
+    state: &AppState,
+    id: &str,
+    now: Timestamp,
+) -> Result<Option<SilenceRecord>, herald_store::StoreError> {
+    let record = state.store().expire_silence(id, now).await?;
+    if let Some(record) = &record {
+        refresh(state, now).await;
+        tracing::info!(silence = %record.id, "silence expired");
     }
+    Ok(record)
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,12 +181,8 @@ async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>) -> 
 
 async fn expire(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let now = state.clock().now();
-    match state.store().expire_silence(&id, now).await {
-        Ok(Some(record)) => {
-            refresh(&state, now).await;
-            tracing::info!(silence = %record.id, "silence expired");
-            Json(shown(&record, now)).into_response()
-        }
+    match expire_checked(&state, &id, now).await {
+        Ok(Some(record)) => Json(shown(&record, now)).into_response(),
         Ok(None) => refuse(StatusCode::NOT_FOUND, format!("no silence \"{id}\"")),
         Err(e) => internal(&e),
     }

@@ -123,6 +123,8 @@ pub struct Live {
     pub config: Arc<Config>,
     pub sources: BTreeMap<String, Arc<dyn Source>>,
     pub sinks: BTreeMap<String, Arc<dyn Sink>>,
+    /// When this config was loaded (start or the reload that applied it).
+    pub loaded_at: Timestamp,
 }
 
 impl AppState {
@@ -149,6 +151,7 @@ impl AppState {
             config,
             sources,
             sinks,
+            loaded_at: Timestamp::now(),
         }));
         AppState {
             inner: Arc::new(Inner {

@@ -9,7 +9,7 @@
 //! # What they send
 //!
 //! Plain text (LINE shows no markup and has no mentions to defuse; control characters,
-//! bidirectional controls and zero-width characters are dropped, the same list as the Slack
+//! bidirectional controls and zero-width characters are dropped, the same list as the other chat
 //! sink's). One alert:
 //!
 //! ```text

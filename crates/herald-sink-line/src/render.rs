@@ -138,7 +138,7 @@ fn value(s: &str) -> String {
 
 /// Drops control characters (except newline; a tab becomes a space) and the invisible
 /// bidirectional controls and zero-width characters that can make text read differently from
-/// what it says (the same list as the Slack sink's, [`herald_core::text::strip_invisible`]).
+/// what it says (the same list every sink uses, [`herald_core::text::strip_invisible`]).
 pub fn clean(s: &str) -> String {
     herald_core::text::strip_invisible(s)
         .chars()

@@ -41,6 +41,10 @@ pub struct DeliveryFilter {
 pub struct AlertFilter {
     pub source: Option<String>,
     pub project: Option<String>,
+    /// The alert's level, as the normalized alert writes it (`error`, `warning`, ...).
+    pub level: Option<String>,
+    /// A route one of its deliveries went through.
+    pub route: Option<String>,
     /// Received at or after.
     pub since: Option<Timestamp>,
     /// Received before.
@@ -149,6 +153,51 @@ pub struct AlertHistory {
     pub folded_into: Vec<Delivery>,
 }
 
+/// What happened since a moment, for the console's overview.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Alerts received at or after it.
+    pub alerts: u64,
+    /// Deliveries created at or after it.
+    pub deliveries: u64,
+    /// Dead deliveries waiting for an operator, whenever they died.
+    pub dead_waiting: u64,
+}
+
+/// One sink's attempts, for the console's sinks page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkActivity {
+    pub sink: String,
+    /// Attempts of its deliveries created since the moment asked for.
+    pub attempts: u64,
+    /// Of those, how many the sink accepted.
+    pub delivered: u64,
+    /// Their mean latency.
+    pub mean_latency_ms: Option<u64>,
+    /// Their slowest latency.
+    pub max_latency_ms: Option<u64>,
+}
+
+/// One running instance of a shared store (PostgreSQL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceView {
+    pub id: String,
+    pub host: String,
+    pub pid: u64,
+    pub started_at: Timestamp,
+    pub last_seen: Timestamp,
+}
+
+/// The smallest UUID v7 text made at or after `at`: ids are UUID v7 (their first 48 bits the
+/// creation time in milliseconds), so `id >= bound(at)` turns a time into a range of the
+/// primary key. A row is created after the time the caller stamped on it (an alert's
+/// `received_at`, a delivery's `created_at`), so the range holds every row stamped at or
+/// after `at`, and the time condition beside it makes the count exact.
+pub(crate) fn id_bound(at: Timestamp) -> String {
+    let ms = u64::try_from(at.as_millisecond()).unwrap_or(0);
+    format!("{:08x}-{:04x}", ms >> 16, ms & 0xffff)
+}
+
 /// The operator's side of the store.
 #[async_trait]
 pub trait AdminStore: Send + Sync {
@@ -198,6 +247,24 @@ pub trait AdminStore: Send + Sync {
 
     /// When the oldest pending delivery was created; `None` when none is pending.
     async fn oldest_pending(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Alerts and deliveries since `since`, and the dead deliveries waiting: each counted
+    /// through an index (ids are UUID v7, so a time is a range of the primary key; dead ones
+    /// have a partial index of their own), never a scan of the history.
+    async fn activity(&self, since: Timestamp) -> Result<Activity, StoreError>;
+
+    /// Per sink, the attempts of its deliveries created since `since` (read through the
+    /// attempts' primary key, whose first column is the delivery's UUID v7 id), by sink name.
+    async fn sink_activity(&self, since: Timestamp) -> Result<Vec<SinkActivity>, StoreError>;
+
+    /// The instances sharing this store that were heard from in the last minute before
+    /// `now`; `None` for a store one process owns (SQLite).
+    async fn live_instances(
+        &self,
+        _now: Timestamp,
+    ) -> Result<Option<Vec<InstanceView>>, StoreError> {
+        Ok(None)
+    }
 
     /// Deletes up to `max` alerts received before `before`, oldest first, with their
     /// deliveries, their attempts and held-back records: only alerts that are finished, that is with no

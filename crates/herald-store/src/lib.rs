@@ -109,8 +109,8 @@ use herald_core::config::StorageConfig;
 use jiff::Timestamp;
 
 pub use admin::{
-    AdminStore, AlertFilter, AlertHistory, DeliveryFilter, DeliveryView, FoundAlert, FoundBy, Page,
-    PageRequest, QueueDepth, RetryOutcome,
+    Activity, AdminStore, AlertFilter, AlertHistory, DeliveryFilter, DeliveryView, FoundAlert,
+    FoundBy, InstanceView, Page, PageRequest, QueueDepth, RetryOutcome, SinkActivity,
 };
 pub use error::StoreError;
 pub use location::{Backend, redact};

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use herald_core::{Alert, Level, Notification, SinkError, Tags};
+use herald_core::{Notification, SinkError};
+use herald_server::console::sample_alert;
 
 use crate::app::App;
 
@@ -76,28 +77,5 @@ async fn send(config: &Path, sink_name: &str) -> anyhow::Result<ExitCode> {
             println!("  retry advice: {advice}");
             Ok(ExitCode::from(1))
         }
-    }
-}
-
-/// herald's sample alert, shaped like a Sentry issue alert.
-fn sample_alert() -> Alert {
-    Alert {
-        source: "send-test".into(),
-        resource: "event_alert".into(),
-        action: "triggered".into(),
-        project: Some("herald-send-test".into()),
-        level: Some(Level::Error),
-        environment: Some("production".into()),
-        release: Some("herald@test".into()),
-        title: "herald test notification: this sink works".into(),
-        culprit: Some("herald send-test".into()),
-        issue_id: Some("0".into()),
-        short_id: Some("HERALD-TEST".into()),
-        url: None,
-        timestamp: Some(jiff::Timestamp::now()),
-        tags: Tags(vec![("team".into(), "herald".into())]),
-        rule: Some("send-test".into()),
-        event_id: None,
-        raw: serde_json::Value::Null,
     }
 }

@@ -89,3 +89,51 @@ fn limits_cap_every_normalized_field_but_not_raw() {
     ));
     assert_eq!(alert.raw["title"].as_str().unwrap().len(), 1 << 20);
 }
+
+#[test]
+fn every_level_name_and_alias_parses_and_displays_its_name() {
+    for (text, level) in [
+        ("debug", Level::Debug),
+        ("trace", Level::Debug),
+        ("info", Level::Info),
+        ("log", Level::Info),
+        ("sample", Level::Info),
+        ("warning", Level::Warning),
+        ("error", Level::Error),
+        ("err", Level::Error),
+        ("fatal", Level::Fatal),
+        (" Info ", Level::Info),
+    ] {
+        assert_eq!(text.parse::<Level>(), Ok(level), "{text}");
+    }
+    let shown: Vec<String> = Level::ALL.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["debug", "info", "warning", "error", "fatal"]);
+}
+
+#[test]
+fn inserting_a_tag_replaces_its_value_in_place_or_appends_it() {
+    let mut tags = Tags::default();
+    assert!(tags.is_empty());
+    tags.insert("team", "web");
+    tags.insert("region", "eu");
+    tags.insert("team", "payments");
+    assert!(!tags.is_empty());
+    assert_eq!(tags.len(), 2);
+    assert_eq!(
+        tags.iter().collect::<Vec<_>>(),
+        vec![("team", "payments"), ("region", "eu")]
+    );
+}
+
+#[test]
+fn scalars_read_as_text_and_containers_do_not() {
+    use serde_json::json;
+    assert_eq!(scalar_text(&json!("a")), Some("a".into()));
+    assert_eq!(scalar_text(&json!(12)), Some("12".into()));
+    assert_eq!(scalar_text(&json!(1.5)), Some("1.5".into()));
+    assert_eq!(scalar_text(&json!(true)), Some("true".into()));
+    assert_eq!(scalar_text(&json!(false)), Some("false".into()));
+    for absent in [json!(null), json!([1]), json!({"a": 1})] {
+        assert_eq!(scalar_text(&absent), None, "{absent}");
+    }
+}

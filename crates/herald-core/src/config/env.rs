@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::Diagnostics;
+use super::diag::Diagnostics;
 use super::node::{Node, Value};
 
 /// Where `${VAR}` values come from: the process environment, or a fixed map in tests.

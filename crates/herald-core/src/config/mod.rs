@@ -6,6 +6,7 @@
 //! crates (a source's or a sink's settings) are handed over as nodes; [`Diagnostics::typed`]
 //! turns one into a serde type and still reports its errors with a location.
 
+pub mod diag;
 mod env;
 mod error;
 pub(crate) mod node;
@@ -18,14 +19,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
+pub use diag::{Diagnostics, closest};
 pub use env::Env;
 pub use error::{ConfigError, ConfigErrors, Location, Severity};
 pub use node::{Node, Pos, Value};
 pub use secret::Secret;
 
-use crate::route::RouteTree;
+use crate::noise::interval::TimeIntervals;
+use crate::route::tree::RouteTree;
 
 /// The whole config, validated. Sources and sinks keep their settings as nodes for the crates
 /// that own them (see `herald`'s config assembly); routes are compiled.
@@ -38,7 +40,7 @@ pub struct Config {
     pub sinks: Vec<SectionSpec>,
     pub routes: RouteTree,
     /// The named windows of `time_intervals:`, for quiet hours.
-    pub time_intervals: crate::noise::TimeIntervals,
+    pub time_intervals: TimeIntervals,
     /// Credentials of this section (`server.admin_token`) whose value is written in the file;
     /// see [`PublicCredential`].
     pub public_credentials: Vec<PublicCredential>,
@@ -56,9 +58,9 @@ pub struct SectionSpec {
     pub node: Node,
     /// A sink's own `retry:` settings; `None` uses the defaults.
     pub retry: Option<SinkRetry>,
-    /// A sink's `flood_guard:` (`max` 0 for off); `None` keeps the sink kind's default
-    /// (`crate::flood`). Read here, like `retry`, for every sink type.
-    pub flood_guard: Option<crate::flood::Guard>,
+    /// A sink's `flood_guard:` (`max` 0 for off); `None` keeps the sink kind's default (the
+    /// flood guard's module says which). Read here, like `retry`, for every sink type.
+    pub flood_guard: Option<crate::noise::policy::Guard>,
 }
 
 /// A sink's `retry:` settings: how often and how long its failed deliveries are tried again.
@@ -300,7 +302,7 @@ impl Config {
             );
         }
         let config = Config::from_root(root, file, env, &mut diag);
-        diag.finish(config)
+        diag.into_result(config)
     }
 
     /// The config as far as it could be read, errors or not; `None` only when the YAML itself
@@ -375,8 +377,7 @@ impl Config {
         let sources = named_sections(root.get("sources"), "source", diag);
         let sinks = named_sections(root.get("sinks"), "sink", diag);
         let sink_names: Vec<&str> = sinks.iter().map(|s| s.name.as_str()).collect();
-        let time_intervals =
-            crate::noise::TimeIntervals::from_node(root.get("time_intervals"), diag);
+        let time_intervals = TimeIntervals::from_node(root.get("time_intervals"), diag);
         let routes =
             RouteTree::from_node_with(root.get("routes"), &sink_names, &time_intervals, diag);
         Config {
@@ -713,7 +714,11 @@ fn named_sections(node: Option<&Node>, what: &str, diag: &mut Diagnostics) -> Ve
                 .position(|(k, _)| k.as_str() == Some("flood_guard"))
             {
                 let (_, setting) = entries.remove(i);
-                flood_guard = flood_guard_setting(&format!("sink \"{name}\""), &setting, diag);
+                flood_guard = crate::noise::policy::flood_guard_setting(
+                    &format!("sink \"{name}\""),
+                    &setting,
+                    diag,
+                );
             }
         }
         out.push(SectionSpec {
@@ -725,65 +730,6 @@ fn named_sections(node: Option<&Node>, what: &str, diag: &mut Diagnostics) -> Ve
         });
     }
     out
-}
-
-/// A `flood_guard:` value (of a sink or a route): a whole number of messages a minute, or
-/// `{max: N, per_seconds: S}`; a `max` of 0 turns it off.
-pub(crate) fn flood_guard_setting(
-    owner: &str,
-    node: &Node,
-    diag: &mut Diagnostics,
-) -> Option<crate::flood::Guard> {
-    let hint = || {
-        Some(format!(
-            "for example `flood_guard: {}` (a minute), `flood_guard: {{max: 50, per_seconds: 300}}`, or `flood_guard: 0` to turn it off",
-            crate::flood::DEFAULT_MAX
-        ))
-    };
-    let number = |node: &Node, key: &str, diag: &mut Diagnostics| -> Option<u32> {
-        let text = node.scalar_text().unwrap_or_default();
-        match text.trim().parse::<u32>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                diag.error(
-                    node,
-                    format!(
-                        "{owner}: {key} must be a whole number, found \"{}\"",
-                        node.shown()
-                    ),
-                    hint(),
-                );
-                None
-            }
-        }
-    };
-    if node.as_map().is_none() {
-        return number(node, "flood_guard", diag).map(crate::flood::Guard::per_minute);
-    }
-    diag.unknown_keys(node, &["max", "per_seconds"], "flood_guard key");
-    let max = match node.get("max") {
-        Some(n) => number(n, "flood_guard.max", diag)?,
-        None => {
-            diag.error(node, format!("{owner}: flood_guard needs max"), hint());
-            return None;
-        }
-    };
-    let per = match node.get("per_seconds") {
-        Some(n) => number(n, "flood_guard.per_seconds", diag)?,
-        None => 60,
-    };
-    if per == 0 {
-        diag.error(
-            node.get("per_seconds").unwrap_or(node),
-            format!("{owner}: flood_guard.per_seconds must be above 0"),
-            hint(),
-        );
-        return None;
-    }
-    Some(crate::flood::Guard {
-        max,
-        per: std::time::Duration::from_secs(u64::from(per)),
-    })
 }
 
 fn yaml_error(file: &str, source: &str, e: &serde_saphyr::Error) -> ConfigError {
@@ -846,199 +792,6 @@ fn alias_at(source: &str, line: u64, column: u64) -> Option<String> {
         .min()
         .unwrap_or(rest.len());
     Some(rest[..end].trim_end().to_owned())
-}
-
-/// Collects errors and warnings while a config is checked, each with its location.
-#[derive(Debug)]
-pub struct Diagnostics {
-    file: String,
-    errors: Vec<ConfigError>,
-    warnings: Vec<ConfigError>,
-}
-
-impl Diagnostics {
-    pub fn new(file: &str) -> Self {
-        Diagnostics {
-            file: file.to_owned(),
-            errors: vec![],
-            warnings: vec![],
-        }
-    }
-
-    pub fn file(&self) -> &str {
-        &self.file
-    }
-
-    pub fn location(&self, node: &Node) -> Location {
-        Location {
-            file: self.file.clone(),
-            line: node.pos.line,
-            column: node.pos.column,
-        }
-    }
-
-    pub fn error(&mut self, at: &Node, message: impl Into<String>, hint: Option<String>) {
-        let loc = self.location(at);
-        self.errors
-            .push(ConfigError::new(loc, message).with_hint_opt(hint));
-    }
-
-    pub fn warning(&mut self, at: &Node, message: impl Into<String>, hint: Option<String>) {
-        let loc = self.location(at);
-        self.warnings.push(
-            ConfigError::new(loc, message)
-                .with_hint_opt(hint)
-                .severity(Severity::Warning),
-        );
-    }
-
-    pub fn has_errors(&self) -> bool {
-        !self.errors.is_empty()
-    }
-
-    /// Adds errors found elsewhere (for example by a sink factory).
-    pub fn extend(&mut self, errors: impl IntoIterator<Item = ConfigError>) {
-        for e in errors {
-            match e.severity {
-                Severity::Error => self.errors.push(e),
-                Severity::Warning => self.warnings.push(e),
-            }
-        }
-    }
-
-    /// Reports keys of a mapping that are not in `allowed`, with the closest allowed one.
-    pub fn unknown_keys(&mut self, node: &Node, allowed: &[&str], what: &str) {
-        let Some(entries) = node.as_map() else { return };
-        for (key, _) in entries {
-            let name = key.scalar_text().unwrap_or_default();
-            if !allowed.contains(&name.as_str()) {
-                let hint = match closest(&name, allowed) {
-                    Some(c) => {
-                        format!("did you mean \"{c}\"? (valid keys: {})", allowed.join(", "))
-                    }
-                    None => format!("valid keys: {}", allowed.join(", ")),
-                };
-                self.error(key, format!("unknown {what} \"{name}\""), Some(hint));
-            }
-        }
-    }
-
-    /// Deserializes a section into `T`, reporting a refusal at the offending value's location
-    /// (an unknown key with the closest valid one). Values substituted from the environment
-    /// are shown as written, so a secret never reaches the message.
-    pub fn typed<T: DeserializeOwned>(&mut self, node: &Node) -> Option<T> {
-        let json = node.to_json();
-        match serde_path_to_error::deserialize::<_, T>(json) {
-            Ok(v) => Some(v),
-            Err(err) => {
-                let segments: Vec<String> = err
-                    .path()
-                    .iter()
-                    .map(|s| match s {
-                        serde_path_to_error::Segment::Seq { index } => index.to_string(),
-                        serde_path_to_error::Segment::Map { key } => key.clone(),
-                        serde_path_to_error::Segment::Enum { variant } => variant.clone(),
-                        serde_path_to_error::Segment::Unknown => String::new(),
-                    })
-                    .collect();
-                let inner = err.into_inner().to_string();
-                self.report_serde(node, &segments, &inner);
-                None
-            }
-        }
-    }
-
-    fn report_serde(&mut self, section: &Node, segments: &[String], message: &str) {
-        if let Some(rest) = message.strip_prefix("unknown field `") {
-            let field = rest.split('`').next().unwrap_or_default();
-            let expected: Vec<&str> = rest
-                .split("expected ")
-                .nth(1)
-                .map(|list| {
-                    list.split('`')
-                        .enumerate()
-                        .filter(|(i, _)| i % 2 == 1)
-                        .map(|(_, s)| s)
-                        .collect()
-                })
-                .unwrap_or_default();
-            // The path ends with the unknown key itself; its parent holds the key node.
-            let parent_path = &segments[..segments.len().saturating_sub(1)];
-            let parent = section.find_path(parent_path);
-            let at = parent.key_node(field).unwrap_or(parent).clone();
-            let hint = match closest(field, &expected) {
-                Some(c) => format!(
-                    "did you mean \"{c}\"? (valid keys: {})",
-                    expected.join(", ")
-                ),
-                None if expected.is_empty() => "this section takes no keys".to_owned(),
-                None => format!("valid keys: {}", expected.join(", ")),
-            };
-            self.error(&at, format!("unknown key \"{field}\""), Some(hint));
-            return;
-        }
-        if let Some(rest) = message.strip_prefix("missing field `") {
-            let field = rest.split('`').next().unwrap_or_default();
-            let at = section.find_path(segments).clone();
-            self.error(&at, format!("missing key \"{field}\""), None);
-            return;
-        }
-        let at = section.find_path(segments).clone();
-        let mut text = message.to_owned();
-        if let (Some(written), Value::Str(resolved)) = (&at.written, &at.value)
-            && !resolved.is_empty()
-        {
-            text = text.replace(resolved.as_str(), written);
-        }
-        let key = segments.last().filter(|s| !s.is_empty());
-        // A single value where a list is wanted (`to: a@b.com`) is the usual cause.
-        let hint = match (&at.value, key) {
-            (Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_), Some(k))
-                if text.contains("expected a sequence") =>
-            {
-                Some(format!(
-                    "write a list, even of one: `{k}: [\"{}\"]`",
-                    at.shown()
-                ))
-            }
-            _ if text.contains("expected a sequence") => {
-                Some("write a list: `[a, b]`, or one item per line starting with `- `".into())
-            }
-            _ => None,
-        };
-        let text = match key {
-            Some(k) => format!("bad value for \"{k}\": {text}"),
-            None => text,
-        };
-        self.error(&at, text, hint);
-    }
-
-    fn finish<T>(mut self, value: T) -> Result<(T, Vec<ConfigError>), ConfigErrors> {
-        if self.errors.is_empty() {
-            Ok((value, self.warnings))
-        } else {
-            self.errors.sort_by(|a, b| a.location.cmp(&b.location));
-            Err(ConfigErrors {
-                errors: self.errors,
-                warnings: self.warnings,
-            })
-        }
-    }
-
-    /// Ends a check: the value if nothing was wrong, else every error found.
-    pub fn into_result<T>(self, value: T) -> Result<(T, Vec<ConfigError>), ConfigErrors> {
-        self.finish(value)
-    }
-}
-
-/// The allowed name closest to `name`, when one is close enough to be a likely typo.
-pub fn closest<'a>(name: &str, allowed: &[&'a str]) -> Option<&'a str> {
-    allowed
-        .iter()
-        .map(|a| (*a, strsim::jaro_winkler(name, a)))
-        .filter(|(_, score)| *score >= 0.8)
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(a, _)| a)
 }
 
 /// Serde helpers for numbers that may arrive as text (a value from `${VAR}` is text).

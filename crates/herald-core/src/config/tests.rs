@@ -636,3 +636,335 @@ fn a_storage_password_from_a_variable_never_appears_in_debug() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_retry_backoff_may_start_at_its_ceiling_but_not_at_zero() {
+    let sink = |retry: &str| {
+        errors(&format!(
+            "sinks:\n  a: {{type: log, retry: {retry}}}\nroutes:\n  - {{name: r, sinks: [a]}}\n"
+        ))
+    };
+    assert!(sink("{min_backoff_seconds: 5, max_backoff_seconds: 5}").is_empty());
+    assert_eq!(
+        sink("{max_backoff_seconds: 0}"),
+        vec![
+            "h.yaml:2:47: sink \"a\": retry.max_backoff_seconds is 0 (hint: the largest wait between attempts must be at least 1 second)"
+        ]
+    );
+}
+
+#[test]
+fn a_password_in_the_url_query_is_redacted_too() {
+    assert_eq!(
+        redact_url("postgres://db/herald?sslmode=require&password=hunter2&PASSWORD=x"),
+        "postgres://db/herald?sslmode=require&password=***&PASSWORD=***"
+    );
+    assert_eq!(
+        redact_url("postgres://herald:p@ss@db:5432/herald?passwords=kept"),
+        "postgres://herald:***@db:5432/herald?passwords=kept"
+    );
+    assert_eq!(
+        redact_url("postgres://herald@db/x"),
+        "postgres://herald@db/x"
+    );
+    assert_eq!(redact_url("not a url"), "not a url");
+}
+
+#[test]
+fn a_lenient_parse_keeps_what_it_could_read_and_gives_up_only_on_broken_yaml() {
+    let text = "sinks:\n  a: {type: log}\nroutes:\n  - {name: r, sinks: [a, nowhere]}\n";
+    assert!(Config::parse(text, "h.yaml", &env()).is_err());
+    let config = Config::parse_lenient(text, "h.yaml", &env()).expect("readable");
+    assert_eq!(config.sinks.len(), 1);
+    assert_eq!(config.routes.routes[0].sinks, vec!["a"]);
+    assert!(Config::parse_lenient("routes: [unclosed\n", "h.yaml", &env()).is_none());
+}
+
+#[test]
+fn the_config_must_be_a_mapping_and_may_be_empty() {
+    assert_eq!(
+        errors("- a\n"),
+        vec![
+            "h.yaml:1:1: the config must be a mapping, found a list (hint: top-level keys: server, storage, sources, sinks, routes, time_intervals)"
+        ]
+    );
+    assert!(errors("").is_empty());
+    assert!(errors("# nothing yet\n").is_empty());
+}
+
+#[test]
+fn the_buffer_may_equal_the_largest_body() {
+    assert!(errors("server: {max_body_bytes: 1000, max_buffered_bytes: 1000}\n").is_empty());
+    assert_eq!(
+        errors("server: {max_body_bytes: 1000, max_buffered_bytes: 999}\n").len(),
+        1
+    );
+}
+
+#[test]
+fn a_null_credential_is_off_not_public() {
+    let (config, _) = Config::parse("server: {admin_token: null}\n", "h.yaml", &env()).unwrap();
+    assert!(config.public_credentials.is_empty());
+    let (config, _) = Config::parse("server: {admin_token: \"\"}\n", "h.yaml", &env()).unwrap();
+    assert!(config.public_credentials.is_empty());
+}
+
+#[test]
+fn broken_yaml_is_one_sentence_without_the_repeated_location() {
+    let got = errors("routes:\n  - name: [unclosed\n");
+    assert_eq!(got.len(), 1);
+    let message = got[0].split_once(": ").map_or("", |(_, m)| m);
+    assert!(message.starts_with("invalid YAML: "), "{message}");
+    assert!(!message.contains("line "), "{message}");
+    assert!(!message.contains("error: "), "{message}");
+    assert!(!message.ends_with('.'), "{message}");
+}
+
+#[test]
+fn diagnostics_collect_errors_and_warnings_from_elsewhere() {
+    let mut diag = Diagnostics::new("d.yaml");
+    assert_eq!(diag.file(), "d.yaml");
+    assert!(!diag.has_errors());
+    diag.extend([
+        ConfigError::new(Location::file("d.yaml"), "a warning").severity(Severity::Warning)
+    ]);
+    assert!(!diag.has_errors());
+    diag.extend([ConfigError::new(Location::file("d.yaml"), "an error")]);
+    assert!(diag.has_errors());
+    let e = diag.into_result(()).unwrap_err();
+    assert_eq!(
+        (e.errors.len(), e.warnings.len()),
+        (1, 1),
+        "{:?}",
+        (e.errors, e.warnings)
+    );
+    let diag = Diagnostics::new("d.yaml");
+    let (value, warnings) = diag.into_result(7).unwrap();
+    assert_eq!((value, warnings.len()), (7, 0));
+}
+
+/// The errors `Diagnostics::typed` reports for `yaml` read as `T`.
+fn typed_errors<T: serde::de::DeserializeOwned + std::fmt::Debug>(yaml: &str) -> Vec<String> {
+    let root = node::parse(yaml).unwrap();
+    let mut diag = Diagnostics::new("h.yaml");
+    let value = diag.typed::<T>(&root);
+    match diag.into_result(value) {
+        Ok((value, _)) => vec![format!("ok {value:?}")],
+        Err(e) => e.errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Numbers {
+    #[serde(default, deserialize_with = "number::opt_u64")]
+    limit: Option<u64>,
+    #[serde(default, deserialize_with = "number::u16")]
+    port: u16,
+    #[serde(default, deserialize_with = "number::u32")]
+    count: u32,
+    #[serde(default)]
+    names: Vec<String>,
+}
+
+#[test]
+fn numbers_may_be_written_as_text_and_are_range_checked() {
+    expect_test::expect![[r#"
+        [
+            "ok Some(Numbers { limit: Some(5), port: 8080, count: 70000, names: [] })",
+        ]
+    "#]]
+    .assert_debug_eq(&typed_errors::<Numbers>(
+        "{limit: 5, port: \"8080\", count: \" 70000 \"}",
+    ));
+    expect_test::expect![[r#"
+        [
+            "ok Some(Numbers { limit: Some(12), port: 0, count: 0, names: [] })",
+        ]
+    "#]]
+    .assert_debug_eq(&typed_errors::<Numbers>("{limit: \"12\"}"));
+    expect_test::expect![[r#"
+        [
+            "ok Some(Numbers { limit: None, port: 0, count: 0, names: [] })",
+        ]
+    "#]]
+    .assert_debug_eq(&typed_errors::<Numbers>("{limit: \" \"}"));
+    expect_test::expect![[r#"
+        [
+            "ok Some(Numbers { limit: None, port: 0, count: 0, names: [] })",
+        ]
+    "#]]
+    .assert_debug_eq(&typed_errors::<Numbers>("{limit: null}"));
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:9: bad value for \"limit\": \"lots\" is not a whole number",
+        ]
+    "#]]
+    .assert_debug_eq(&typed_errors::<Numbers>("{limit: lots}"));
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:8: bad value for \"port\": 70000 is out of range (0 to 65535)",
+        ]
+    "#]]
+    .assert_debug_eq(&typed_errors::<Numbers>("{port: 70000}"));
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:9: bad value for \"count\": 5000000000 is too large",
+        ]
+    "#]]
+    .assert_debug_eq(&typed_errors::<Numbers>("{count: 5000000000}"));
+}
+
+#[test]
+fn typed_errors_name_the_key_and_hint_at_the_fix() {
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:2: unknown key \"limt\" (hint: did you mean \"limit\"? (valid keys: limit, port, count, names))",
+        ]
+    "#]]
+    .assert_debug_eq(&typed_errors::<Numbers>("{limt: 5}"));
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:2: unknown key \"zzz\" (hint: valid keys: limit, port, count, names)",
+        ]
+    "#]]
+    .assert_debug_eq(&typed_errors::<Numbers>("{zzz: 5}"));
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:9: bad value for \"names\": invalid type: map, expected a sequence (hint: write a list: `[a, b]`, or one item per line starting with `- `)",
+        ]
+    "#]]
+    .assert_debug_eq(&typed_errors::<Numbers>("{names: {a: 1}}"));
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Empty {}
+    expect_test::expect![[r#"
+        [
+            "h.yaml:1:2: unknown key \"a\" (hint: this section takes no keys)",
+        ]
+    "#]]
+    .assert_debug_eq(&typed_errors::<Empty>("{a: 1}"));
+}
+
+#[test]
+fn sections_are_found_by_name() {
+    let (config, _) = Config::parse(
+        "sinks:\n  a: {type: log}\n  b: {type: log}\n",
+        "h.yaml",
+        &env(),
+    )
+    .unwrap();
+    let named = by_name(&config.sinks);
+    assert_eq!(named.keys().copied().collect::<Vec<_>>(), vec!["a", "b"]);
+    assert_eq!(named["b"].name, "b");
+}
+
+#[test]
+fn variables_are_substituted_inside_lists_too() {
+    let text = "sinks:\n  a: {type: log, to: [\"${TOKEN}\", plain]}\n";
+    let (config, _) = Config::parse(text, "h.yaml", &env()).unwrap();
+    let to = config.sinks[0].node.get("to").unwrap().as_seq().unwrap();
+    assert_eq!(to[0].as_str(), Some("xoxb-secret-value"));
+    assert_eq!(to[1].as_str(), Some("plain"));
+}
+
+#[test]
+fn a_variable_name_is_letters_digits_and_underscores_not_starting_with_a_digit() {
+    let env = Env::from_pairs([("_A1", "ok")]);
+    assert_eq!(env.expand("${_A1}"), Ok("ok".into()));
+    for bad in ["${}", "${A-B}", "${1A}", "${A B}"] {
+        let (message, _) = env.expand(bad).unwrap_err();
+        let body = &bad[2..bad.len() - 1];
+        assert_eq!(
+            message,
+            format!("\"${{{body}}}\" is not a valid variable reference"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn the_process_environment_is_read_and_never_shown() {
+    let path = std::env::var("PATH").expect("PATH is set for tests");
+    assert_eq!(Env::process().expand("${PATH}"), Ok(path));
+    assert_eq!(format!("{:?}", env()), "Env(..)");
+}
+
+#[test]
+fn config_errors_read_as_a_count_then_one_line_each() {
+    let e = Config::parse(
+        "servr: {}\nsinks: {a: {type: log}}\nroutes:\n  - {name: r, sinks: [b]}\n",
+        "h.yaml",
+        &env(),
+    )
+    .unwrap_err();
+    expect_test::expect![[r#"
+        h.yaml has 2 errors
+          h.yaml:1:1: unknown top-level key "servr" (hint: did you mean "server"? (valid keys: server, storage, sources, sinks, routes, time_intervals))
+          h.yaml:4:23: route "r": unknown sink "b" (hint: defined sinks: a)"#]]
+    .assert_eq(&e.to_string());
+    let one = Config::parse("- a\n", "h.yaml", &env()).unwrap_err();
+    assert!(one.to_string().starts_with("h.yaml has 1 error\n"), "{one}");
+}
+
+#[test]
+fn nodes_describe_their_kind_and_show_their_value() {
+    let root = node::parse(
+        "{str: text, int: 3, float: 1.5, bool: true, nothing: null, list: [1], map: {a: 1}}\n",
+    )
+    .unwrap();
+    let got: Vec<String> = ["str", "int", "float", "bool", "nothing", "list", "map"]
+        .iter()
+        .map(|k| {
+            let n = root.get(k).unwrap();
+            format!(
+                "{k}: {} {:?} {}",
+                n.value.kind(),
+                n.scalar_text(),
+                n.shown()
+            )
+        })
+        .collect();
+    expect_test::expect![[r#"
+        [
+            "str: a string Some(\"text\") text",
+            "int: a number Some(\"3\") 3",
+            "float: a number Some(\"1.5\") 1.5",
+            "bool: a boolean Some(\"true\") true",
+            "nothing: null None null",
+            "list: a list None [...]",
+            "map: a mapping None {...}",
+        ]
+    "#]]
+    .assert_debug_eq(&got);
+}
+
+#[test]
+fn a_refused_value_in_a_list_is_located_at_its_item() {
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Ports {
+        ports: Vec<u16>,
+    }
+    let root = node::parse("ports:\n  - 80\n  - many\n").unwrap();
+    let mut diag = Diagnostics::new("h.yaml");
+    assert!(diag.typed::<Ports>(&root).is_none());
+    let e = diag.into_result(()).unwrap_err();
+    assert_eq!(e.errors[0].location.to_string(), "h.yaml:3:5");
+}
+
+#[test]
+fn a_hash_inside_a_value_starts_no_comment_before_a_tag() {
+    for (text, found) in [
+        ("a: [x#y, !1.0]\n", vec!["!1.0"]),
+        ("- #c !todo\n- b\n", vec![]),
+    ] {
+        let mut root = node::parse(text).unwrap();
+        let tags: Vec<String> = node::untag(&mut root, text)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(tags, found, "{text}");
+    }
+}

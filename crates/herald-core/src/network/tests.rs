@@ -75,3 +75,18 @@ fn descriptions_name_the_cause_and_a_hint() {
         "no answer from line within 250 ms (timeout); raise timeout_seconds if it is only slow"
     );
 }
+
+#[test]
+fn io_error_kinds_name_their_cause_whatever_the_text() {
+    use std::io::{Error, ErrorKind};
+    for (kind, cause) in [
+        (ErrorKind::ConnectionRefused, NetworkCause::Refused),
+        (ErrorKind::ConnectionReset, NetworkCause::Reset),
+        (ErrorKind::ConnectionAborted, NetworkCause::Reset),
+        (ErrorKind::BrokenPipe, NetworkCause::Reset),
+        (ErrorKind::TimedOut, NetworkCause::Timeout),
+    ] {
+        let e = Error::new(kind, "opaque");
+        assert_eq!(NetworkCause::of(&e), Some(cause), "{kind:?}");
+    }
+}

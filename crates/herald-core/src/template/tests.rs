@@ -87,3 +87,35 @@ fn syntax_error_is_a_located_config_error() {
         err.errors[0]
     );
 }
+
+#[test]
+fn html_escaping_covers_every_character_that_could_close_an_attribute_or_open_markup() {
+    assert_eq!(
+        escape_html("a & b < c > d \"e\" 'f'"),
+        "a &amp; b &lt; c &gt; d &quot;e&quot; &#x27;f&#x27;"
+    );
+    assert_eq!(escape_none("<&>"), "<&>");
+}
+
+#[test]
+fn a_set_knows_its_templates_and_lists_them_in_debug() {
+    let mut t = Templates::new(escape_none);
+    let mut diag = Diagnostics::new("herald.yaml");
+    assert!(!t.has("title"));
+    assert!(t.add("title", "{{ title }}", &node(), &mut diag));
+    assert!(t.add("body", "{{ count }}", &node(), &mut diag));
+    assert!(t.has("title"));
+    assert!(!t.has("subject"));
+    assert_eq!(format!("{t:?}"), "[\"body\", \"title\"]");
+}
+
+#[test]
+fn count_includes_the_folded_alerts() {
+    let mut t = Templates::new(escape_none);
+    let mut diag = Diagnostics::new("herald.yaml");
+    assert!(t.add("n", "{{ count }} ({{ folded }} folded)", &node(), &mut diag));
+    let mut n = notification("x");
+    assert_eq!(t.render("n", &n).unwrap(), "1 (0 folded)");
+    n.folded = 4;
+    assert_eq!(t.render("n", &n).unwrap(), "5 (4 folded)");
+}

@@ -676,3 +676,162 @@ fn likely_resource_names_every_published_payload() {
     }
     assert!(seen >= 9, "only {seen} payloads found");
 }
+
+#[test]
+fn a_comment_needs_both_its_text_and_its_issue_to_be_recognised() {
+    assert_eq!(
+        likely(json!({"action": "created", "data": {"comment": "hi"}})),
+        None
+    );
+    assert_eq!(
+        likely(json!({"action": "created", "data": {"issue_id": 1}})),
+        None
+    );
+}
+
+#[test]
+fn a_legacy_body_is_told_by_its_keys_or_by_an_event_with_a_url_or_project() {
+    let is_legacy = |body: Value| parse("sentry", None, body.to_string().as_bytes()).is_ok();
+    assert!(is_legacy(json!({"project_slug": "api"})));
+    assert!(is_legacy(json!({"triggering_rules": ["r"]})));
+    assert!(is_legacy(json!({"event": {}, "url": "https://x/"})));
+    assert!(is_legacy(json!({"event": {}, "project": "api"})));
+    assert!(!is_legacy(json!({"url": "https://x/", "project": "api"})));
+    assert!(!is_legacy(json!({"event": {}, "message": "m"})));
+    assert!(!is_legacy(json!({"event": "text", "url": "https://x/"})));
+}
+
+#[test]
+fn an_action_without_data_is_not_taken_for_an_integration_payload() {
+    check(
+        None,
+        json!({"action": "created", "level": "error"}),
+        expect![[
+            r#"error: no Sentry-Hook-Resource header and the body is not a legacy WebHooks plugin payload (it has no project_slug, triggering_rules or event; top-level keys: action, level); Sentry integrations send that header, so check that the request comes from Sentry"#
+        ]],
+    );
+    check(
+        None,
+        json!({}),
+        expect![[
+            r#"error: no Sentry-Hook-Resource header and the body is not a legacy WebHooks plugin payload (it is an empty object); Sentry integrations send that header, so check that the request comes from Sentry"#
+        ]],
+    );
+}
+
+#[test]
+fn an_ignored_payload_keeps_a_bare_alert_named_after_resource_and_action() {
+    let body = json!({"action": "created", "data": {"installation": {}}});
+    let parsed = parse("sentry", Some("installation"), body.to_string().as_bytes()).unwrap();
+    assert!(parsed.is_ignored());
+    let alert = parsed.alert().clone();
+    assert_eq!(
+        (
+            alert.source.as_str(),
+            alert.resource.as_str(),
+            alert.action.as_str()
+        ),
+        ("sentry", "installation", "created")
+    );
+    assert_eq!(alert.title, "installation created");
+    assert_eq!(alert.raw, body, "the payload is kept");
+    assert_eq!(parsed.into_alert(), alert);
+    let parsed = parse(
+        "sentry",
+        Some("issue"),
+        json!({"action": "created", "data": {"issue": {"id": 1, "title": "t"}}})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert!(!parsed.is_ignored());
+    assert_eq!(parsed.alert().title, "t");
+    assert_eq!(parsed.into_alert().issue_id.as_deref(), Some("1"));
+}
+
+#[test]
+fn a_metric_alert_is_dated_by_its_close_only_when_resolved() {
+    let incident = json!({
+        "date_started": "2024-05-01T09:00:00Z",
+        "date_detected": "2024-05-01T09:05:00Z",
+        "date_closed": "2024-05-01T11:00:00Z"
+    });
+    let at = |action: &str, incident: &Value| {
+        alert(
+            Some("metric_alert"),
+            json!({"action": action, "data": {"metric_alert": incident}}),
+        )
+        .timestamp
+        .map(|t| t.to_string())
+    };
+    assert_eq!(
+        at("resolved", &incident).as_deref(),
+        Some("2024-05-01T11:00:00Z")
+    );
+    assert_eq!(
+        at("critical", &incident).as_deref(),
+        Some("2024-05-01T09:05:00Z")
+    );
+    assert_eq!(
+        at(
+            "warning",
+            &json!({"date_started": "2024-05-01T09:00:00Z", "date_created": "2024-05-01T08:00:00Z"})
+        )
+        .as_deref(),
+        Some("2024-05-01T09:00:00Z")
+    );
+    assert_eq!(
+        at("resolved", &json!({"date_created": "2024-05-01T08:00:00Z"})).as_deref(),
+        Some("2024-05-01T08:00:00Z")
+    );
+}
+
+#[test]
+fn tags_of_every_shape_are_read_and_malformed_entries_skipped() {
+    let tags = |raw: Value| {
+        let a = alert(
+            Some("error"),
+            json!({"action": "created", "data": {"error": {"tags": raw}}}),
+        );
+        a.tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        tags(json!([{"key": "team", "value": "web"}, {"key": "n", "value": 3}, {"key": "x"}])),
+        vec!["team=web", "n=3"]
+    );
+    assert_eq!(
+        tags(
+            json!([["a", "b", "c"], ["k"], ["x", "y"], [1, "one"], "loose", [null, "v"], ["o", {"a": 1}]])
+        ),
+        vec!["x=y", "1=one"]
+    );
+    assert_eq!(tags(json!({"team": "web", "null": null})), vec!["team=web"]);
+    assert!(tags(json!("team:web")).is_empty());
+}
+
+#[test]
+fn the_level_tag_is_the_first_tag_named_level() {
+    let level = |raw: Value| {
+        alert(
+            Some("error"),
+            json!({"action": "created", "data": {"error": {"tags": raw}}}),
+        )
+        .level
+    };
+    assert_eq!(
+        level(json!([
+            ["team", "fatal"],
+            ["level", "warning"],
+            ["level", "error"]
+        ])),
+        Some(Level::Warning)
+    );
+    assert_eq!(
+        level(json!([["level", null], ["level", "info"]])),
+        Some(Level::Info)
+    );
+    assert_eq!(level(json!([["level", "loud"]])), None);
+}

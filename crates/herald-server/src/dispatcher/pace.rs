@@ -1,5 +1,5 @@
 //! The sinks' pace, kept by the dispatcher: a sink states how often one key of its provider
-//! may be sent to ([`herald_core::Pace`]: Slack, about once a second per channel), and the
+//! may be sent to ([`herald_core::Pace`]: a chat sink, say, about once a second per channel), and the
 //! dispatcher starts attempts with the same (sink, key) at least that far apart. An attempt
 //! whose turn is near waits for it without its sink's slot, so other keys and other sinks go
 //! on; one whose turn is more than [`MAX_WAIT`] away goes back to the durable queue, due at

@@ -9,9 +9,9 @@ use sqlx::Row;
 use super::noise::{HELD_COLUMNS, held_from_row};
 use super::{PgQuery, PostgresStore, delivery_from_row, stored_alert_from_row};
 use crate::admin::{
-    ATTEMPT_COLUMNS, AdminStore, AlertFilter, AlertHistory, AttemptColumns, DeliveryFilter,
-    DeliveryView, FoundAlert, FoundBy, Page, PageRequest, QueueDepth, RetryOutcome,
-    attempt_from_columns,
+    ATTEMPT_COLUMNS, Activity, AdminStore, AlertFilter, AlertHistory, AttemptColumns,
+    DeliveryFilter, DeliveryView, FoundAlert, FoundBy, InstanceView, Page, PageRequest, QueueDepth,
+    RetryOutcome, SinkActivity, attempt_from_columns, id_bound,
 };
 use crate::{Attempt, Status, StoreError, StoredAlert, from_millis, to_millis};
 
@@ -23,6 +23,16 @@ const DELIVERY_WHERE: &str = "($1::text IS NULL OR d.status = $1)
       AND ($4::text IS NULL OR a.alert ->> 'project' = $4)
       AND ($5::bigint IS NULL OR d.created_at >= $5)
       AND ($6::bigint IS NULL OR d.created_at < $6)";
+
+/// For a list of dead deliveries, the status written as a literal, so that the planner can
+/// use the partial index `deliveries_dead` (migration `0011`) for a generic plan too.
+fn dead_term(filter: &DeliveryFilter) -> &'static str {
+    if filter.status == Some(Status::Dead) {
+        " AND d.status = 'dead'"
+    } else {
+        ""
+    }
+}
 
 fn bind_filter<'q>(query: PgQuery<'q>, filter: &'q DeliveryFilter) -> PgQuery<'q> {
     query
@@ -158,9 +168,10 @@ impl AdminStore for PostgresStore {
         let sql = format!(
             "SELECT {}, a.alert ->> 'project' AS project, a.alert ->> 'title' AS title
              FROM deliveries d JOIN alerts a ON a.id = d.alert_id
-             WHERE {DELIVERY_WHERE} AND ($7::text IS NULL OR d.id < $7)
+             WHERE {DELIVERY_WHERE} AND ($7::text IS NULL OR d.id < $7){}
              ORDER BY d.id DESC LIMIT $8",
-            super::delivery_columns!("d.")
+            super::delivery_columns!("d."),
+            dead_term(filter)
         );
         let rows = bind_filter(sqlx::query(&sql), filter)
             .bind(request.cursor.as_deref())
@@ -195,6 +206,9 @@ impl AdminStore for PostgresStore {
                AND ($3::bigint IS NULL OR received_at >= $3)
                AND ($4::bigint IS NULL OR received_at < $4)
                AND ($5::text IS NULL OR id < $5)
+               AND ($7::text IS NULL OR alert ->> 'level' = $7)
+               AND ($8::text IS NULL OR EXISTS (SELECT 1 FROM deliveries d
+                                                WHERE d.alert_id = alerts.id AND d.route = $8))
              ORDER BY id DESC LIMIT $6",
         )
         .bind(filter.source.as_deref())
@@ -203,6 +217,8 @@ impl AdminStore for PostgresStore {
         .bind(filter.until.map(to_millis))
         .bind(request.cursor.as_deref())
         .bind(limit_param(limit))
+        .bind(filter.level.as_deref())
+        .bind(filter.route.as_deref())
         .fetch_all(&self.pool)
         .await?;
         let items = rows
@@ -337,6 +353,77 @@ impl AdminStore for PostgresStore {
         oldest
             .map(|ms| from_millis(ms, "oldest pending delivery", ""))
             .transpose()
+    }
+
+    async fn activity(&self, since: Timestamp) -> Result<Activity, StoreError> {
+        let (bound, since) = (id_bound(since), to_millis(since));
+        let (alerts, deliveries, dead): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM alerts WHERE id >= $1 AND received_at >= $2),
+                    (SELECT COUNT(*) FROM deliveries WHERE id >= $1 AND created_at >= $2),
+                    (SELECT COUNT(*) FROM deliveries WHERE status = 'dead')",
+        )
+        .bind(&bound)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(Activity {
+            alerts: n(alerts),
+            deliveries: n(deliveries),
+            dead_waiting: n(dead),
+        })
+    }
+
+    async fn sink_activity(&self, since: Timestamp) -> Result<Vec<SinkActivity>, StoreError> {
+        let (bound, since) = (id_bound(since), to_millis(since));
+        let rows: Vec<(String, i64, i64, Option<f64>, Option<i64>)> = sqlx::query_as(
+            "SELECT d.sink, COUNT(*), COUNT(*) FILTER (WHERE t.outcome = 'delivered'),
+                    AVG(t.latency_ms)::float8, MAX(t.latency_ms)
+             FROM attempts t JOIN deliveries d ON d.id = t.delivery_id
+             WHERE t.delivery_id >= $1 AND d.created_at >= $2
+             GROUP BY d.sink ORDER BY d.sink",
+        )
+        .bind(&bound)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(sink, attempts, delivered, mean, max)| SinkActivity {
+                sink,
+                attempts: u64::try_from(attempts).unwrap_or(0),
+                delivered: u64::try_from(delivered).unwrap_or(0),
+                // A mean of whole milliseconds, rounded; never negative.
+                mean_latency_ms: mean.map(|m| m.max(0.0).round() as u64),
+                max_latency_ms: max.and_then(|m| u64::try_from(m).ok()),
+            })
+            .collect())
+    }
+
+    async fn live_instances(
+        &self,
+        now: Timestamp,
+    ) -> Result<Option<Vec<InstanceView>>, StoreError> {
+        let recent = to_millis(now).saturating_sub(60_000);
+        let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT id, host, pid, started_at, last_seen FROM instances
+             WHERE last_seen >= $1 ORDER BY started_at, id",
+        )
+        .bind(recent)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, host, pid, started_at, last_seen)| {
+                Ok(InstanceView {
+                    started_at: from_millis(started_at, "instance", &id)?,
+                    last_seen: from_millis(last_seen, "instance", &id)?,
+                    pid: u64::try_from(pid).unwrap_or(0),
+                    host,
+                    id,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()
+            .map(Some)
     }
 
     async fn prune(&self, before: Timestamp, max: usize) -> Result<usize, StoreError> {

@@ -8,7 +8,7 @@ use herald_core::{Alert, Level, Receipt};
 use jiff::Timestamp;
 
 use herald_store::admin::{AlertFilter, DeliveryFilter, PageRequest, RetryOutcome};
-use herald_store::{NewAlert, Status, Store};
+use herald_store::{AttemptRecord, NewAlert, Status, Store};
 
 use crate::Backend;
 
@@ -368,7 +368,156 @@ pub async fn an_alert_is_found_by_any_of_its_ids_and_its_history_read(b: Backend
     assert!(history.held_back.is_empty() && history.folded_into.is_empty());
 }
 
+fn attempt_record(started: Timestamp, latency_ms: u64, status: Option<u16>) -> AttemptRecord {
+    AttemptRecord {
+        started_at: started,
+        latency: Duration::from_millis(latency_ms),
+        status,
+    }
+}
+
+/// The console's figures: alerts and deliveries since a moment (times before it do not
+/// count), dead ones waiting (whenever they died), and each sink's attempts with their
+/// success and latency; a dead-letter list holds only dead ones, newest first, across pages.
+pub async fn the_consoles_figures_count_by_time_status_and_sink(b: Backend) {
+    let store = b.open().await;
+    let old = accept(&*store, "api", t(0), &["slack"]).await;
+    let new = accept(&*store, "api", t(100), &["slack", "mail"]).await;
+    let newer = accept(&*store, "web", t(200), &["mail"]).await;
+    store
+        .lease_due(t(201), 10, Duration::from_secs(30), None)
+        .await
+        .unwrap();
+    store
+        .mark_dead(
+            &old[0],
+            "rejected",
+            t(202),
+            Some(&attempt_record(t(201), 40, Some(400))),
+        )
+        .await
+        .unwrap();
+    store
+        .mark_delivered(
+            &new[0],
+            &Receipt::default(),
+            t(202),
+            Some(&attempt_record(t(201), 10, Some(200))),
+        )
+        .await
+        .unwrap();
+    store
+        .mark_retry(
+            &new[1],
+            t(300),
+            "unavailable",
+            t(202),
+            Some(&attempt_record(t(201), 30, Some(503))),
+        )
+        .await
+        .unwrap();
+    store
+        .mark_dead(
+            &newer[0],
+            "rejected",
+            t(202),
+            Some(&attempt_record(t(201), 50, Some(404))),
+        )
+        .await
+        .unwrap();
+
+    let activity = store.activity(t(50)).await.unwrap();
+    assert_eq!(
+        activity,
+        herald_store::Activity {
+            alerts: 2,
+            deliveries: 3,
+            dead_waiting: 2,
+        }
+    );
+    assert_eq!(store.activity(t(500)).await.unwrap().alerts, 0);
+
+    let sinks = store.sink_activity(t(50)).await.unwrap();
+    let figures: Vec<_> = sinks
+        .iter()
+        .map(|s| {
+            (
+                s.sink.as_str(),
+                s.attempts,
+                s.delivered,
+                s.mean_latency_ms,
+                s.max_latency_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        figures,
+        vec![
+            ("mail", 2, 0, Some(40), Some(50)),
+            ("slack", 1, 1, Some(10), Some(10))
+        ],
+        "the slack attempt of the old alert is before the moment asked for"
+    );
+
+    let dead = DeliveryFilter {
+        status: Some(Status::Dead),
+        ..Default::default()
+    };
+    let first = store.list_deliveries(&dead, &page(1, None)).await.unwrap();
+    assert_eq!(first.items[0].delivery.id, newer[0]);
+    let second = store
+        .list_deliveries(&dead, &page(1, first.next_cursor))
+        .await
+        .unwrap();
+    assert_eq!(second.items[0].delivery.id, old[0]);
+    assert!(second.next_cursor.is_none());
+
+    // Alerts by level and by a route their deliveries went through.
+    let alerts = |filter: AlertFilter| {
+        let store = store.clone();
+        async move {
+            let page = store.list_alerts(&filter, &page(10, None)).await.unwrap();
+            page.items.into_iter().map(|a| a.id).collect::<Vec<_>>()
+        }
+    };
+    let newer_alert = store.delivery(&newer[0]).await.unwrap().unwrap().alert_id;
+    let by_route = alerts(AlertFilter {
+        route: Some("r-web".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(by_route, vec![newer_alert]);
+    let errors = alerts(AlertFilter {
+        level: Some("error".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(errors.len(), 3);
+    let warnings = alerts(AlertFilter {
+        level: Some("warning".into()),
+        ..Default::default()
+    })
+    .await;
+    assert!(warnings.is_empty());
+
+    // A shared store lists the instances heard from; this one is among them. A store one
+    // process owns has no such list.
+    let instances = store.live_instances(Timestamp::now()).await.unwrap();
+    if b.url().starts_with("postgres") {
+        let instances = instances.expect("PostgreSQL lists its instances");
+        assert!(
+            instances
+                .iter()
+                .any(|i| i.pid == u64::from(std::process::id())),
+            "{instances:?}"
+        );
+    } else {
+        assert_eq!(instances, None);
+    }
+}
+
 crate::for_each_backend!(
+    the_consoles_figures_count_by_time_status_and_sink,
     an_alert_is_found_by_any_of_its_ids_and_its_history_read,
     delivery_filters_each_narrow_the_list,
     cursor_pages_cover_every_row_once,
