@@ -1,6 +1,6 @@
 //! Scrubbing before an event is stored, as Sentry's server does by default, so that a
 //! password in a request body or a frame's local variables never reaches herald's database,
-//! its admin API or a Slack message:
+//! its admin API or a chat message:
 //!
 //! - the value under any key that names a credential becomes `[Filtered]` (whatever its type:
 //!   a whole object or list too). A key names one when, compared without case, it contains
