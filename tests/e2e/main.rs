@@ -14,6 +14,7 @@ mod operate;
 mod postgres;
 mod route;
 mod scripts;
+mod sdk;
 mod send_test;
 mod serve;
 mod signals;

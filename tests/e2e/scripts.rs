@@ -102,3 +102,37 @@ fn ci_leaves_the_tests_needs_to_the_test_command() {
         ".ci/run installs a test need itself; put it in scripts/test"
     );
 }
+
+#[test]
+fn the_sdk_tests_python_packages_are_installed_when_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls");
+    let have = dir.path().join("have");
+    std::fs::create_dir(&have).unwrap();
+    std::fs::write(have.join("aiosmtpd"), "").unwrap();
+    // A Python whose `import X` works when `have/X` exists and whose pip creates it (named
+    // after the module the package provides).
+    let python = stand_in(
+        dir.path(),
+        &format!(
+            "echo \"$*\" >> {log}\ncase \"$*\" in\n  *pip*install*sentry-sdk*) touch {have}/sentry_sdk ;;\n  *pip*install*) for p; do :; done; touch {have}/$p ;;\n  *import*) m=${{2#import }}; [ -e {have}/$m ] ;;\nesac",
+            log = log.display(),
+            have = have.display()
+        ),
+    );
+    let out = deps_only(&python);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    for package in ["sentry-sdk", "flask", "brotli"] {
+        assert!(
+            calls.contains(&format!(
+                "-m pip install --quiet --disable-pip-version-check {package}"
+            )),
+            "{calls}"
+        );
+    }
+    assert!(!calls.contains("install --quiet --disable-pip-version-check aiosmtpd"));
+    let again = deps_only(&python);
+    assert!(again.status.success());
+    assert_eq!(stderr(&again), "");
+}

@@ -77,7 +77,12 @@ fn documented_metrics() -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_series_exists_at_zero_right_after_start() {
     let dir = tempfile::tempdir().unwrap();
-    let herald = Herald::start(dir.path(), &config()).await;
+    // With an SDK source too, whose own metric (dropped envelope items) is documented.
+    let with_sdk = config().replace(
+        "sinks:\n",
+        "  apps: { type: sentry_sdk, projects: { shop: { id: 42, public_key: \"0123456789abcdef0123456789abcdef\" } } }\nsinks:\n",
+    );
+    let herald = Herald::start(dir.path(), &with_sdk).await;
     let text = get(&herald, "/metrics").await;
 
     let documented = documented_metrics();
@@ -104,6 +109,22 @@ async fn every_documented_series_exists_at_zero_right_after_start() {
             "{name}{labels:?} is not at 0:\n{text}"
         );
     };
+    for kind in [
+        "transaction",
+        "session",
+        "client_report",
+        "attachment",
+        "other",
+    ] {
+        zero(
+            "herald_sdk_items_dropped_total",
+            &[("source", "apps"), ("type", kind)],
+        );
+    }
+    zero(
+        "herald_alerts_rejected_total",
+        &[("source", "apps"), ("reason", "rate_limited")],
+    );
     for source in ["sentry", "staging"] {
         for reason in [
             "unauthorized",

@@ -166,9 +166,18 @@ pub struct Incoming {
     /// The sender's id for the request: a second one with the same id, source, endpoint and
     /// `raw` is a redelivery and stored once.
     pub request_id: Option<String>,
-    /// The store's endpoint word (`platform`, `legacy`), part of the deduplication key.
+    /// The store's endpoint word (`platform`, `legacy`, `sdk`), part of the deduplication key.
     pub endpoint: &'static str,
+    /// The issue the alert belongs to, for a source that groups events into issues itself
+    /// (the SDK source): the server records it in the store before routing (first seen, last
+    /// seen, event count) and, for the issue's first event, sets the alert's `action` to
+    /// [`ISSUE_CREATED`]. `None` for a source whose sender says that itself (webhooks).
+    pub issue: Option<String>,
 }
+
+/// The `action` of an issue's first event, for sources that group events themselves
+/// ([`Incoming::issue`]); a later event keeps the action its source gave it (`event`).
+pub const ISSUE_CREATED: &str = "created";
 
 /// A payload taken but not turned into an alert (an installation webhook), with why.
 #[derive(Debug)]
@@ -198,9 +207,9 @@ pub struct Stored {
 /// 4. the server reads the body (at most [`Source::body_limit`], within
 ///    `server.body_timeout_seconds`, held against the front door's budget);
 /// 5. [`Source::take`], which authenticates over the body and parses it;
-/// 6. for each [`Incoming`]: the server routes and stores it (this is where a source that
-///    groups events into issues will have the store asked about the issue first, see the
-///    server's `ingest`);
+/// 6. for each [`Incoming`]: the server records its [`Incoming::issue`] in the store when it
+///    has one (setting `action` to [`ISSUE_CREATED`] for the issue's first event), then
+///    routes and stores it;
 /// 7. [`Source::accepted`] shapes the answer, sent only after the commit.
 #[async_trait]
 pub trait Source: Send + Sync + std::fmt::Debug {
@@ -243,6 +252,12 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     fn refusal_codes(&self) -> &'static [&'static str] {
         &[]
     }
+
+    /// Makes the series of the metrics this source records itself (through the `metrics`
+    /// facade, such as the SDK source's dropped items) exist at 0, with their help text. The
+    /// server calls it when a metrics recorder is installed, at start and after each reload,
+    /// so an `increase(...) > 0` alert fires on the first occurrence.
+    fn register_metrics(&self) {}
 
     /// Every `resource` its alerts can have, for the same reason.
     fn resources(&self) -> &'static [&'static str] {

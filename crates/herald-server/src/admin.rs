@@ -51,6 +51,7 @@ pub fn admin_router(state: AppState) -> Router<AppState> {
         .route("/api/v1/deliveries/{id}/attempts", get(attempts))
         .route("/api/v1/alerts", get(list_alerts))
         .route("/api/v1/alerts/{id}/explain", get(explain))
+        .route("/api/v1/issues/{source}/{issue_id}", get(issue))
         .route("/api/v1/routes", get(routes))
         .route("/api/v1/route-test", post(route_test))
         .route("/-/reload", post(reload));
@@ -354,6 +355,33 @@ async fn attempts(State(state): State<AppState>, Path(id): Path<String>) -> Resp
     }
     let attempts: Vec<Value> = attempts.iter().map(attempt_json).collect();
     Json(json!({ "delivery_id": id, "attempts": attempts })).into_response()
+}
+
+/// An issue of a source that groups events itself: first and last seen, and its event count.
+async fn issue(
+    State(state): State<AppState>,
+    Path((source, issue_id)): Path<(String, String)>,
+) -> Response {
+    match state.store().issue(&source, &issue_id).await {
+        Ok(Some(issue)) => Json(json!({
+            "source": issue.source,
+            "issue_id": issue.issue_id,
+            "first_seen": issue.first_seen,
+            "last_seen": issue.last_seen,
+            "events": issue.events,
+        }))
+        .into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no issue \"{}\" of source \"{}\"; an alert's issue_id names it (`herald alerts list`)",
+                crate::ingest::shorten(&issue_id),
+                crate::ingest::shorten(&source)
+            ),
+        )
+        .into_response(),
+        Err(e) => internal(&e).into_response(),
+    }
 }
 
 async fn retry_one(State(state): State<AppState>, Path(id): Path<String>) -> Response {

@@ -143,10 +143,20 @@ async fn take(
     }
     let mut stored = Vec::with_capacity(intake.alerts.len());
     for incoming in intake.alerts {
-        let alert = incoming.alert;
-        // A source that groups events into issues (the SDK source decides `action: created`
-        // or `event` from whether the issue was seen before) asks the store about the issue
-        // here, before routing, since the routes may match on the answer.
+        let mut alert = incoming.alert;
+        // A source that groups events into issues has the store record the issue here,
+        // before routing, since routes may match on `action: created`. One atomic statement
+        // per event, so two instances on one database agree on which event was the first.
+        if let Some(issue) = &incoming.issue {
+            let seen = state
+                .store()
+                .record_issue(name, issue, head.now)
+                .await
+                .map_err(|e| store_refusal(name, &e))?;
+            if seen.created {
+                Arc::make_mut(&mut alert).action = herald_core::source::ISSUE_CREATED.to_owned();
+            }
+        }
         let routing = live.config.routes.route(&alert);
         let deliveries: Vec<(String, String)> = routing
             .deliveries
@@ -156,7 +166,7 @@ async fn take(
         let new = NewAlert {
             source: name.to_owned(),
             request_id: incoming.request_id.clone(),
-            endpoint: store_endpoint(incoming.endpoint),
+            endpoint: herald_store::Endpoint::new(incoming.endpoint),
             received_at: head.now,
             alert: alert.clone(),
             raw: incoming.raw,
@@ -207,12 +217,6 @@ async fn take(
         source.accepted(head, &stored, &intake.ignored),
         intake.ignored,
     ))
-}
-
-/// The store's endpoint for a source's endpoint word; the store knows two, and any other word
-/// is kept apart from the legacy plugin's.
-fn store_endpoint(word: &str) -> herald_store::Endpoint {
-    herald_store::Endpoint::of(word != herald_store::Endpoint::Legacy.as_str())
 }
 
 /// Counts a refusal (`herald_alerts_rejected_total`), logs it through the rate-limited

@@ -234,6 +234,11 @@ impl AppState {
                 .map(|(name, source)| (name.as_str(), source.refusal_codes(), source.resources())),
             live.sinks.keys().map(String::as_str),
         );
+        if metrics::enabled() {
+            for source in live.sources.values() {
+                source.register_metrics();
+            }
+        }
     }
 
     /// Alerts stored since start that no route matched.

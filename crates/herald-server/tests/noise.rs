@@ -140,7 +140,7 @@ impl Setup {
             .accept(NewAlert {
                 source: "sentry".into(),
                 request_id: None,
-                endpoint: herald_store::Endpoint::Platform,
+                endpoint: herald_store::Endpoint::PLATFORM,
                 received_at: at,
                 alert: Arc::new(alert),
                 raw: "{}".into(),

@@ -55,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let new = NewAlert {
                             source: "sentry".into(),
                             request_id: Some(format!("req-{i}")),
-                            endpoint: herald_store::Endpoint::Platform,
+                            endpoint: herald_store::Endpoint::PLATFORM,
                             received_at: jiff::Timestamp::now(),
                             alert: alert.clone(),
                             raw: raw.clone(),

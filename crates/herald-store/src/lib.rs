@@ -119,8 +119,8 @@ pub use model::{
     Status, StatusCounts, StoreStats, StoredAlert,
 };
 pub use noise::{
-    GateRequest, GateResult, HeldBack, HeldFilter, Member, NewSilence, NoiseStore, SilenceRecord,
-    ThreadRecord,
+    GateRequest, GateResult, HeldBack, HeldFilter, IssueRecord, Member, NewSilence, NoiseStore,
+    SilenceRecord, ThreadRecord,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

@@ -55,33 +55,37 @@ pub struct Accepted {
     pub request_id_reused: bool,
 }
 
-/// The endpoint of a source a request came through, each authenticated by its own credential;
-/// part of the `Request-ID` deduplication key.
+/// The endpoint of a source a request came through, as a fixed word its source kind picks
+/// (webhooks: `platform` or `legacy`, each authenticated by its own credential; the SDK
+/// source: `sdk`); part of the `Request-ID` deduplication key, so each endpoint deduplicates
+/// in its own scope. Stored as that word in `alerts.endpoint`, as it always was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    /// Sentry's integration platform (signed with the client secret).
-    Platform,
-    /// The legacy WebHooks plugin (a token in the URL).
-    Legacy,
-}
+pub struct Endpoint(&'static str);
 
 impl Endpoint {
+    /// Sentry's integration platform (signed with the client secret).
+    pub const PLATFORM: Endpoint = Endpoint("platform");
+    /// The legacy WebHooks plugin (a token in the URL).
+    pub const LEGACY: Endpoint = Endpoint("legacy");
+
+    /// The endpoint a source names with `word`.
+    pub const fn new(word: &'static str) -> Endpoint {
+        Endpoint(word)
+    }
+
     /// The endpoint of a request that carried a `Sentry-Hook-Resource` header (the integration
     /// platform) or not (the legacy plugin): the header picks the credential checked.
     pub fn of(has_resource: bool) -> Endpoint {
         if has_resource {
-            Endpoint::Platform
+            Endpoint::PLATFORM
         } else {
-            Endpoint::Legacy
+            Endpoint::LEGACY
         }
     }
 
-    /// The name stored in `alerts.endpoint`.
+    /// The word stored in `alerts.endpoint`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Endpoint::Platform => "platform",
-            Endpoint::Legacy => "legacy",
-        }
+        self.0
     }
 }
 

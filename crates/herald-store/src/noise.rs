@@ -132,9 +132,34 @@ pub struct ThreadRecord {
     pub destination: String,
 }
 
+/// One issue of a source that groups events itself, as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct IssueRecord {
+    pub source: String,
+    pub issue_id: String,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub events: u64,
+    /// This event was the issue's first (`events` is 1): the alert is `action: created`.
+    pub created: bool,
+}
+
 /// Noise-control state.
 #[async_trait]
 pub trait NoiseStore: Send + Sync {
+    /// Records one event of `issue_id` from `source` seen at `at`, in one atomic statement
+    /// (insert, or count one more and move `last_seen` forward): the answer says whether it
+    /// was the issue's first, and two instances on one database never both get `created`.
+    async fn record_issue(
+        &self,
+        source: &str,
+        issue_id: &str,
+        at: Timestamp,
+    ) -> Result<IssueRecord, StoreError>;
+
+    /// The issue as recorded, `None` when no event of it was.
+    async fn issue(&self, source: &str, issue_id: &str) -> Result<Option<IssueRecord>, StoreError>;
+
     /// Runs `decide` on the stored state of the request's keys and applies the verdict in one
     /// transaction: `Send` is remembered (a retry is not decided again) and returns the
     /// deliveries folded into this one; `Hold` puts the delivery back to pending until its
@@ -187,4 +212,21 @@ pub trait NoiseStore: Send + Sync {
         thread: &ThreadRecord,
         now: Timestamp,
     ) -> Result<(), StoreError>;
+}
+
+/// An [`IssueRecord`] of the row both backends return: first seen, last seen, events (ms).
+pub(crate) fn issue_record(
+    source: &str,
+    issue_id: &str,
+    (first_seen, last_seen, events): (i64, i64, i64),
+) -> Result<IssueRecord, StoreError> {
+    let events = u64::try_from(events).unwrap_or(0);
+    Ok(IssueRecord {
+        source: source.to_owned(),
+        issue_id: issue_id.to_owned(),
+        first_seen: crate::from_millis(first_seen, "issue", issue_id)?,
+        last_seen: crate::from_millis(last_seen, "issue", issue_id)?,
+        events,
+        created: events == 1,
+    })
 }

@@ -76,6 +76,7 @@ impl App {
             &mut diag,
             &mut public_credentials,
         );
+        diag.extend(sdk_project_ids(&config.sources, file));
         diag.extend(match listen {
             Some(listen) => exposure_errors(&public_credentials, listen, "--listen"),
             None => exposure_errors(&public_credentials, &config.server.listen, "server.listen"),
@@ -98,6 +99,21 @@ impl App {
             }
         }
     }
+}
+
+/// SDK requests name a project by its id alone (`/api/{id}/envelope/`), so ids must be unique
+/// across every `sentry_sdk` source, not only within one (which the source checks itself).
+fn sdk_project_ids(sources: &[herald_core::config::SectionSpec], file: &str) -> Vec<ConfigError> {
+    let loaded: Vec<_> = sources
+        .iter()
+        .filter(|spec| spec.kind == herald_sentry_sdk::source::KIND)
+        .filter_map(|spec| {
+            // Each source's own problems are reported by its build; only the ids matter here.
+            let mut scratch = Diagnostics::new(file);
+            herald_sentry_sdk::SdkSourceConfig::load(&spec.name, &spec.node, &mut scratch)
+        })
+        .collect();
+    herald_sentry_sdk::unique_project_ids(&loaded)
 }
 
 /// When the core config has errors, the sources and sinks are still checked, so one run of

@@ -6,6 +6,7 @@
 mod app;
 mod check;
 mod deliveries;
+mod dsn;
 mod history;
 mod logging;
 mod route;
@@ -59,7 +60,8 @@ enum Command {
         #[arg(long, short, default_value = "config/herald.yaml", global = true)]
         config: PathBuf,
         /// The Sentry-Hook-Resource header (event_alert, issue, metric_alert, error, ...).
-        /// Without it the legacy WebHooks plugin format is assumed.
+        /// Without it the legacy WebHooks plugin format is assumed, unless the file is a Sentry
+        /// SDK's event or envelope; `sdk` says it is one (read by the first sentry_sdk source).
         #[arg(long)]
         resource: Option<String>,
         /// The name of the source the payload arrives through (default: the first sentry source).
@@ -127,6 +129,17 @@ enum Command {
     HeldBack {
         #[command(subcommand)]
         command: HeldBackCommand,
+    },
+    /// Print the DSN of every project of the config's `sentry_sdk` sources, one a line, for
+    /// SDKs to report to herald. The DSNs hold the projects' public keys: they go to standard
+    /// output only, for the operator who asked; keep them out of logs and tickets.
+    Dsn {
+        /// The config file.
+        #[arg(long, short, default_value = "config/herald.yaml")]
+        config: PathBuf,
+        /// herald's address as the SDKs reach it, such as `https://herald.example.com`.
+        #[arg(long)]
+        base_url: String,
     },
     /// Exit 0 when a running herald answers `/healthz` (for container health checks).
     Healthcheck {
@@ -351,6 +364,7 @@ fn main() -> ExitCode {
             },
         }),
         Command::SendTest { config, sink } => send_test::run(&config, &sink),
+        Command::Dsn { config, base_url } => dsn::run(&config, &base_url),
         Command::Serve {
             config,
             listen,

@@ -65,17 +65,43 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             "unknown source \"{s}\" (sources: {})",
             app.sources.keys().cloned().collect::<Vec<_>>().join(", ")
         ),
-        None => app
-            .sources
-            .keys()
-            .next()
-            .cloned()
-            .unwrap_or_else(|| "sentry".to_owned()),
+        None => match &args.input {
+            Input::Payload { resource, path } => {
+                default_source(&app, resource.as_deref(), path).unwrap_or_else(|| "sentry".into())
+            }
+            Input::Pairs { .. } => app
+                .sources
+                .keys()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| "sentry".to_owned()),
+        },
     };
     let (alert, expect) = match &args.input {
         Input::Payload { resource, path } => {
             let body = std::fs::read(path)
                 .with_context(|| format!("cannot read payload file \"{}\"", path.display()))?;
+            // A source of another kind than webhooks reads its payload through the source
+            // contract's dry run.
+            if let Some(other) = app.sources.get(&source).filter(|s| s.kind() != "sentry") {
+                let hint = resource.as_deref().filter(|r| *r != SDK_RESOURCE);
+                let intake = match other.dry_run(hint, &body) {
+                    Ok(intake) => intake,
+                    Err(e) => {
+                        eprintln!("error: cannot parse {}: {e}", path.display());
+                        return Ok(ExitCode::from(2));
+                    }
+                };
+                let Some(incoming) = intake.alerts.into_iter().next() else {
+                    println!("ignored: the payload holds no event");
+                    println!(
+                        "herald does not route this payload; it would answer 200 and send nothing"
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                };
+                report(&app, incoming.alert, args.json, args.render);
+                return Ok(ExitCode::SUCCESS);
+            }
             let parsed = match herald_sentry::parse(&source, resource.as_deref(), &body) {
                 Ok(p) => p,
                 Err(e) => {
@@ -136,6 +162,50 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             eprint!("{diff}");
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// What `--resource` says for a payload of the SDK source (an event or an envelope).
+const SDK_RESOURCE: &str = "sdk";
+
+/// The source a payload goes through when `--source` is not given: with `--resource sdk`, or
+/// when the file is an SDK's envelope (a JSON header line, then items) or event (a JSON object
+/// with an `event_id`, `exception` or `logentry`, which no webhook has at its top), the first
+/// `sentry_sdk` source; else the first source.
+fn default_source(app: &App, resource: Option<&str>, path: &std::path::Path) -> Option<String> {
+    let first_of = |kind: &str| {
+        app.sources
+            .iter()
+            .find(|(_, s)| s.kind() == kind)
+            .map(|(name, _)| name.clone())
+    };
+    let sdk = match resource {
+        Some(r) => r == SDK_RESOURCE,
+        None => std::fs::read(path).is_ok_and(|body| looks_like_sdk(&body)),
+    };
+    let sdk_source = if sdk { first_of("sentry_sdk") } else { None };
+    sdk_source
+        .or_else(|| first_of("sentry"))
+        .or_else(|| app.sources.keys().next().cloned())
+}
+
+fn looks_like_sdk(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body);
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or_default();
+    let header = serde_json::from_str::<serde_json::Value>(first);
+    if header.as_ref().is_ok_and(serde_json::Value::is_object) && lines.next().is_some() {
+        return true;
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(event)) => {
+            ["event_id", "exception", "logentry"]
+                .iter()
+                .any(|k| event.contains_key(*k))
+                && !event.contains_key("data")
+                && !event.contains_key("project_name")
+        }
+        _ => false,
     }
 }
 

@@ -7,5 +7,6 @@ use herald_core::SourceRegistry;
 pub fn registry() -> SourceRegistry {
     let mut registry = SourceRegistry::new();
     registry.register(herald_sentry::SentryFactory);
+    registry.register(herald_sentry_sdk::SdkFactory);
     registry
 }

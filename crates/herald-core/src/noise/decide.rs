@@ -96,10 +96,19 @@ pub struct GateState {
     pub flood: Window,
 }
 
+/// The action an alert's dedup entry is kept under: a later event of an issue (`event`, from
+/// a source that groups events itself) shares the entry of the issue's first (`created`), so
+/// a dedup window covers an issue's first event and its repeats alike. Every other action
+/// (webhooks: `resolved` after `created`, say) is its own.
+fn dedup_action(action: &str) -> &str {
+    if action == "event" { "created" } else { action }
+}
+
 /// The state keys of an alert under a policy: which dedup entry and digest group it uses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GateKeys {
-    /// `issue_id:action`, when dedup is on and the alert has an issue.
+    /// `issue_id:action`, when dedup is on and the alert has an issue (`event` counted as
+    /// `created`: an issue's later events share the entry of its first).
     pub dedup: Option<String>,
     /// `project=api|tags.team=web`, when grouping is on.
     pub group: Option<String>,
@@ -114,7 +123,7 @@ impl GateKeys {
             dedup: policy
                 .dedup
                 .and(alert.issue_id.as_deref())
-                .map(|issue| format!("{issue}:{}", alert.action)),
+                .map(|issue| format!("{issue}:{}", dedup_action(&alert.action))),
             group: policy.group.as_ref().map(|g| {
                 g.by.iter()
                     .map(|by| format!("{}={}", by.label(), by.value(alert).unwrap_or("")))

@@ -1126,3 +1126,19 @@ fn explain_tells_what_the_policy_would_do() {
     expect_test::expect!["dedup: issue 42 with action triggered is sent once per 60s per sink"]
         .assert_eq(&show("plain", &a, "2026-01-05T12:00:00Z"));
 }
+
+#[test]
+fn an_issues_later_events_share_the_dedup_entry_of_its_first_but_other_actions_do_not() {
+    let p = policy_of(
+        &format!("{BASE}routes:\n  - name: r\n    sinks: [s]\n    dedup_seconds: 600\n"),
+        "r",
+    );
+    let with = |action: &str| {
+        let mut a = alert("api", "42", Level::Error);
+        a.action = action.into();
+        GateKeys::of(Some(&p), &a).dedup
+    };
+    assert_eq!(with("created"), Some("42:created".into()));
+    assert_eq!(with("event"), with("created"));
+    assert_eq!(with("resolved"), Some("42:resolved".into()));
+}

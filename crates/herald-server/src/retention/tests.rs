@@ -32,7 +32,7 @@ async fn alert(store: &dyn Store, at: Timestamp, finished: bool) -> String {
         .accept(NewAlert {
             source: "sentry".into(),
             request_id: None,
-            endpoint: herald_store::Endpoint::Platform,
+            endpoint: herald_store::Endpoint::PLATFORM,
             received_at: at,
             alert: Arc::new(Alert::default()),
             raw: "{}".into(),

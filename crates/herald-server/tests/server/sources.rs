@@ -67,6 +67,7 @@ impl Source for Probe {
                 raw: String::from_utf8_lossy(body).into_owned(),
                 request_id: None,
                 endpoint: "probe",
+                issue: None,
             }],
             ignored: vec![],
         })

@@ -90,7 +90,7 @@ fn new_alert(title: &str, request_id: Option<&str>, raw: &str) -> NewAlert {
     NewAlert {
         source: "sentry".into(),
         request_id: request_id.map(str::to_string),
-        endpoint: crate::Endpoint::Platform,
+        endpoint: crate::Endpoint::PLATFORM,
         received_at: Timestamp::from_second(1_700_000_000).unwrap(),
         alert: Arc::new(herald_core::Alert {
             source: "sentry".into(),

@@ -16,8 +16,8 @@ use tokio::sync::{Mutex, MutexGuard};
 use super::{BUSY_TIMEOUT, SqliteStore, alert_from_json};
 use crate::admin::{Page, PageRequest};
 use crate::noise::{
-    Decide, FLOOD_WINDOW, GateRequest, GateResult, HeldBack, HeldFilter, Member, NewSilence,
-    NoiseStore, SilenceRecord, ThreadRecord,
+    Decide, FLOOD_WINDOW, GateRequest, GateResult, HeldBack, HeldFilter, IssueRecord, Member,
+    NewSilence, NoiseStore, SilenceRecord, ThreadRecord, issue_record,
 };
 use crate::{StoreError, from_millis, to_millis};
 
@@ -599,6 +599,45 @@ impl NoiseStore for SqliteStore {
             Ok(())
         })?;
         self.silence_by_id(id).await
+    }
+
+    async fn record_issue(
+        &self,
+        source: &str,
+        issue_id: &str,
+        at: Timestamp,
+    ) -> Result<IssueRecord, StoreError> {
+        let row: (i64, i64, i64) = in_transaction!(self, |tx| async {
+            Ok::<_, StoreError>(
+                sqlx::query_as(
+                    "INSERT INTO issues (source, issue_id, first_seen, last_seen, events)
+             VALUES (?1, ?2, ?3, ?3, 1)
+             ON CONFLICT (source, issue_id) DO UPDATE
+             SET last_seen = max(issues.last_seen, excluded.last_seen),
+                 events = issues.events + 1
+             RETURNING first_seen, last_seen, events",
+                )
+                .bind(source)
+                .bind(issue_id)
+                .bind(to_millis(at))
+                .fetch_one(&mut *tx)
+                .await?,
+            )
+        })?;
+        issue_record(source, issue_id, row)
+    }
+
+    async fn issue(&self, source: &str, issue_id: &str) -> Result<Option<IssueRecord>, StoreError> {
+        let row: Option<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT first_seen, last_seen, events FROM issues
+             WHERE source = ?1 AND issue_id = ?2",
+        )
+        .bind(source)
+        .bind(issue_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|row| issue_record(source, issue_id, row))
+            .transpose()
     }
 
     async fn thread(&self, sink: &str, key: &str) -> Result<Option<ThreadRecord>, StoreError> {

@@ -48,7 +48,7 @@ fn new_alert(title: &str, request_id: Option<&str>, at: Timestamp, sinks: &[&str
     NewAlert {
         source: "sentry".into(),
         request_id: request_id.map(str::to_string),
-        endpoint: crate::Endpoint::Platform,
+        endpoint: crate::Endpoint::PLATFORM,
         received_at: at,
         alert: alert(title),
         raw: format!(r#"{{"action":"created","data":{{"title":"{title}"}}}}"#),

@@ -30,7 +30,7 @@ async fn accept(store: &dyn Store, project: &str, at: Timestamp, sinks: &[&str])
     let new = NewAlert {
         source: "sentry".into(),
         request_id: None,
-        endpoint: herald_store::Endpoint::Platform,
+        endpoint: herald_store::Endpoint::PLATFORM,
         received_at: at,
         alert: Arc::new(alert),
         raw: "{}".into(),
@@ -325,7 +325,7 @@ async fn accept_ids(
     let new = NewAlert {
         source: "sentry".into(),
         request_id: request_id.map(str::to_owned),
-        endpoint: herald_store::Endpoint::Platform,
+        endpoint: herald_store::Endpoint::PLATFORM,
         received_at: at,
         alert: Arc::new(alert),
         raw: "{}".into(),

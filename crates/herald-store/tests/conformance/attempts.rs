@@ -30,7 +30,7 @@ async fn accept(store: &dyn Store, at: Timestamp) -> String {
     let new = NewAlert {
         source: "sentry".into(),
         request_id: None,
-        endpoint: Endpoint::Platform,
+        endpoint: Endpoint::PLATFORM,
         received_at: at,
         alert: Arc::new(alert),
         raw: "{}".into(),

@@ -34,7 +34,7 @@ pub fn new_alert(title: &str, request_id: Option<&str>, at: Timestamp, sinks: &[
     NewAlert {
         source: "sentry".into(),
         request_id: request_id.map(str::to_string),
-        endpoint: Endpoint::Platform,
+        endpoint: Endpoint::PLATFORM,
         received_at: at,
         alert: alert(title),
         raw: format!(r#"{{"action":"created","data":{{"title":"{title}"}}}}"#),

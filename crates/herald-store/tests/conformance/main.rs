@@ -10,6 +10,7 @@ mod admin;
 mod attempts;
 mod backend;
 mod fixtures;
+mod issues;
 mod noise;
 mod queue;
 mod store;

@@ -43,7 +43,7 @@ async fn accept_to(store: &dyn Store, a: Arc<Alert>, at: Timestamp, route: &str)
         .accept(NewAlert {
             source: "sentry".into(),
             request_id: None,
-            endpoint: herald_store::Endpoint::Platform,
+            endpoint: herald_store::Endpoint::PLATFORM,
             received_at: at,
             alert: a,
             raw: "{}".into(),

@@ -114,7 +114,7 @@ pub async fn a_request_id_is_deduplicated_per_endpoint(b: Backend) {
         .unwrap();
     // The same id and body through the legacy endpoint (another credential) is its own alert.
     let mut legacy = new_alert("boom", Some("req-1"), t(1), &["slack"]);
-    legacy.endpoint = Endpoint::Legacy;
+    legacy.endpoint = Endpoint::LEGACY;
     let legacy = store.accept(legacy).await.unwrap();
     assert!(!legacy.duplicate && !legacy.request_id_reused);
     assert_ne!(legacy.alert_id, platform.alert_id);

@@ -24,7 +24,7 @@ fn new_alert(title: &str, at: Timestamp) -> NewAlert {
     NewAlert {
         source: "sentry".into(),
         request_id: None,
-        endpoint: Endpoint::Platform,
+        endpoint: Endpoint::PLATFORM,
         received_at: at,
         alert: Arc::new(Alert {
             source: "sentry".into(),

@@ -21,7 +21,7 @@ async fn accept_padded(store: &SqliteStore, bytes: usize) {
         .accept(NewAlert {
             source: "sentry".into(),
             request_id: None,
-            endpoint: crate::Endpoint::Platform,
+            endpoint: crate::Endpoint::PLATFORM,
             received_at: jiff::Timestamp::now(),
             alert: Arc::new(Alert::default()),
             raw: format!(r#"{{"padding":"{}"}}"#, "x".repeat(bytes)),

@@ -45,7 +45,7 @@ async fn accept(store: &SqliteStore, a: Arc<Alert>, at: Timestamp) -> String {
         .accept(NewAlert {
             source: "sentry".into(),
             request_id: None,
-            endpoint: crate::Endpoint::Platform,
+            endpoint: crate::Endpoint::PLATFORM,
             received_at: at,
             alert: a,
             raw: "{}".into(),
