@@ -482,3 +482,110 @@ async fn herald_route_reads_an_sdk_envelope_and_check_refuses_a_repeated_project
         "{err}"
     );
 }
+
+/// How many deliveries to `sink` the flood guard folded, from the admin API's held-back list.
+async fn flooded(h: &Herald, sink: &str) -> u64 {
+    let client = reqwest::Client::new();
+    let mut count = 0;
+    let mut cursor = String::new();
+    for _ in 0..100 {
+        let page: Value = client
+            .get(h.url(&format!(
+                "/api/v1/held-back?outcome=flooded&sink={sink}&limit=500{cursor}"
+            )))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        count += page["items"].as_array().map_or(0, Vec::len) as u64;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_distinct_errors_in_a_minute_reach_slack_as_the_flood_guards_twenty_messages()
+{
+    let slack = SlackStandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // No noise settings on the route and no `flood_guard:` on the sink: the default guard
+    // (20 messages a minute for a Slack sink) is all that stands between a crash loop and
+    // the channel.
+    let config = format!(
+        "server:\n  shutdown_grace_seconds: 5\n  admin_token: \"{TOKEN}\"\nstorage:\n  url: \"sqlite://data/herald.db\"\nsources:\n  apps:\n    type: sentry_sdk\n    projects:\n      shop: {{ id: 42, public_key: \"{KEY}\" }}\nsinks:\n  alerts: {{ type: slack, token: xoxb-test, api_base: \"{}\", channel: \"#alerts\" }}\nroutes:\n  - name: all\n    sinks: [alerts]\n",
+        slack.api
+    );
+    let h = Herald::start(dir.path(), &config).await;
+    let client = reqwest::Client::new();
+    const EVENTS: usize = 2_000;
+    let mut senders = Vec::new();
+    for worker in 0..8 {
+        let client = client.clone();
+        let url = h.url("/api/42/envelope/");
+        senders.push(tokio::spawn(async move {
+            for i in (worker..EVENTS).step_by(8) {
+                // A fingerprint of its own: 2,000 distinct issues, so dedup folds none.
+                let event = serde_json::json!({
+                    "level": "error",
+                    "fingerprint": [format!("crash-{i}")],
+                    "exception": {"values": [{"type": "KeyError", "value": format!("'user-{i}'")}]},
+                })
+                .to_string();
+                let body = format!(
+                    "{{}}\n{{\"type\":\"event\",\"length\":{}}}\n{event}\n",
+                    event.len()
+                );
+                let answer = client
+                    .post(&url)
+                    .header("x-sentry-auth", auth(KEY))
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(answer.status(), 200, "event {i}");
+            }
+        }));
+    }
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    // Every event is decided: 20 sent, one held as the minute's summary, the rest folded
+    // into it (recorded, not dropped).
+    let all_decided = poll_until(Duration::from_secs(60), || async {
+        flooded(&h, "alerts").await == (EVENTS - 21) as u64
+    })
+    .await;
+    assert!(
+        all_decided,
+        "flooded: {}; log:\n{}",
+        flooded(&h, "alerts").await,
+        h.log()
+    );
+    let twenty = poll_until(Duration::from_secs(40), || async {
+        posted(&slack, "#alerts").len() >= 20
+    })
+    .await;
+    assert!(twenty, "posted {}", posted(&slack, "#alerts").len());
+    assert_eq!(
+        posted(&slack, "#alerts").len(),
+        20,
+        "the guard's 20 and nothing more before the minute ends"
+    );
+    let pending: Value = client
+        .get(h.url("/api/v1/deliveries?status=pending&limit=10"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pending = pending["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(pending.len(), 1, "only the summary waits: {pending:?}");
+}
