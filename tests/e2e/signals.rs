@@ -180,6 +180,7 @@ async fn every_documented_series_exists_at_zero_right_after_start() {
             "duplicate",
             "silenced",
             "muted",
+            "flooded",
         ] {
             zero(
                 "herald_deliveries_held_back_total",

@@ -73,6 +73,7 @@ pub const HELD_BACK_OUTCOMES: &[&str] = &[
     "duplicate",
     "silenced",
     "muted",
+    "flooded",
 ];
 
 /// The `reason` labels of [`SHED`].
