@@ -57,17 +57,16 @@ impl NoiseStage {
         }
     }
 
-    /// The policy of a route of the running config.
-    pub fn policy(&self, route: &str) -> Option<Arc<NoisePolicy>> {
-        self.policies().by_route.get(route).cloned()
-    }
-
-    /// The flood guard of a delivery of `route` to `sink` under the running config, `None`
-    /// for none (`herald_core::flood::effective`).
-    pub fn flood_guard(&self, route: Option<&NoisePolicy>, sink: &str) -> Option<Guard> {
+    /// A delivery's route policy and flood guard under the running config, from one look at
+    /// the cached policies (`None`: no noise settings, no guard; see
+    /// `herald_core::flood::effective`).
+    pub fn settings(&self, route: &str, sink: &str) -> (Option<Arc<NoisePolicy>>, Option<Guard>) {
         let policies = self.policies();
+        let policy = policies.by_route.get(route).cloned();
         let own = policies.guards.get(sink).copied().flatten();
-        herald_core::flood::effective(route.and_then(|p| p.flood_guard), own, None)
+        let guard =
+            herald_core::flood::effective(policy.as_ref().and_then(|p| p.flood_guard), own, None);
+        (policy, guard)
     }
 
     fn policies(&self) -> Arc<Policies> {
@@ -153,8 +152,7 @@ impl NoiseStage {
             self.reload_silences(now).await?;
         }
         let delivery = &leased.delivery;
-        let policy = self.policy(&delivery.route);
-        let guard = self.flood_guard(policy.as_deref(), &delivery.sink);
+        let (policy, guard) = self.settings(&delivery.route, &delivery.sink);
         if policy.is_none() && guard.is_none() && self.silences.load().is_empty() {
             return Ok(Some(leased.notification()));
         }
